@@ -1,0 +1,191 @@
+"""The paper's dilated VGG-16 fully convolutional network (output stride 8) and its weight loading.
+
+conv1-conv5 as in VGG-16; pool4 and pool5 keep stride 1 (3x3 windows, padding 1, so the resolution
+is kept); conv5 is dilated by 2 and conv6 by 4 to keep the receptive fields VGG-16 learned; conv6
+(7x7, from fc6) and conv7 (1x1, from fc7) turn the fully connected layers into convolutions.
+Layer indices of ``features`` match ``torchvision.models.vgg16().features`` so its state dicts load.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from lumastyle.errors import LumastyleError
+
+# VGG-16's conv1..conv5 channel counts; "M" marks a 2x2/stride-2 max-pool, "P" a 3x3/stride-1 one.
+_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "P", 512, 512, 512, "P"]
+_CONV5_INDICES = (24, 26, 28)  # features.N of conv5_1..conv5_3 in torchvision's numbering
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_CAFFE_MEAN = (123.680, 116.779, 103.939)
+
+#: Output stride of the network: conv7 maps are 1/8 of the input's resolution.
+STRIDE = 8
+
+Freeze = Literal["none", "features", "all"]
+InputNorm = Literal["imagenet", "caffe"]
+
+
+def _channels(n: int, width: float) -> int:
+    return max(1, int(round(n * width)))
+
+
+class DilatedVGG16(nn.Module):
+    """Dilated VGG-16 FCN: sRGB in [0, 1] (B, 3, H, W) -> conv7 features (B, C, H/8, W/8).
+
+    Args:
+        width: factor on every channel count (1.0 = the paper's 512/4096 channels; small values for CPU tests).
+        weights: ``"imagenet"`` (torchvision's VGG-16 download), a path to a state dict file, or None (random).
+        input_norm: how the weights expect their input: ``imagenet`` (0-1, mean/std) or ``caffe`` (0-255 minus mean).
+        freeze: which parameters stay fixed: ``none``, ``features`` (conv1-conv5) or ``all`` (conv1-conv7).
+    """
+
+    def __init__(
+        self,
+        width: float = 1.0,
+        weights: str | None = None,
+        input_norm: InputNorm = "imagenet",
+        freeze: Freeze = "none",
+    ) -> None:
+        super().__init__()
+        if width <= 0:
+            raise LumastyleError(f"backbone width must be positive, got {width}")
+        if input_norm not in ("imagenet", "caffe"):
+            raise LumastyleError(f"backbone input_norm must be 'imagenet' or 'caffe', got {input_norm!r}")
+        if freeze not in ("none", "features", "all"):
+            raise LumastyleError(f"backbone freeze must be 'none', 'features' or 'all', got {freeze!r}")
+        self.width = width
+        self.input_norm = input_norm
+        self.freeze = freeze
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for item in _CFG:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, stride=2, ceil_mode=True))
+            elif item == "P":
+                layers.append(nn.MaxPool2d(3, stride=1, padding=1))
+            else:
+                dilation = 2 if len(layers) in _CONV5_INDICES else 1
+                out_ch = _channels(int(item), width)
+                layers += [nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
+                in_ch = out_ch
+        self.features = nn.Sequential(*layers)
+        self.out_channels = _channels(4096, width)
+        self.conv6 = nn.Conv2d(in_ch, self.out_channels, 7, padding=12, dilation=4)
+        self.conv7 = nn.Conv2d(self.out_channels, self.out_channels, 1)
+        self.relu = nn.ReLU(inplace=True)
+        if input_norm == "imagenet":
+            mean, std = torch.tensor(_IMAGENET_MEAN), torch.tensor(_IMAGENET_STD)
+        else:
+            mean, std = torch.tensor(_CAFFE_MEAN) / 255.0, torch.full((3,), 1.0 / 255.0)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
+        if weights is not None:
+            self.load_weights(weights)
+        self._apply_freeze()
+
+    def _apply_freeze(self) -> None:
+        frozen = {"none": [], "features": [self.features], "all": [self.features, self.conv6, self.conv7]}
+        for module in frozen[self.freeze]:
+            for p in module.parameters():
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> DilatedVGG16:
+        super().train(mode)
+        return self  # no dropout or batch norm: train/eval behave the same
+
+    def forward(self, rgb: Tensor) -> Tensor:
+        x = (rgb - self.mean.to(rgb.dtype)) / self.std.to(rgb.dtype)
+        x = self.features(x)
+        x = self.relu(self.conv6(x))
+        return self.relu(self.conv7(x))
+
+    # -- weights ---------------------------------------------------------------------------------
+
+    def load_weights(self, weights: str | os.PathLike) -> None:
+        """Load ``"imagenet"`` (download) or a local file: a torchvision vgg16 state dict or a features-only one."""
+        if str(weights) == "imagenet":
+            state = _download_imagenet_state_dict()
+            source = "torchvision's ImageNet VGG-16"
+        else:
+            path = Path(weights)
+            if not path.is_file():
+                raise LumastyleError(
+                    f"backbone weights file {path} does not exist; give a VGG-16 state dict file, "
+                    "'imagenet', or null to train from scratch"
+                )
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:  # torch raises many types for a bad file
+                raise LumastyleError(f"{path}: not a readable PyTorch state dict ({type(err).__name__}); "
+                                     "give a VGG-16 state dict file") from None
+            if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+                state = state["state_dict"]
+            if not isinstance(state, dict):
+                raise LumastyleError(f"{path}: expected a state dict (a mapping of names to tensors)")
+            source = str(path)
+        mapped = _to_backbone_keys(state, source, self.features)
+        self.load_state_dict(mapped, strict=False)
+        #: parameter names the weights did not cover (conv6/conv7 for a features-only file)
+        self.pretrained_missing = [k for k in self.state_dict() if k not in mapped]
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        own = self.state_dict()
+        for key, value in state_dict.items():
+            if key in own and own[key].shape != value.shape:
+                raise LumastyleError(
+                    f"backbone weight {key} has shape {tuple(value.shape)} but the model (width={self.width}) "
+                    f"expects {tuple(own[key].shape)}; pretrained VGG-16 weights need backbone width 1.0"
+                )
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+def _to_backbone_keys(state: dict, source: str, features: nn.Sequential) -> dict[str, Tensor]:
+    """Map torchvision names (``features.N.*``, ``classifier.0/3.*``) or features-only names (``N.*``) to ours."""
+    out: dict[str, Tensor] = {}
+    n_features = len(features)
+    for key, value in state.items():
+        if not isinstance(value, Tensor):
+            continue
+        key = key.removeprefix("module.")
+        head = key.split(".", 1)[0]
+        if head.isdigit() and int(head) < n_features:
+            out[f"features.{key}"] = value
+        elif key.startswith("features."):
+            out[key] = value
+        elif key.startswith("backbone."):
+            out[key.removeprefix("backbone.")] = value
+        elif key.startswith("classifier.0."):  # fc6: (4096, 512*7*7) -> conv6 (4096, 512, 7, 7)
+            suffix = key.rsplit(".", 1)[1]
+            out[f"conv6.{suffix}"] = value.reshape(value.shape[0], -1, 7, 7) if suffix == "weight" else value
+        elif key.startswith("classifier.3."):  # fc7: (4096, 4096) -> conv7 (4096, 4096, 1, 1)
+            suffix = key.rsplit(".", 1)[1]
+            out[f"conv7.{suffix}"] = value[:, :, None, None] if suffix == "weight" else value
+        elif key.startswith(("conv6.", "conv7.")):
+            out[key] = value
+    conv_keys = [k for k in out if k.startswith("features.")]
+    if not conv_keys:
+        raise LumastyleError(
+            f"{source}: no VGG-16 convolution weights found (expected keys like 'features.0.weight' or "
+            "'0.weight'); give a torchvision vgg16 state dict"
+        )
+    return out
+
+
+def _download_imagenet_state_dict() -> dict[str, Tensor]:
+    from torchvision.models import VGG16_Weights
+
+    try:
+        return VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+    except Exception as err:  # URLError, OSError, HTTPError, ... all mean: not available here
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise LumastyleError(
+            f"cannot download torchvision's ImageNet VGG-16 weights ({reason}); pass "
+            "--model.backbone_weights null to train from scratch, or a local VGG-16 state dict file"
+        ) from None
+

@@ -1,0 +1,64 @@
+"""The ``lumastyle`` command: LightningCLI's fit/validate/test/predict plus ``stylize``.
+
+Importing the DataModules here makes their short class names (``PairDataModule``) usable in YAML.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from jsonargparse import ArgumentParser
+from lightning.pytorch.cli import LightningCLI
+
+from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
+from lumastyle.callbacks import PredictionWriter
+from lumastyle.data.base import StyleDataModule
+from lumastyle.errors import LumastyleError
+from lumastyle.model import LumaStyle
+from lumastyle.stylize import stylize
+
+EXTRA_COMMANDS: dict[str, Callable[..., Any]] = {"stylize": stylize}
+EPILOG = "More: 'lumastyle stylize --help' applies a trained checkpoint to photos."
+
+
+class LumaStyleCLI(LightningCLI):
+    """LightningCLI with omegaconf interpolation and lumastyle's defaults."""
+
+    def before_predict(self) -> None:
+        if not any(isinstance(cb, PredictionWriter) for cb in self.trainer.callbacks):
+            self.trainer.callbacks.append(PredictionWriter())
+
+
+def _run_function(name: str, function: Callable[..., Any], argv: Sequence[str]) -> Any:
+    parser = ArgumentParser(prog=f"lumastyle {name}", description=(function.__doc__ or "").split("\n")[0])
+    parser.add_function_arguments(function, fail_untyped=True)
+    cfg = parser.parse_args(list(argv))
+    return function(**cfg.as_dict())
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Entry point of the ``lumastyle`` console script."""
+    argv = list(sys.argv[1:] if args is None else args)
+    try:
+        if argv and argv[0] in EXTRA_COMMANDS:
+            written = _run_function(argv[0], EXTRA_COMMANDS[argv[0]], argv[1:])
+            if isinstance(written, list) and written:
+                print(f"wrote {len(written)} file(s) to {written[0].parent}")
+            return
+        LumaStyleCLI(
+            LumaStyle,
+            StyleDataModule,
+            subclass_mode_data=True,
+            parser_kwargs={"parser_mode": "omegaconf", "epilog": EPILOG},
+            save_config_kwargs={"overwrite": True},
+            args=None if args is None else argv,
+        )
+    except LumastyleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Colour maths: differentiable sRGB <-> CIELab (D65), Lab normalisation, the quadratic colour basis.
+
+Conversions are delegated to kornia.color and always run in float32, even under autocast: the cube
+roots and powers in Lab lose too much precision in bf16/fp16. Results are float32 (float64 input stays
+float64, for gradcheck).
+"""
+
+from __future__ import annotations
+
+import torch
+from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
+from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
+from torch import Tensor, nn
+
+#: Offsets and scales mapping Lab (L in [0, 100], a/b in about [-110, 110]) to roughly [-1, 1].
+LAB_SHIFT = (50.0, 0.0, 0.0)
+LAB_SCALE = (50.0, 100.0, 100.0)
+
+
+def _check_image(image: Tensor, name: str) -> None:
+    if not isinstance(image, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(image).__name__}")
+    if image.ndim < 3 or image.shape[-3] != 3:
+        raise ValueError(f"{name} must have shape (*, 3, H, W), got {tuple(image.shape)}")
+
+
+def _full(x: Tensor) -> Tensor:
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def rgb_to_lab(rgb: Tensor) -> Tensor:
+    """sRGB in [0, 1] of shape (*, 3, H, W) -> CIELab (D65), L in [0, 100]; float32 (float64 stays)."""
+    _check_image(rgb, "rgb")
+    with torch.autocast(rgb.device.type, enabled=False):
+        return _kornia_rgb_to_lab(_full(rgb).clamp(0.0, 1.0))
+
+
+def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
+    """CIELab (D65) of shape (*, 3, H, W) -> sRGB, float32 (float64 stays); ``clip`` clamps to [0, 1]."""
+    _check_image(lab, "lab")
+    with torch.autocast(lab.device.type, enabled=False):
+        return _kornia_lab_to_rgb(_full(lab), clip=clip)
+
+
+def _lab_affine(ref: Tensor) -> tuple[Tensor, Tensor]:
+    shape = (3, 1, 1)
+    shift = torch.tensor(LAB_SHIFT, dtype=ref.dtype, device=ref.device).view(shape)
+    scale = torch.tensor(LAB_SCALE, dtype=ref.dtype, device=ref.device).view(shape)
+    return shift, scale
+
+
+def normalize_lab(lab: Tensor) -> Tensor:
+    """Lab in its natural units -> roughly [-1, 1] per channel, so the quadratic basis is well conditioned."""
+    _check_image(lab, "lab")
+    shift, scale = _lab_affine(lab)
+    return (lab - shift) / scale
+
+
+def denormalize_lab(lab_n: Tensor) -> Tensor:
+    """Inverse of :func:`normalize_lab`."""
+    _check_image(lab_n, "lab_n")
+    shift, scale = _lab_affine(lab_n)
+    return lab_n * scale + shift
+
+
+def quadratic_basis(c: Tensor) -> Tensor:
+    """The paper's basis V(c) = [L², a², b², La, Lb, ab, L, a, b, 1]: (*, 3, H, W) -> (*, 10, H, W)."""
+    _check_image(c, "c")
+    L, a, b = c.unbind(-3)
+    terms = (L * L, a * a, b * b, L * a, L * b, a * b, L, a, b, torch.ones_like(L))
+    return torch.stack(terms, dim=-3)
+
+
+def affine_basis(c: Tensor) -> Tensor:
+    """Affine basis [L, a, b, 1]: (*, 3, H, W) -> (*, 4, H, W)."""
+    _check_image(c, "c")
+    return torch.cat([c, torch.ones_like(c[..., :1, :, :])], dim=-3)
+
+
+def apply_color_transform(phi: Tensor, basis: Tensor) -> Tensor:
+    """The enhancement layer: per-pixel (3 x K) matrices times the K-dim basis -> (*, 3, H, W).
+
+    ``phi`` has 3*K channels ordered row by row (output channel major), ``basis`` has K channels.
+    """
+    k = basis.shape[-3]
+    if phi.shape[-3] != 3 * k:
+        raise ValueError(f"phi must have {3 * k} channels for a {k}-term basis, got {phi.shape[-3]}")
+    phi = phi.unflatten(-3, (3, k))
+    return (phi * basis.unsqueeze(-4)).sum(dim=-3)
+
+
+def lab_distance(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+    """Per-pixel Euclidean distance in Lab (the paper's error): (*, 3, H, W) -> (*, H, W)."""
+    return (pred_lab.float() - target_lab.float()).square().sum(dim=-3).clamp_min(1e-12).sqrt()
+
+
+class RGBToLab(nn.Module):
+    """Module form of :func:`rgb_to_lab` (float32 even under autocast)."""
+
+    def forward(self, rgb: Tensor) -> Tensor:
+        return rgb_to_lab(rgb)
+
+
+class LabToRGB(nn.Module):
+    """Module form of :func:`lab_to_rgb`.
+
+    Args:
+        clip: clamp the sRGB result to [0, 1].
+    """
+
+    def __init__(self, clip: bool = True) -> None:
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, lab: Tensor) -> Tensor:
+        return lab_to_rgb(lab, clip=self.clip)

@@ -1,0 +1,107 @@
+"""Two-scale context: the backbone on the (reflection-padded) image and on its 2x upsampled copy.
+
+Each backbone copy returns a map at 1/8 of its padded input. ``sample_context`` reads such a map back
+at the pixel positions of the full-resolution photo (bilinear, geometry exact: padding and the
+scale factor are undone), for any block of rows, so the per-pixel head can run in tiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lumastyle.backbone import STRIDE
+
+
+class ContextMap(NamedTuple):
+    """A low-resolution context map and where it came from."""
+
+    features: Tensor  #: (B, C, h, w) at 1/STRIDE of the padded, scaled image
+    scaled_hw: tuple[int, int]  #: size of the scaled image before padding
+    pad: int  #: reflection padding (pixels) on the top and left of the scaled image
+
+
+def reflect_pad(x: Tensor, top: int, bottom: int, left: int, right: int) -> Tensor:
+    """Reflection padding of any amount: repeats the reflection when the image is smaller than the pad."""
+    while top or bottom or left or right:
+        h, w = x.shape[-2:]
+        step = [min(left, w - 1), min(right, w - 1), min(top, h - 1), min(bottom, h - 1)]
+        if max(step) == 0:  # a 1-pixel dimension cannot reflect: replicate it instead
+            return F.pad(x, (left, right, top, bottom), mode="replicate")
+        x = F.pad(x, step, mode="reflect")
+        left, right, top, bottom = left - step[0], right - step[1], top - step[2], bottom - step[3]
+    return x
+
+
+def resize(x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """Bilinear resize (antialiased when shrinking)."""
+    if tuple(x.shape[-2:]) == tuple(hw):
+        return x
+    shrink = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
+    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+class TwoScaleContext(nn.Module):
+    """Context features of an image at several scales (the paper: 1x and 2x), one backbone copy each.
+
+    Args:
+        backbones: one backbone per scale, or a single one shared by all scales.
+        scales: upsampling factor of each scale's input copy.
+        pad: reflection padding, in pixels of each scaled copy, added on every side before the backbone.
+    """
+
+    def __init__(self, backbones: Sequence[nn.Module], scales: Sequence[float] = (1.0, 2.0), pad: int = 32) -> None:
+        super().__init__()
+        if len(backbones) not in (1, len(scales)):
+            raise ValueError(f"need 1 or {len(scales)} backbones, got {len(backbones)}")
+        self.backbones = nn.ModuleList(backbones)
+        self.scales = tuple(float(s) for s in scales)
+        self.pad = int(pad)
+
+    def backbone(self, index: int) -> nn.Module:
+        return self.backbones[index if len(self.backbones) > 1 else 0]
+
+    def forward(self, rgb: Tensor) -> list[ContextMap]:
+        """sRGB (B, 3, H, W) -> one ContextMap per scale."""
+        maps = []
+        h, w = rgb.shape[-2:]
+        for i, s in enumerate(self.scales):
+            hw = (max(1, round(h * s)), max(1, round(w * s)))
+            x = resize(rgb, hw)
+            # pad by `pad` on every side, plus enough bottom/right to make the size a multiple of STRIDE,
+            # so that feature cell j covers exactly pixels [STRIDE*j, STRIDE*(j+1)) of the padded copy
+            extra_h = -(hw[0] + 2 * self.pad) % STRIDE
+            extra_w = -(hw[1] + 2 * self.pad) % STRIDE
+            x = reflect_pad(x, self.pad, self.pad + extra_h, self.pad, self.pad + extra_w)
+            maps.append(ContextMap(self.backbone(i)(x), hw, self.pad))
+        return maps
+
+
+def sample_context(
+    features: Tensor,
+    scaled_hw: tuple[int, int],
+    pad: int,
+    out_hw: tuple[int, int],
+    rows: tuple[int, int] | None = None,
+) -> Tensor:
+    """Bilinearly sample a context map at the pixel centres of an ``out_hw`` image (rows ``[r0, r1)``).
+
+    Output pixel (y, x) sits at ((y + 0.5) * scaled_h / out_h + pad) in the padded scaled copy, which
+    is feature coordinate that / STRIDE - 0.5 (cell centres at integers). Returns (B, C, r1 - r0, W).
+    """
+    b, _, fh, fw = features.shape
+    out_h, out_w = out_hw
+    r0, r1 = rows if rows is not None else (0, out_h)
+    device = features.device
+    ys = torch.arange(r0, r1, device=device, dtype=torch.float32)
+    xs = torch.arange(out_w, device=device, dtype=torch.float32)
+    # grid_sample's normalised coordinate for feature coordinate u (align_corners=False): (2u + 1) / n - 1
+    gy = ((ys + 0.5) * (scaled_hw[0] / out_h) + pad) / (STRIDE * fh / 2) - 1
+    gx = ((xs + 0.5) * (scaled_hw[1] / out_w) + pad) / (STRIDE * fw / 2) - 1
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)  # (rows, W, 2) as (x, y)
+    grid = grid.unsqueeze(0).expand(b, -1, -1, -1).to(features.dtype)
+    return F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)

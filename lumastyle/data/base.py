@@ -1,0 +1,264 @@
+"""What every style DataModule shares: checked splits, paired crops and flips, loaders.
+
+A subclass turns its source (pair folders, an action applied to photos, a released dataset) into
+:class:`Example` records (name, input path, target path or a renderer) in ``discover()``; this base
+checks them before training starts, splits them and serves them.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from lumastyle.context import resize
+from lumastyle.errors import LumastyleError
+from lumastyle.io import read_image, read_size
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training pair: the input photo and either a target photo or a function rendering it."""
+
+    name: str
+    input: Path
+    target: Path | None = None
+    render: Callable[[Tensor], Tensor] | None = None
+
+    def load(self, long_side: int | None = None) -> tuple[Tensor, Tensor]:
+        """(input, target) float32 (3, H, W) tensors, both shrunk to ``long_side`` if larger."""
+        rgb, _ = read_image(self.input)
+        rgb = fit_long_side(rgb, long_side)
+        if self.target is not None:
+            target = fit_long_side(read_image(self.target)[0], long_side)
+        elif self.render is not None:
+            target = self.render(rgb)
+        else:
+            raise ValueError(f"example {self.name} has neither a target file nor a renderer")
+        return rgb, target
+
+
+def fit_long_side(image: Tensor, long_side: int | None) -> Tensor:
+    """Shrink (3, H, W) so its long side is at most ``long_side`` (antialiased); never enlarges."""
+    h, w = image.shape[-2:]
+    if not long_side or max(h, w) <= long_side:
+        return image
+    f = long_side / max(h, w)
+    return resize(image.unsqueeze(0), (max(1, round(h * f)), max(1, round(w * f))))[0]
+
+
+class CropDataset(Dataset):
+    """Random crops (the same window in input and target) with random horizontal flips, for training."""
+
+    def __init__(self, examples: Sequence[Example], crop_size: int, crops_per_image: int, long_side: int | None):
+        self.examples = list(examples)
+        self.crop_size = crop_size
+        self.crops_per_image = crops_per_image
+        self.long_side = long_side
+
+    def __len__(self) -> int:
+        return len(self.examples) * self.crops_per_image
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ex = self.examples[index % len(self.examples)]
+        rgb, target = ex.load(self.long_side)
+        pair = torch.cat([rgb, target], dim=0)
+        c = self.crop_size
+        h, w = pair.shape[-2:]
+        if min(h, w) < c:  # too small for a crop: enlarge the pair so the short side fits
+            f = c / min(h, w)
+            pair = resize(pair.unsqueeze(0), (max(c, round(h * f)), max(c, round(w * f))))[0]
+            h, w = pair.shape[-2:]
+        top = int(torch.randint(0, h - c + 1, ()).item())
+        left = int(torch.randint(0, w - c + 1, ()).item())
+        pair = pair[:, top : top + c, left : left + c]
+        if torch.rand(()) < 0.5:
+            pair = pair.flip(-1)
+        return {"input": pair[:3].contiguous(), "target": pair[3:].contiguous(), "name": ex.name}
+
+
+class WholeImageDataset(Dataset):
+    """Whole photos, for validation, test and predict."""
+
+    def __init__(self, examples: Sequence[Example], long_side: int | None):
+        self.examples = list(examples)
+        self.long_side = long_side
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ex = self.examples[index]
+        rgb, target = ex.load(self.long_side)
+        return {"input": rgb, "target": target, "name": ex.name}
+
+
+class StyleDataModule(L.LightningDataModule):
+    """Base for lumastyle's DataModules (see the subclasses' docstrings for their arguments).
+
+    Args:
+        crop_size: side of the square training crops (the same window in input and target).
+        crops_per_image: random crops drawn from each training photo per epoch.
+        batch_size: training crops per batch (validation and test use whole photos, one at a time).
+        long_side: shrink photos whose long side exceeds this many pixels when loading (null: keep size).
+        val_fraction: share of photos held out for validation when no split files are given.
+        test_fraction: share of photos held out for testing when no split files are given.
+        seed: seed of the split when no split files are given.
+        num_workers: data loading processes.
+        verify: decode every photo once before training, so a broken file stops the run at the start.
+    """
+
+    def __init__(
+        self,
+        crop_size: int = 256,
+        crops_per_image: int = 1,
+        batch_size: int = 4,
+        long_side: int | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        seed: int = 0,
+        num_workers: int = 2,
+        verify: bool = True,
+    ) -> None:
+        super().__init__()
+        for key, value in (("crop_size", crop_size), ("crops_per_image", crops_per_image), ("batch_size", batch_size)):
+            if value < 1:
+                raise LumastyleError(f"data.{key} must be at least 1, got {value}")
+        if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+            raise LumastyleError(
+                f"data.val_fraction ({val_fraction}) and data.test_fraction ({test_fraction}) must be in [0, 1) "
+                "and leave photos for training"
+            )
+        self.crop_size = crop_size
+        self.crops_per_image = crops_per_image
+        self.batch_size = batch_size
+        self.long_side = long_side
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.seed = seed
+        self.num_workers = num_workers
+        self.verify = verify
+        self.splits: dict[str, list[Example]] | None = None
+
+    # -- for subclasses ------------------------------------------------------------------------
+
+    def discover(self) -> list[Example]:
+        """All examples of the dataset, checked for missing partners; implemented by subclasses."""
+        raise NotImplementedError
+
+    def split_files(self) -> dict[str, list[str]]:
+        """Names per split read from the dataset's split files ({} when there are none)."""
+        return {}
+
+    def check_example(self, example: Example) -> None:
+        """Raise a one-line LumastyleError when an example cannot be used (called before training)."""
+        in_size = read_size(example.input)
+        if example.target is not None:
+            target_size = read_size(example.target)
+            if in_size != target_size:
+                raise LumastyleError(
+                    f"{example.target}: size {target_size[0]}x{target_size[1]} does not match its input "
+                    f"{example.input.name} ({in_size[0]}x{in_size[1]}); resize or remove the pair"
+                )
+        if self.verify:
+            read_image(example.input)
+            if example.target is not None:
+                read_image(example.target)
+
+    # -- LightningDataModule -------------------------------------------------------------------
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is not None:
+            return
+        examples = self.discover()
+        if not examples:
+            raise LumastyleError(f"{self.describe()}: no photos found; check data.root / data.photos")
+        by_name = {ex.name: ex for ex in examples}
+        names = self.split_files()
+        if names:
+            for split, listed in names.items():
+                for name in listed:
+                    if name not in by_name:
+                        raise LumastyleError(
+                            f"{self.describe()}: split file {split}.txt names '{name}', which has no photo; "
+                            "fix the split file or add the photo"
+                        )
+            splits = {s: [by_name[n] for n in names.get(s, [])] for s in SPLITS}
+            if not splits["val"]:
+                splits["val"] = splits["test"]
+        else:
+            splits = self._seeded_split(examples)
+        if not splits["train"]:
+            raise LumastyleError(f"{self.describe()}: the training split is empty; add photos or fix train.txt")
+        used = {ex.name: ex for split in splits.values() for ex in split}
+        for ex in tqdm(used.values(), desc="checking photos", unit="photo", disable=len(used) < 50, leave=False):
+            self.check_example(ex)
+        self.splits = splits
+
+    def _seeded_split(self, examples: list[Example]) -> dict[str, list[Example]]:
+        order = sorted(examples, key=lambda ex: ex.name)
+        random.Random(self.seed).shuffle(order)
+        n = len(order)
+        n_test = round(n * self.test_fraction) if n >= 3 else 0
+        n_val = round(n * self.val_fraction) if n >= 3 else 0
+        if n >= 3 and self.val_fraction > 0:
+            n_val = max(1, n_val)
+        return {
+            "val": order[:n_val],
+            "test": order[n_val : n_val + n_test],
+            "train": order[n_val + n_test :],
+        }
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+    @property
+    def image_long_side(self) -> int | None:
+        """Median long side of the training photos as loaded: the scale the model's context learns."""
+        if not self.splits:
+            return None
+        sides = [max(read_size(ex.input)) for ex in self.splits["train"]]
+        median = int(statistics.median(sides))
+        return min(median, self.long_side) if self.long_side else median
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            drop_last=shuffle and len(dataset) >= batch_size,
+        )
+
+    def _examples(self, split: str) -> list[Example]:
+        if self.splits is None:
+            self.setup()
+        assert self.splits is not None
+        return self.splits[split]
+
+    def train_dataloader(self) -> DataLoader:
+        ds = CropDataset(self._examples("train"), self.crop_size, self.crops_per_image, self.long_side)
+        return self._loader(ds, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(WholeImageDataset(self._examples("val"), self.long_side), 1, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(WholeImageDataset(self._examples("test"), self.long_side), 1, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        examples = self._examples("test") or self._examples("val") or self._examples("train")
+        return self._loader(WholeImageDataset(examples, self.long_side), 1, shuffle=False)

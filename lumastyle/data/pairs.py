@@ -1,0 +1,70 @@
+"""PairDataModule: a folder of before/after pairs, ``root/input/*`` and ``root/target/*`` matched by stem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lumastyle.data.base import SPLITS, Example, StyleDataModule
+from lumastyle.errors import LumastyleError
+from lumastyle.io import IMAGE_SUFFIXES, list_images
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in list_images(folder):
+        if path.stem in found:
+            raise LumastyleError(
+                f"{folder}: '{found[path.stem].name}' and '{path.name}' share the stem '{path.stem}'; "
+                "keep one file per stem"
+            )
+        found[path.stem] = path
+    return found
+
+
+class PairDataModule(StyleDataModule):
+    """Before/after photo pairs from ``root/input`` and ``root/target`` (PNG, JPEG, TIFF; 8 or 16 bit).
+
+    Files are matched by stem (``input/a.jpg`` with ``target/a.png``). Optional ``train.txt``,
+    ``val.txt`` and ``test.txt`` in ``root`` (one stem a line) fix the split; without them a seeded
+    split is drawn. Without ``val.txt`` the test split is used for validation.
+
+    Args:
+        root: folder holding ``input/`` and ``target/`` (and optional split files).
+        **kwargs: crops, batches, split and loading options of :class:`StyleDataModule`.
+    """
+
+    def __init__(self, root: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.root = Path(root).expanduser()
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def discover(self) -> list[Example]:
+        if not self.root.is_dir():
+            raise LumastyleError(f"data.root {self.root} is not a folder; pass --data.root DIR with input/ and target/")
+        inputs_dir, targets_dir = self.root / "input", self.root / "target"
+        for folder in (inputs_dir, targets_dir):
+            if not folder.is_dir():
+                raise LumastyleError(f"{folder} is missing; data.root needs input/ and target/ folders of photos")
+        inputs, targets = _by_stem(inputs_dir), _by_stem(targets_dir)
+        if not inputs:
+            raise LumastyleError(f"{inputs_dir} holds no photos ({', '.join(IMAGE_SUFFIXES)}); add the input photos")
+        for stem, path in sorted(inputs.items()):
+            if stem not in targets:
+                raise LumastyleError(f"{path}: no partner named '{stem}.*' in {targets_dir}; add it or remove the input")
+        for stem, path in sorted(targets.items()):
+            if stem not in inputs:
+                raise LumastyleError(f"{path}: no partner named '{stem}.*' in {inputs_dir}; add it or remove the target")
+        return [Example(stem, inputs[stem], targets[stem]) for stem in sorted(inputs)]
+
+    def split_files(self) -> dict[str, list[str]]:
+        names: dict[str, list[str]] = {}
+        for split in SPLITS:
+            path = self.root / f"{split}.txt"
+            if path.is_file():
+                names[split] = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if names and "train" not in names:
+            raise LumastyleError(f"{self.root}: split files found but no train.txt; add train.txt (one stem a line)")
+        return names

@@ -1,0 +1,81 @@
+"""``lumastyle stylize``: apply a trained style to photos of any size, at full resolution."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from lumastyle.errors import LumastyleError
+from lumastyle.io import is_image_file, list_images, output_name, read_image, write_image
+from lumastyle.model import context_cap, load_checkpoint
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise LumastyleError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise LumastyleError(f"device {device!r} asked for but no CUDA GPU is available; use --device cpu")
+    return resolved
+
+
+def _inputs(input: Path) -> list[Path]:
+    if input.is_file():
+        if not is_image_file(input):
+            raise LumastyleError(f"{input}: not a PNG, JPEG or TIFF photo")
+        return [input]
+    if input.is_dir():
+        photos = list_images(input)
+        if not photos:
+            raise LumastyleError(f"{input}: no PNG, JPEG or TIFF photos in this folder")
+        return photos
+    raise LumastyleError(f"--input {input} does not exist; give a photo or a folder of photos")
+
+
+def stylize(
+    ckpt: str,
+    input: str,
+    output: str,
+    context_long_side: int | None = None,
+    device: str = "auto",
+    precision: Literal["32", "bf16"] = "32",
+) -> list[Path]:
+    """Stylize a photo or a folder of photos with a trained checkpoint; outputs keep size and name.
+
+    Outputs are PNG, or the input's own format where it is lossless (PNG, TIFF; 16-bit kept), and are
+    written atomically into the output folder.
+
+    Args:
+        ckpt: checkpoint written by ``lumastyle fit``.
+        input: a photo, or a folder of photos.
+        output: folder for the stylized photos (created if missing).
+        context_long_side: long side of the copy the context is computed on (default: the training scale).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``32`` or ``bf16`` (autocast; the colour layer stays float32).
+    """
+    in_path, out_dir = Path(input).expanduser(), Path(output).expanduser()
+    photos = _inputs(in_path)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LumastyleError(f"--output {out_dir} is a file; give a folder")
+    if in_path.is_dir() and out_dir.exists() and out_dir.resolve() == in_path.resolve():
+        raise LumastyleError(f"--output {out_dir} is the input folder; give another folder so inputs are kept")
+    dev = _resolve_device(device)
+    model = load_checkpoint(ckpt, map_location=dev)
+    cap = context_cap(model, context_long_side)
+    written = []
+    bar = tqdm(photos, desc="stylizing", unit="photo", disable=len(photos) < 2)
+    for photo in bar:
+        rgb, depth = read_image(photo)
+        start = time.perf_counter()
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            result = model.stylize(rgb.to(dev), cap)
+        bar.set_postfix_str(f"{photo.name} {time.perf_counter() - start:.1f}s")
+        written.append(write_image(out_dir / output_name(photo), result.float().cpu(), bit_depth=depth))
+    return written
