@@ -85,9 +85,17 @@ class DilatedVGG16(nn.Module):
             mean, std = torch.tensor(_CAFFE_MEAN) / 255.0, torch.full((3,), 1.0 / 255.0)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
+        self.reset_parameters()
         if weights is not None:
             self.load_weights(weights)
         self._apply_freeze()
+
+    def reset_parameters(self) -> None:
+        """He (fan-out) initialisation, as torchvision initialises VGG: keeps a random backbone's signal alive."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def _apply_freeze(self) -> None:
         frozen = {"none": [], "features": [self.features], "all": [self.features, self.conv6, self.conv7]}

@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny photos and pair folders the tests make themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lumastyle.io import write_image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def smooth_photo(h: int, w: int, seed: int) -> torch.Tensor:
+    """A small photo-like image: smooth colour gradients plus mild noise, in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(3, 1, 1, generator=g) * 0.6 + 0.2
+    ys = torch.linspace(0, 1, h).view(1, h, 1)
+    xs = torch.linspace(0, 1, w).view(1, 1, w)
+    tilt = torch.rand(3, 1, 1, generator=g) - 0.5
+    image = base + tilt * (ys - xs) + 0.05 * torch.rand(3, h, w, generator=g)
+    return image.clamp(0, 1)
+
+
+def toy_style(rgb: torch.Tensor) -> torch.Tensor:
+    """A learnable global style: warmer, brighter midtones."""
+    gains = torch.tensor([1.0, 0.92, 0.78]).view(3, 1, 1)
+    return (rgb.clamp(0, 1) ** 0.75 * gains).clamp(0, 1)
+
+
+def make_pairs(root: Path, n: int = 6, size: tuple[int, int] = (40, 56), suffix: str = ".png") -> Path:
+    """root/input/pK<suffix> and root/target/pK.png for K < n, targets rendered with ``toy_style``."""
+    for k in range(n):
+        rgb = smooth_photo(*size, seed=k)
+        write_image(root / "input" / f"p{k}{suffix}", rgb)
+        write_image(root / "target" / f"p{k}.png", toy_style(rgb))
+    return root
+
+
+@pytest.fixture
+def pairs_root(tmp_path: Path) -> Path:
+    return make_pairs(tmp_path / "pairs")
+
+
+@pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
+def dtype(request: pytest.FixtureRequest) -> torch.dtype:
+    return request.param
+
+
+@pytest.fixture
+def pair_factory():
+    """The :func:`make_pairs` function, for tests that need their own layout."""
+    return make_pairs
+
+
+@pytest.fixture
+def photo():
+    """The :func:`smooth_photo` function."""
+    return smooth_photo
+
+
+@pytest.fixture
+def style():
+    """The :func:`toy_style` function."""
+    return toy_style

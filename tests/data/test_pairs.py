@@ -1,0 +1,126 @@
+"""PairDataModule tests: layout, splits, crops, and one clear line for each kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lumastyle.data import PairDataModule
+from lumastyle.errors import LumastyleError
+from lumastyle.io import write_image
+
+
+def setup(root: Path, **kwargs) -> PairDataModule:
+    dm = PairDataModule(str(root), crop_size=16, batch_size=2, num_workers=0, **kwargs)
+    dm.setup("fit")
+    return dm
+
+
+def test_seeded_split_is_deterministic_and_complete(pairs_root):
+    a, b = setup(pairs_root, seed=3), setup(pairs_root, seed=3)
+    names = {s: [ex.name for ex in a.splits[s]] for s in a.splits}
+    assert names == {s: [ex.name for ex in b.splits[s]] for s in b.splits}
+    assert sorted(sum(names.values(), [])) == [f"p{k}" for k in range(6)]
+    assert names["val"] and names["train"]
+
+
+def test_split_files(pairs_root):
+    (pairs_root / "train.txt").write_text("p0\np1\np2\n")
+    (pairs_root / "test.txt").write_text("p3\np4\n")
+    dm = setup(pairs_root)
+    assert [ex.name for ex in dm.splits["train"]] == ["p0", "p1", "p2"]
+    assert [ex.name for ex in dm.splits["val"]] == ["p3", "p4"]  # no val.txt: validate on the test split
+
+
+def test_crops_take_the_same_window(pairs_root, style):
+    dm = setup(pairs_root)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["input"].shape == (2, 3, 16, 16)
+    # targets were rendered pixel-wise from the inputs, so the same window gives the same relation
+    assert (style(batch["input"]) - batch["target"]).abs().max() < 0.02
+
+
+def test_whole_images_for_validation(pairs_root):
+    batch = next(iter(setup(pairs_root).val_dataloader()))
+    assert batch["input"].shape == (1, 3, 40, 56)
+
+
+def test_small_photos_are_enlarged_for_crops(tmp_path, pair_factory):
+    root = pair_factory(tmp_path / "small", n=3, size=(10, 12))
+    dm = PairDataModule(str(root), crop_size=16, batch_size=1, num_workers=0)
+    dm.setup()
+    assert next(iter(dm.train_dataloader()))["input"].shape == (1, 3, 16, 16)
+
+
+def test_mixed_formats_and_16bit(tmp_path, pair_factory):
+    root = pair_factory(tmp_path / "mixed", n=3, suffix=".tif")
+    write_image(root / "input" / "p0.tif", torch.rand(3, 40, 56), bit_depth=16)
+    dm = setup(root)
+    assert dm.image_long_side == 56
+
+
+def one_line(match: str, root: Path, **kwargs) -> None:
+    with pytest.raises(LumastyleError, match=match) as info:
+        setup(root, **kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_root(tmp_path):
+    one_line("is not a folder", tmp_path / "nowhere")
+
+
+def test_missing_target_folder(tmp_path, pair_factory):
+    root = pair_factory(tmp_path / "r", n=3)
+    for f in (root / "target").iterdir():
+        f.unlink()
+    (root / "target").rmdir()
+    one_line("target is missing", root)
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "e" / "input").mkdir(parents=True)
+    (tmp_path / "e" / "target").mkdir()
+    one_line("holds no photos", tmp_path / "e")
+
+
+def test_stem_without_partner(pairs_root):
+    (pairs_root / "target" / "p2.png").unlink()
+    one_line(r"p2\.png: no partner named 'p2\.\*'", pairs_root)
+
+
+def test_target_without_input(pairs_root):
+    write_image(pairs_root / "target" / "extra.png", torch.rand(3, 8, 8))
+    one_line("extra.png: no partner", pairs_root)
+
+
+def test_duplicate_stems(pairs_root):
+    write_image(pairs_root / "input" / "p1.jpg", torch.rand(3, 40, 56))
+    one_line("share the stem 'p1'", pairs_root)
+
+
+def test_truncated_file(pairs_root):
+    path = pairs_root / "target" / "p4.png"
+    path.write_bytes(path.read_bytes()[:200])
+    one_line(r"p4\.png: cannot read", pairs_root)
+
+
+def test_unreadable_file(pairs_root):
+    (pairs_root / "input" / "p1.png").write_bytes(b"\x00" * 64)
+    one_line(r"p1\.png: cannot read", pairs_root)
+
+
+def test_mismatched_sizes(pairs_root):
+    write_image(pairs_root / "target" / "p3.png", torch.rand(3, 20, 20))
+    one_line(r"p3\.png: size 20x20 does not match", pairs_root)
+
+
+def test_split_file_names_missing_stem(pairs_root):
+    (pairs_root / "train.txt").write_text("p0\nghost\n")
+    one_line("train.txt names 'ghost'", pairs_root)
+
+
+def test_bad_fractions(pairs_root):
+    with pytest.raises(LumastyleError, match="val_fraction"):
+        PairDataModule(str(pairs_root), val_fraction=0.6, test_fraction=0.5)

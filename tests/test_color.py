@@ -1,0 +1,171 @@
+"""Colour layer tests, one class per function (smoke, shape, dtype, exception, reference, round trip, gradcheck)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import color as skcolor
+from torch.autograd import gradcheck
+
+from lumastyle.color import (
+    LabToRGB,
+    RGBToLab,
+    affine_basis,
+    apply_color_transform,
+    denormalize_lab,
+    lab_distance,
+    lab_to_rgb,
+    normalize_lab,
+    quadratic_basis,
+    rgb_to_lab,
+)
+
+
+class TestRgbToLab:
+    def test_smoke(self):
+        lab = rgb_to_lab(torch.rand(3, 4, 5))
+        assert lab.shape == (3, 4, 5)
+
+    @pytest.mark.parametrize("shape", [(3, 4, 5), (2, 3, 4, 5), (2, 2, 3, 1, 1)])
+    def test_shape(self, shape):
+        assert rgb_to_lab(torch.rand(shape)).shape == shape
+
+    def test_dtype(self, dtype):
+        assert rgb_to_lab(torch.rand(2, 3, 4, 4, dtype=dtype)).dtype == dtype
+
+    def test_bf16_input_computed_in_float32(self):
+        rgb = torch.rand(1, 3, 8, 8)
+        lab = rgb_to_lab(rgb.bfloat16())
+        assert lab.dtype == torch.float32
+        assert torch.allclose(lab, rgb_to_lab(rgb.bfloat16().float()), atol=1e-4)
+
+    def test_float32_under_autocast(self):
+        rgb = torch.rand(1, 3, 8, 8)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lab = rgb_to_lab(rgb)
+        assert lab.dtype == torch.float32
+        assert torch.allclose(lab, rgb_to_lab(rgb), atol=1e-5)
+
+    @pytest.mark.parametrize("bad", [torch.rand(4, 4), torch.rand(2, 4, 4, 4)])
+    def test_exception(self, bad):
+        with pytest.raises(ValueError, match="3, H, W"):
+            rgb_to_lab(bad)
+
+    def test_reference_skimage(self):
+        rgb = torch.rand(3, 6, 7, dtype=torch.float64)
+        expected = skcolor.rgb2lab(rgb.permute(1, 2, 0).numpy(), illuminant="D65", observer="2")
+        got = rgb_to_lab(rgb).permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(got, expected, atol=2e-2)
+
+    def test_known_values(self):
+        white = rgb_to_lab(torch.ones(3, 1, 1)).flatten()
+        black = rgb_to_lab(torch.zeros(3, 1, 1)).flatten()
+        assert torch.allclose(white, torch.tensor([100.0, 0.0, 0.0]), atol=0.05)
+        assert torch.allclose(black, torch.zeros(3), atol=1e-4)
+
+    def test_round_trip(self):
+        rgb = torch.rand(2, 3, 16, 16)
+        rgb[0, :, 0, 0] = 0.0  # pure black
+        rgb[0, :, 0, 1] = 1.0  # pure white
+        assert (lab_to_rgb(rgb_to_lab(rgb)) - rgb).abs().max() < 1e-3
+
+    def test_gradient_finite_at_black(self):
+        rgb = torch.zeros(1, 3, 2, 2, requires_grad=True)
+        rgb_to_lab(rgb).sum().backward()
+        assert torch.isfinite(rgb.grad).all()
+
+    def test_gradcheck(self):
+        rgb = (torch.rand(1, 3, 2, 2, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
+        assert gradcheck(rgb_to_lab, (rgb,))
+
+    def test_module(self):
+        rgb = torch.rand(1, 3, 4, 4)
+        assert torch.equal(RGBToLab()(rgb), rgb_to_lab(rgb))
+
+
+class TestLabToRgb:
+    def test_shape_and_dtype(self, dtype):
+        lab = rgb_to_lab(torch.rand(2, 3, 4, 5, dtype=dtype))
+        out = lab_to_rgb(lab)
+        assert out.shape == (2, 3, 4, 5) and out.dtype == dtype
+
+    def test_clip(self):
+        lab = torch.tensor([150.0, 90.0, -120.0]).view(3, 1, 1)
+        assert lab_to_rgb(lab, clip=True).max() <= 1.0
+        assert lab_to_rgb(lab, clip=False).max() > 1.0
+
+    def test_reference_skimage(self):
+        lab = rgb_to_lab(torch.rand(3, 5, 5, dtype=torch.float64))
+        expected = skcolor.lab2rgb(lab.permute(1, 2, 0).numpy(), illuminant="D65", observer="2")
+        np.testing.assert_allclose(lab_to_rgb(lab).permute(1, 2, 0).numpy(), expected, atol=2e-3)
+
+    def test_gradcheck(self):
+        lab = rgb_to_lab(torch.rand(1, 3, 2, 2, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
+        assert gradcheck(lambda x: lab_to_rgb(x, clip=False), (lab,))
+
+    def test_module(self):
+        lab = rgb_to_lab(torch.rand(1, 3, 4, 4))
+        assert torch.equal(LabToRGB()(lab), lab_to_rgb(lab))
+
+
+class TestNormalizeLab:
+    def test_range(self):
+        lab = rgb_to_lab(torch.rand(1, 3, 32, 32))
+        assert normalize_lab(lab).abs().max() <= 1.2
+
+    def test_round_trip(self, dtype):
+        lab = rgb_to_lab(torch.rand(2, 3, 4, 4, dtype=dtype))
+        assert torch.allclose(denormalize_lab(normalize_lab(lab)), lab, atol=1e-5)
+
+
+class TestQuadraticBasis:
+    def test_values(self):
+        c = torch.tensor([2.0, 3.0, 5.0]).view(3, 1, 1)
+        expected = torch.tensor([4.0, 9.0, 25.0, 6.0, 10.0, 15.0, 2.0, 3.0, 5.0, 1.0])
+        assert torch.equal(quadratic_basis(c).flatten(), expected)
+
+    @pytest.mark.parametrize("shape", [(3, 4, 5), (2, 3, 4, 5)])
+    def test_shape(self, shape):
+        out = quadratic_basis(torch.rand(shape))
+        assert out.shape == (*shape[:-3], 10, *shape[-2:])
+
+    def test_gradcheck(self):
+        c = torch.rand(1, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+        assert gradcheck(quadratic_basis, (c,))
+
+    def test_affine_basis(self):
+        c = torch.tensor([2.0, 3.0, 5.0]).view(3, 1, 1)
+        assert torch.equal(affine_basis(c).flatten(), torch.tensor([2.0, 3.0, 5.0, 1.0]))
+
+
+class TestApplyColorTransform:
+    def test_identity(self):
+        c = torch.rand(2, 3, 4, 4)
+        phi = torch.zeros(2, 3, 10, 4, 4)
+        for i in range(3):
+            phi[:, i, 6 + i] = 1.0
+        out = apply_color_transform(phi.flatten(1, 2), quadratic_basis(c))
+        assert torch.allclose(out, c)
+
+    def test_matches_matrix_product(self):
+        c = torch.rand(3, 1, 1)
+        phi = torch.randn(3, 10)
+        expected = phi @ quadratic_basis(c).flatten()
+        out = apply_color_transform(phi.reshape(30, 1, 1), quadratic_basis(c))
+        assert torch.allclose(out.flatten(), expected, atol=1e-6)
+
+    def test_exception(self):
+        with pytest.raises(ValueError, match="30 channels"):
+            apply_color_transform(torch.rand(1, 12, 2, 2), quadratic_basis(torch.rand(1, 3, 2, 2)))
+
+    def test_gradcheck(self):
+        phi = torch.randn(1, 30, 2, 2, dtype=torch.float64, requires_grad=True)
+        basis = quadratic_basis(torch.rand(1, 3, 2, 2, dtype=torch.float64))
+        assert gradcheck(apply_color_transform, (phi, basis))
+
+
+def test_lab_distance_is_euclidean():
+    a = torch.zeros(1, 3, 1, 2)
+    b = torch.tensor([3.0, 4.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 1, 2)
+    assert torch.allclose(lab_distance(a, b), torch.full((1, 1, 2), 5.0))

@@ -1,0 +1,68 @@
+"""Two-scale context tests: padding, geometry of the resampling, tiles."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lumastyle.backbone import STRIDE, DilatedVGG16
+from lumastyle.context import TwoScaleContext, reflect_pad, sample_context
+
+
+class TestReflectPad:
+    def test_matches_torch_for_small_pads(self):
+        x = torch.rand(1, 3, 10, 12)
+        expected = torch.nn.functional.pad(x, (2, 3, 4, 5), mode="reflect")
+        assert torch.equal(reflect_pad(x, 4, 5, 2, 3), expected)
+
+    def test_pad_larger_than_image(self):
+        x = torch.rand(1, 3, 5, 4)
+        out = reflect_pad(x, 20, 21, 30, 9)
+        assert out.shape == (1, 3, 5 + 41, 4 + 39)
+        assert torch.equal(out[..., 20:25, 30:34], x)
+
+    def test_one_pixel_image(self):
+        x = torch.rand(1, 3, 1, 1)
+        out = reflect_pad(x, 2, 2, 2, 2)
+        assert out.shape == (1, 3, 5, 5) and torch.all(out == x)
+
+
+class TestSampleContext:
+    @pytest.mark.parametrize(("scale", "pad"), [(1.0, 0), (1.0, 16), (2.0, 8), (0.5, 24)])
+    def test_geometry(self, scale, pad):
+        """A map whose value is its own row/column coordinate is read back at each pixel's exact position."""
+        out_h, out_w = 48, 40
+        scaled = (round(out_h * scale), round(out_w * scale))
+        fh, fw = (scaled[0] + 2 * pad + 7) // STRIDE, (scaled[1] + 2 * pad + 7) // STRIDE
+        rows = torch.arange(fh, dtype=torch.float32).view(1, 1, fh, 1).expand(1, 1, fh, fw)
+        cols = torch.arange(fw, dtype=torch.float32).view(1, 1, 1, fw).expand(1, 1, fh, fw)
+        sampled = sample_context(torch.cat([rows, cols], 1), scaled, pad, (out_h, out_w))
+        y = (torch.arange(out_h) + 0.5) * scaled[0] / out_h
+        x = (torch.arange(out_w) + 0.5) * scaled[1] / out_w
+        expect_y = ((y + pad) / STRIDE - 0.5).clamp(0, fh - 1)
+        expect_x = ((x + pad) / STRIDE - 0.5).clamp(0, fw - 1)
+        assert torch.allclose(sampled[0, 0, :, 0], expect_y, atol=1e-4)
+        assert torch.allclose(sampled[0, 1, 0, :], expect_x, atol=1e-4)
+
+    def test_rows_are_a_slice_of_the_whole(self):
+        feat = torch.rand(2, 5, 7, 9)
+        whole = sample_context(feat, (50, 66), 3, (33, 41))
+        part = sample_context(feat, (50, 66), 3, (33, 41), rows=(10, 21))
+        assert torch.allclose(part, whole[:, :, 10:21], atol=1e-6)
+
+
+class TestTwoScaleContext:
+    def test_maps_per_scale(self):
+        ctx = TwoScaleContext([DilatedVGG16(width=1 / 16), DilatedVGG16(width=1 / 16)], scales=(1.0, 2.0), pad=8)
+        maps = ctx(torch.rand(1, 3, 30, 41))
+        assert [m.scaled_hw for m in maps] == [(30, 41), (60, 82)]
+        for m in maps:
+            h, w = m.scaled_hw
+            assert m.features.shape[-2:] == (-(-(h + 16) // STRIDE), -(-(w + 16) // STRIDE))
+
+    def test_shared_backbone(self):
+        net = DilatedVGG16(width=1 / 16)
+        ctx = TwoScaleContext([net], scales=(1.0, 2.0))
+        assert ctx.backbone(0) is ctx.backbone(1) is net
+        with pytest.raises(ValueError):
+            TwoScaleContext([net, net, net], scales=(1.0, 2.0))
