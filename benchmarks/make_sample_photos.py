@@ -72,7 +72,9 @@ def main() -> None:
                 im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
             short = name.split("__", 1)[1]
             im.save(args.out / short, quality=90, optimize=True)
-        rows.append((short, entry["source_package"], licence, entry["original_size"], f"{im.width}x{im.height}"))
+        rows.append(
+            (short, entry["source_package"], licence, entry["original_size"], f"{im.width}x{im.height}")
+        )
     with open(args.out / "ATTRIBUTION.tsv", "w", newline="") as f:
         writer = csv.writer(f, delimiter="\t", lineterminator="\n")
         writer.writerow(["file", "source_package", "licence", "original_size", "size"])

@@ -18,7 +18,26 @@ from torch import Tensor, nn
 from lumastyle.errors import LumastyleError
 
 # VGG-16's conv1..conv5 channel counts; "M" marks a 2x2/stride-2 max-pool, "P" a 3x3/stride-1 one.
-_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "P", 512, 512, 512, "P"]
+_CFG: list[int | str] = [
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "P",
+    512,
+    512,
+    512,
+    "P",
+]
 _CONV5_INDICES = (24, 26, 28)  # features.N of conv5_1..conv5_3 in torchvision's numbering
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,7 +51,7 @@ InputNorm = Literal["imagenet", "caffe"]
 
 
 def _channels(n: int, width: float) -> int:
-    return max(1, int(round(n * width)))
+    return max(1, round(n * width))
 
 
 class DilatedVGG16(nn.Module):
@@ -72,7 +91,10 @@ class DilatedVGG16(nn.Module):
             else:
                 dilation = 2 if len(layers) in _CONV5_INDICES else 1
                 out_ch = _channels(int(item), width)
-                layers += [nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation),
+                    nn.ReLU(inplace=True),
+                ]
                 in_ch = out_ch
         self.features = nn.Sequential(*layers)
         self.out_channels = _channels(4096, width)
@@ -130,8 +152,10 @@ class DilatedVGG16(nn.Module):
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as err:  # torch raises many types for a bad file
-                raise LumastyleError(f"{path}: not a readable PyTorch state dict ({type(err).__name__}); "
-                                     "give a VGG-16 state dict file") from None
+                raise LumastyleError(
+                    f"{path}: not a readable PyTorch state dict ({type(err).__name__}); "
+                    "give a VGG-16 state dict file"
+                ) from None
             if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
                 state = state["state_dict"]
             if not isinstance(state, dict):
@@ -196,4 +220,3 @@ def _download_imagenet_state_dict() -> dict[str, Tensor]:
             f"cannot download torchvision's ImageNet VGG-16 weights ({reason}); pass "
             "--model.backbone_weights null to train from scratch, or a local VGG-16 state dict file"
         ) from None
-

@@ -54,7 +54,9 @@ class TwoScaleContext(nn.Module):
         pad: reflection padding, in pixels of each scaled copy, added on every side before the backbone.
     """
 
-    def __init__(self, backbones: Sequence[nn.Module], scales: Sequence[float] = (1.0, 2.0), pad: int = 32) -> None:
+    def __init__(
+        self, backbones: Sequence[nn.Module], scales: Sequence[float] = (1.0, 2.0), pad: int = 32
+    ) -> None:
         super().__init__()
         if len(backbones) not in (1, len(scales)):
             raise ValueError(f"need 1 or {len(scales)} backbones, got {len(backbones)}")

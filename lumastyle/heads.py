@@ -43,7 +43,9 @@ class ColorTransformHead(nn.Module):
             raise LumastyleError(f"head hidden must be two positive widths, got {list(hidden)}")
         h1, h2 = hidden
         self.pixel_in = nn.Conv2d(3, h1, 1)
-        self.context_in = nn.ModuleList(nn.Conv2d(context_channels, h1, 1, bias=False) for _ in range(num_scales))
+        self.context_in = nn.ModuleList(
+            nn.Conv2d(context_channels, h1, 1, bias=False) for _ in range(num_scales)
+        )
         self.mlp = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(h1, h2, 1), nn.ReLU(inplace=True))
         self.out = nn.Conv2d(h2, 3 * self.n_basis, 1)
         self.reset_to_identity()

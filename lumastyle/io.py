@@ -137,7 +137,9 @@ def read_image(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
         raise
     except (OSError, ValueError, RuntimeError, UnidentifiedImageError, tifffile.TiffFileError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise LumastyleError(f"{path}: cannot read this image ({reason}); replace or remove the file") from None
+        raise LumastyleError(
+            f"{path}: cannot read this image ({reason}); replace or remove the file"
+        ) from None
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise LumastyleError(f"{path}: the image is empty (0 pixels); replace or remove the file")
     return _normalise(array, path)
@@ -159,7 +161,9 @@ def read_size(path: str | os.PathLike) -> tuple[int, int]:
                 swap = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
     except (OSError, ValueError, UnidentifiedImageError, tifffile.TiffFileError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise LumastyleError(f"{path}: cannot read this image ({reason}); replace or remove the file") from None
+        raise LumastyleError(
+            f"{path}: cannot read this image ({reason}); replace or remove the file"
+        ) from None
     return (h, w) if swap else (w, h)
 
 
@@ -192,7 +196,12 @@ def _encode_png16(array: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8) -> Path:
@@ -220,7 +229,9 @@ def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8
             else:
                 raise LumastyleError(f"{path}: cannot write '{suffix}' files; use .png, .tif or .jpg")
     except OSError as err:
-        raise LumastyleError(f"{path}: cannot write ({err.strerror or err}); check the folder and free space") from None
+        raise LumastyleError(
+            f"{path}: cannot write ({err.strerror or err}); check the folder and free space"
+        ) from None
     return path
 
 

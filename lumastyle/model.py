@@ -103,7 +103,9 @@ class LumaStyle(L.LightningModule):
             maps = [m._replace(features=self.head.project_context(i, m.features)) for i, m in enumerate(maps)]
         return maps
 
-    def _context_rows(self, maps: list[ContextMap], out_hw: tuple[int, int], rows: tuple[int, int]) -> Tensor | None:
+    def _context_rows(
+        self, maps: list[ContextMap], out_hw: tuple[int, int], rows: tuple[int, int]
+    ) -> Tensor | None:
         total = None
         for i, m in enumerate(maps):
             sampled = sample_context(m.features, m.scaled_hw, m.pad, out_hw, rows)
@@ -149,7 +151,7 @@ class LumaStyle(L.LightningModule):
     # -- training ------------------------------------------------------------------------------
 
     def _step(self, batch: dict[str, Any], stage: str) -> tuple[Tensor, Tensor, Tensor]:
-        lab_in, lab_pred = self.forward_lab(batch["input"])
+        _, lab_pred = self.forward_lab(batch["input"])
         lab_target = rgb_to_lab(batch["target"])
         # the paper's loss: squared L2 per pixel in Lab units (averaged over pixels here, not summed)
         loss = (lab_pred - lab_target).square().sum(dim=1).mean()
@@ -166,7 +168,9 @@ class LumaStyle(L.LightningModule):
         self.log("train/lab_distance", lab_distance(lab_pred, lab_target).mean().detach(), batch_size=bs)
         return loss
 
-    def _evaluate(self, batch: dict[str, Any], stage: str, distance: MeanMetric, psnr: PeakSignalNoiseRatio) -> Tensor:
+    def _evaluate(
+        self, batch: dict[str, Any], stage: str, distance: MeanMetric, psnr: PeakSignalNoiseRatio
+    ) -> Tensor:
         loss, lab_pred, lab_target = self._step(batch, stage)
         per_pixel = lab_distance(lab_pred, lab_target)
         distance.update(per_pixel)  # mean over all pixels of all images, reduced correctly across processes
@@ -219,15 +223,21 @@ def context_cap(model: LumaStyle, requested: int | None) -> int | None:
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> LumaStyle:
     """Load a checkpoint written by ``lumastyle fit`` as an eval-mode model, without downloading weights."""
     if not os.path.isfile(path):
-        raise LumastyleError(f"checkpoint {path} does not exist; pass a .ckpt file written by 'lumastyle fit'")
+        raise LumastyleError(
+            f"checkpoint {path} does not exist; pass a .ckpt file written by 'lumastyle fit'"
+        )
     try:
         raw = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise LumastyleError(f"{path}: not a readable checkpoint ({type(err).__name__}); pass a .ckpt from 'lumastyle fit'") from None
+        raise LumastyleError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}); pass a .ckpt from 'lumastyle fit'"
+        ) from None
     if not isinstance(raw, dict) or "state_dict" not in raw or "lumastyle" not in raw:
         raise LumastyleError(f"{path}: not a lumastyle checkpoint (no model state or lumastyle section)")
     if raw["lumastyle"].get("format", 0) > CHECKPOINT_FORMAT:
-        raise LumastyleError(f"{path}: written by a newer lumastyle (format {raw['lumastyle']['format']}); upgrade lumastyle")
+        raise LumastyleError(
+            f"{path}: written by a newer lumastyle (format {raw['lumastyle']['format']}); upgrade lumastyle"
+        )
     accepted = inspect.signature(LumaStyle.__init__).parameters
     hparams = {k: v for k, v in raw.get("hyper_parameters", {}).items() if k in accepted}
     hparams["backbone_weights"] = None  # the checkpoint holds the trained weights; never download
@@ -235,4 +245,3 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> Luma
     model.load_state_dict(raw["state_dict"])
     model.on_load_checkpoint(raw)
     return model.eval().to(map_location)
-

@@ -65,7 +65,9 @@ def stylize(
     if out_dir.exists() and not out_dir.is_dir():
         raise LumastyleError(f"--output {out_dir} is a file; give a folder")
     if in_path.is_dir() and out_dir.exists() and out_dir.resolve() == in_path.resolve():
-        raise LumastyleError(f"--output {out_dir} is the input folder; give another folder so inputs are kept")
+        raise LumastyleError(
+            f"--output {out_dir} is the input folder; give another folder so inputs are kept"
+        )
     dev = _resolve_device(device)
     model = load_checkpoint(ckpt, map_location=dev)
     cap = context_cap(model, context_long_side)

@@ -54,7 +54,11 @@ class TestDilatedVGG16:
         assert net.pretrained_missing == []
 
     def test_load_features_only(self, tmp_path: Path):
-        state = {k.split(".", 1)[1]: v for k, v in torchvision_layout_state(WIDTH).items() if k.startswith("features.")}
+        state = {
+            k.split(".", 1)[1]: v
+            for k, v in torchvision_layout_state(WIDTH).items()
+            if k.startswith("features.")
+        }
         torch.save(state, tmp_path / "features.pth")
         net = DilatedVGG16(width=WIDTH, weights=str(tmp_path / "features.pth"))
         assert torch.equal(net.features[28].weight, state["28.weight"])
@@ -62,7 +66,7 @@ class TestDilatedVGG16:
 
     def test_wrong_width_is_one_line(self, tmp_path: Path):
         torch.save(torchvision_layout_state(WIDTH), tmp_path / "vgg.pth")
-        with pytest.raises(LumastyleError, match="width 1.0") as info:
+        with pytest.raises(LumastyleError, match=r"width 1\.0") as info:
             DilatedVGG16(width=WIDTH * 2, weights=str(tmp_path / "vgg.pth"))
         assert "\n" not in str(info.value)
 
@@ -71,12 +75,12 @@ class TestDilatedVGG16:
         path = tmp_path / "bad.pth"
         if content is not None:
             path.write_bytes(content)
-        with pytest.raises(LumastyleError, match="bad.pth"):
+        with pytest.raises(LumastyleError, match=r"bad\.pth"):
             DilatedVGG16(width=WIDTH, weights=str(path))
 
     def test_file_without_vgg_keys(self, tmp_path: Path):
         torch.save({"linear.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
-        with pytest.raises(LumastyleError, match="no VGG-16 convolution weights"):
+        with pytest.raises(LumastyleError, match=r"no VGG-16 convolution weights"):
             DilatedVGG16(width=WIDTH, weights=str(tmp_path / "other.pth"))
 
     def test_imagenet_download_failure_names_flag(self, monkeypatch):
@@ -86,7 +90,7 @@ class TestDilatedVGG16:
             raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
         monkeypatch.setattr(type(VGG16_Weights.IMAGENET1K_V1), "get_state_dict", offline)
-        with pytest.raises(LumastyleError, match="--model.backbone_weights null"):
+        with pytest.raises(LumastyleError, match=r"--model\.backbone_weights null"):
             DilatedVGG16(width=WIDTH, weights="imagenet")
 
     def test_imagenet_download_path_reshapes_fc(self, monkeypatch):
@@ -97,7 +101,10 @@ class TestDilatedVGG16:
         net = DilatedVGG16(width=WIDTH, weights="imagenet")
         assert torch.equal(net.conv6.weight.flatten(1), state["classifier.0.weight"])
 
-    @pytest.mark.parametrize(("freeze", "frozen"), [("none", []), ("features", ["features"]), ("all", ["features", "conv6", "conv7"])])
+    @pytest.mark.parametrize(
+        ("freeze", "frozen"),
+        [("none", []), ("features", ["features"]), ("all", ["features", "conv6", "conv7"])],
+    )
     def test_freeze(self, freeze, frozen):
         net = DilatedVGG16(width=WIDTH, freeze=freeze)
         for name, p in net.named_parameters():
@@ -115,7 +122,9 @@ class TestDilatedVGG16:
         assert net.features[0].weight.grad is not None
 
 
-SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "vgg16_features_imagenet_caffe.pth"
+SHARED_WEIGHTS = (
+    Path(__file__).resolve().parents[2] / "shared" / "weights" / "vgg16_features_imagenet_caffe.pth"
+)
 
 
 @pytest.mark.skipif(not SHARED_WEIGHTS.is_file(), reason="../shared/weights is not present")
@@ -125,7 +134,9 @@ def test_shared_caffe_weights_match_torchvision_vgg16():
 
     net = DilatedVGG16(width=1.0, weights=str(SHARED_WEIGHTS), input_norm="caffe").eval()
     reference = vgg16().features[:23].eval()
-    reference.load_state_dict({k: v for k, v in torch.load(SHARED_WEIGHTS).items() if int(k.split(".")[0]) < 23})
+    reference.load_state_dict(
+        {k: v for k, v in torch.load(SHARED_WEIGHTS).items() if int(k.split(".")[0]) < 23}
+    )
     rgb = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         ours = net.features[:23]((rgb - net.mean) / net.std)

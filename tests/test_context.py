@@ -53,7 +53,9 @@ class TestSampleContext:
 
 class TestTwoScaleContext:
     def test_maps_per_scale(self):
-        ctx = TwoScaleContext([DilatedVGG16(width=1 / 16), DilatedVGG16(width=1 / 16)], scales=(1.0, 2.0), pad=8)
+        ctx = TwoScaleContext(
+            [DilatedVGG16(width=1 / 16), DilatedVGG16(width=1 / 16)], scales=(1.0, 2.0), pad=8
+        )
         maps = ctx(torch.rand(1, 3, 30, 41))
         assert [m.scaled_hw for m in maps] == [(30, 41), (60, 82)]
         for m in maps:

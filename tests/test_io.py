@@ -14,7 +14,10 @@ from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path, output_name, read_image, read_size, write_image
 
 
-@pytest.mark.parametrize(("name", "depth", "tol"), [("a.png", 8, 2 / 255), ("a.png", 16, 1e-4), ("a.tif", 16, 1e-4), ("a.tif", 8, 2 / 255)])
+@pytest.mark.parametrize(
+    ("name", "depth", "tol"),
+    [("a.png", 8, 2 / 255), ("a.png", 16, 1e-4), ("a.tif", 16, 1e-4), ("a.tif", 8, 2 / 255)],
+)
 def test_round_trip(tmp_path: Path, name, depth, tol):
     rgb = torch.rand(3, 9, 13)
     write_image(tmp_path / name, rgb, bit_depth=depth)

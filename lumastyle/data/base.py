@@ -61,7 +61,9 @@ def fit_long_side(image: Tensor, long_side: int | None) -> Tensor:
 class CropDataset(Dataset):
     """Random crops (the same window in input and target) with random horizontal flips, for training."""
 
-    def __init__(self, examples: Sequence[Example], crop_size: int, crops_per_image: int, long_side: int | None):
+    def __init__(
+        self, examples: Sequence[Example], crop_size: int, crops_per_image: int, long_side: int | None
+    ):
         self.examples = list(examples)
         self.crop_size = crop_size
         self.crops_per_image = crops_per_image
@@ -132,7 +134,11 @@ class StyleDataModule(L.LightningDataModule):
         verify: bool = True,
     ) -> None:
         super().__init__()
-        for key, value in (("crop_size", crop_size), ("crops_per_image", crops_per_image), ("batch_size", batch_size)):
+        for key, value in (
+            ("crop_size", crop_size),
+            ("crops_per_image", crops_per_image),
+            ("batch_size", batch_size),
+        ):
             if value < 1:
                 raise LumastyleError(f"data.{key} must be at least 1, got {value}")
         if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
@@ -200,9 +206,13 @@ class StyleDataModule(L.LightningDataModule):
         else:
             splits = self._seeded_split(examples)
         if not splits["train"]:
-            raise LumastyleError(f"{self.describe()}: the training split is empty; add photos or fix train.txt")
+            raise LumastyleError(
+                f"{self.describe()}: the training split is empty; add photos or fix train.txt"
+            )
         used = {ex.name: ex for split in splits.values() for ex in split}
-        for ex in tqdm(used.values(), desc="checking photos", unit="photo", disable=len(used) < 50, leave=False):
+        for ex in tqdm(
+            used.values(), desc="checking photos", unit="photo", disable=len(used) < 50, leave=False
+        ):
             self.check_example(ex)
         self.splits = splits
 

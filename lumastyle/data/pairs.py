@@ -43,20 +43,30 @@ class PairDataModule(StyleDataModule):
 
     def discover(self) -> list[Example]:
         if not self.root.is_dir():
-            raise LumastyleError(f"data.root {self.root} is not a folder; pass --data.root DIR with input/ and target/")
+            raise LumastyleError(
+                f"data.root {self.root} is not a folder; pass --data.root DIR with input/ and target/"
+            )
         inputs_dir, targets_dir = self.root / "input", self.root / "target"
         for folder in (inputs_dir, targets_dir):
             if not folder.is_dir():
-                raise LumastyleError(f"{folder} is missing; data.root needs input/ and target/ folders of photos")
+                raise LumastyleError(
+                    f"{folder} is missing; data.root needs input/ and target/ folders of photos"
+                )
         inputs, targets = _by_stem(inputs_dir), _by_stem(targets_dir)
         if not inputs:
-            raise LumastyleError(f"{inputs_dir} holds no photos ({', '.join(IMAGE_SUFFIXES)}); add the input photos")
+            raise LumastyleError(
+                f"{inputs_dir} holds no photos ({', '.join(IMAGE_SUFFIXES)}); add the input photos"
+            )
         for stem, path in sorted(inputs.items()):
             if stem not in targets:
-                raise LumastyleError(f"{path}: no partner named '{stem}.*' in {targets_dir}; add it or remove the input")
+                raise LumastyleError(
+                    f"{path}: no partner named '{stem}.*' in {targets_dir}; add it or remove the input"
+                )
         for stem, path in sorted(targets.items()):
             if stem not in inputs:
-                raise LumastyleError(f"{path}: no partner named '{stem}.*' in {inputs_dir}; add it or remove the target")
+                raise LumastyleError(
+                    f"{path}: no partner named '{stem}.*' in {inputs_dir}; add it or remove the target"
+                )
         return [Example(stem, inputs[stem], targets[stem]) for stem in sorted(inputs)]
 
     def split_files(self) -> dict[str, list[str]]:
@@ -66,5 +76,7 @@ class PairDataModule(StyleDataModule):
             if path.is_file():
                 names[split] = [line.strip() for line in path.read_text().splitlines() if line.strip()]
         if names and "train" not in names:
-            raise LumastyleError(f"{self.root}: split files found but no train.txt; add train.txt (one stem a line)")
+            raise LumastyleError(
+                f"{self.root}: split files found but no train.txt; add train.txt (one stem a line)"
+            )
         return names

@@ -22,7 +22,7 @@ def test_seeded_split_is_deterministic_and_complete(pairs_root):
     a, b = setup(pairs_root, seed=3), setup(pairs_root, seed=3)
     names = {s: [ex.name for ex in a.splits[s]] for s in a.splits}
     assert names == {s: [ex.name for ex in b.splits[s]] for s in b.splits}
-    assert sorted(sum(names.values(), [])) == [f"p{k}" for k in range(6)]
+    assert sorted(n for split in names.values() for n in split) == [f"p{k}" for k in range(6)]
     assert names["val"] and names["train"]
 
 
