@@ -201,10 +201,10 @@ class StyleDataModule(L.LightningDataModule):
                             "fix the split file or add the photo"
                         )
             splits = {s: [by_name[n] for n in names.get(s, [])] for s in SPLITS}
-            if not splits["val"]:
-                splits["val"] = splits["test"]
         else:
             splits = self._seeded_split(examples)
+        if not splits["val"]:  # no validation split of its own: validate on the test photos
+            splits["val"] = splits["test"]
         if not splits["train"]:
             raise LumastyleError(
                 f"{self.describe()}: the training split is empty; add photos or fix train.txt"

@@ -1,0 +1,74 @@
+"""GlobalActionDataModule: photos whose targets are rendered from a global action (a saved look)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lumastyle.actions import Action, load_action
+from lumastyle.data.base import Example, StyleDataModule
+from lumastyle.errors import LumastyleError
+from lumastyle.io import list_images, read_image, write_image
+
+#: What the ``action`` option accepts: a list of operations, a preset name, or a recipe/.cube/.acv/.xmp file.
+ActionSpec = str | list[dict[str, Any]]
+
+
+def sample_photos_dir() -> Path:
+    """The folder of photos bundled with lumastyle (see its ATTRIBUTION.tsv)."""
+    return Path(str(resources.files("lumastyle") / "data" / "sample_photos"))
+
+
+class GlobalActionDataModule(StyleDataModule):
+    """Photos from a folder (default: the bundled sample photos), targets rendered by an action.
+
+    The split is seeded and by file (the paper's Uniform split is 70 train / 45 test); without a
+    validation share the test photos are used for validation.
+
+    Args:
+        action: the look to learn: a list of operations, a preset name (``spring``, ``cold``), or a recipe YAML, ``.cube``, ``.acv`` or ``.xmp`` file.
+        photos: folder of input photos (null: the bundled sample photos).
+        cache_dir: render each target once into this folder (as 16-bit PNG) instead of on every load.
+        **kwargs: crops, batches, split and loading options of :class:`StyleDataModule`.
+    """
+
+    def __init__(
+        self,
+        action: ActionSpec = "spring",
+        photos: str | None = None,
+        cache_dir: str | None = None,
+        test_fraction: float = 0.4,
+        val_fraction: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(test_fraction=test_fraction, val_fraction=val_fraction, **kwargs)
+        self.action_spec = action
+        self.action: Action = load_action(action)
+        self.photos = Path(photos).expanduser() if photos else sample_photos_dir()
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
+
+    def describe(self) -> str:
+        return str(self.photos)
+
+    def discover(self) -> list[Example]:
+        if not self.photos.is_dir():
+            raise LumastyleError(f"data.photos {self.photos} is not a folder; pass --data.photos DIR of photos")
+        photos = list_images(self.photos)
+        names = [p.stem for p in photos]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise LumastyleError(f"{self.photos}: several photos share the stem '{dup}'; keep one file per stem")
+        if self.cache_dir is None:
+            return [Example(p.stem, p, render=self.action) for p in photos]
+        return [Example(p.stem, p, target=self._cached_target(p)) for p in photos]
+
+    def _cached_target(self, photo: Path) -> Path:
+        spec = json.dumps(self.action.to_spec(), sort_keys=True, default=str)
+        key = hashlib.sha1(spec.encode()).hexdigest()[:12]
+        path = self.cache_dir / key / f"{photo.stem}.png"  # type: ignore[operator]
+        if not path.is_file():  # rendered at the photo's full size, so it pairs with the file as it is
+            write_image(path, self.action(read_image(photo)[0]), bit_depth=16)
+        return path
