@@ -13,14 +13,22 @@ from jsonargparse import ArgumentParser
 from lightning.pytorch.cli import LightningCLI
 
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
+from lumastyle.actions import apply_action
 from lumastyle.callbacks import PredictionWriter
 from lumastyle.data.base import StyleDataModule
 from lumastyle.errors import LumastyleError
 from lumastyle.model import LumaStyle
 from lumastyle.stylize import stylize
 
-EXTRA_COMMANDS: dict[str, Callable[..., Any]] = {"stylize": stylize}
-EPILOG = "More: 'lumastyle stylize --help' applies a trained checkpoint to photos."
+#: Commands beside LightningCLI's: words -> (function, whether its required arguments are positional).
+EXTRA_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., Any], bool]] = {
+    ("stylize",): (stylize, False),
+    ("action", "apply"): (apply_action, True),
+}
+EPILOG = (
+    "More: 'lumastyle stylize --help' applies a trained checkpoint to photos; "
+    "'lumastyle action apply --help' renders a look (recipe, .cube, .acv, .xmp) onto photos."
+)
 
 
 class LumaStyleCLI(LightningCLI):
@@ -31,9 +39,9 @@ class LumaStyleCLI(LightningCLI):
             self.trainer.callbacks.append(PredictionWriter())
 
 
-def _run_function(name: str, function: Callable[..., Any], argv: Sequence[str]) -> Any:
+def _run_function(name: str, function: Callable[..., Any], positional: bool, argv: Sequence[str]) -> Any:
     parser = ArgumentParser(prog=f"lumastyle {name}", description=(function.__doc__ or "").split("\n")[0])
-    parser.add_function_arguments(function, fail_untyped=True)
+    parser.add_function_arguments(function, fail_untyped=True, as_positional=positional)
     cfg = parser.parse_args(list(argv))
     return function(**cfg.as_dict())
 
@@ -42,8 +50,10 @@ def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the ``lumastyle`` console script."""
     argv = list(sys.argv[1:] if args is None else args)
     try:
-        if argv and argv[0] in EXTRA_COMMANDS:
-            written = _run_function(argv[0], EXTRA_COMMANDS[argv[0]], argv[1:])
+        words = next((w for w in EXTRA_COMMANDS if tuple(argv[: len(w)]) == w), None)
+        if words is not None:
+            function, positional = EXTRA_COMMANDS[words]
+            written = _run_function(" ".join(words), function, positional, argv[len(words) :])
             if isinstance(written, list) and written:
                 print(f"wrote {len(written)} file(s) to {written[0].parent}")
             return

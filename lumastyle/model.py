@@ -61,7 +61,7 @@ class LumaStyle(L.LightningModule):
         context_pad: int = 32,
         factorize_context: bool = True,
         context_long_side: int | None = None,
-        tile_pixels: int = 1 << 20,
+        tile_pixels: int = 1 << 18,
         lr: float = 1e-4,
         backbone_lr: float | None = None,
         weight_decay: float = 0.0,

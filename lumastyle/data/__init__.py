@@ -1,6 +1,7 @@
 """DataModules: where training pairs come from."""
 
+from lumastyle.data.actions import GlobalActionDataModule
 from lumastyle.data.base import Example, StyleDataModule
 from lumastyle.data.pairs import PairDataModule
 
-__all__ = ["Example", "PairDataModule", "StyleDataModule"]
+__all__ = ["Example", "GlobalActionDataModule", "PairDataModule", "StyleDataModule"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -66,9 +64,7 @@ class GlobalActionDataModule(StyleDataModule):
         return [Example(p.stem, p, target=self._cached_target(p)) for p in photos]
 
     def _cached_target(self, photo: Path) -> Path:
-        spec = json.dumps(self.action.to_spec(), sort_keys=True, default=str)
-        key = hashlib.sha1(spec.encode()).hexdigest()[:12]
-        path = self.cache_dir / key / f"{photo.stem}.png"  # type: ignore[operator]
+        path = self.cache_dir / self.action.fingerprint() / f"{photo.stem}.png"  # type: ignore[operator]
         if not path.is_file():  # rendered at the photo's full size, so it pairs with the file as it is
             write_image(path, self.action(read_image(photo)[0]), bit_depth=16)
         return path

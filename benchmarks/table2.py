@@ -1,0 +1,130 @@
+"""The paper's Table 2 (global styles) on lumastyle's bundled sample photos.
+
+For each style (Spring, Cold): the mean per-pixel CIELab distance between input and target on the
+test photos, the error of the best single global quadratic-basis colour map fitted by least squares
+on the training photos, and the test error of a model trained with ``lumastyle fit``.
+
+    python benchmarks/table2.py                      # CPU preset (configs/cpu-small.yaml), a few minutes a style
+    python benchmarks/table2.py --epochs 30 --extra-config configs/gpu.yaml   # longer / on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lumastyle.cli import main as lumastyle_main
+from lumastyle.color import lab_distance, normalize_lab, quadratic_basis, rgb_to_lab
+from lumastyle.data.actions import GlobalActionDataModule
+from lumastyle.model import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER = {"spring": (18.56, 3.56), "cold": (16.95, 1.98)}
+
+
+def _whole(dm: GlobalActionDataModule, split: str):
+    from lumastyle.data.base import WholeImageDataset
+
+    return WholeImageDataset(dm.splits[split], dm.long_side)
+
+
+def mean_distance(pairs: list[tuple[torch.Tensor, torch.Tensor]], predict=None) -> float:
+    """Mean per-pixel Lab distance over all pixels of all photos (the paper's metric)."""
+    total, count = 0.0, 0
+    for rgb, target in pairs:
+        pred_lab = rgb_to_lab(rgb) if predict is None else predict(rgb)
+        d = lab_distance(pred_lab, rgb_to_lab(target))
+        total += d.sum().item()
+        count += d.numel()
+    return total / count
+
+
+def fit_global_quadratic(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Least-squares 3x10 matrix M with lab_target ~ M V(normalised lab_input), over all training pixels."""
+    gram = torch.zeros(10, 10, dtype=torch.float64)
+    cross = torch.zeros(10, 3, dtype=torch.float64)
+    for rgb, target in pairs:
+        v = quadratic_basis(normalize_lab(rgb_to_lab(rgb.double()))).flatten(1).T  # (N, 10)
+        y = rgb_to_lab(target.double()).flatten(1).T  # (N, 3)
+        gram += v.T @ v
+        cross += v.T @ y
+    return torch.linalg.solve(gram, cross).T  # (3, 10)
+
+
+def apply_global(matrix: torch.Tensor):
+    def predict(rgb: torch.Tensor) -> torch.Tensor:
+        v = quadratic_basis(normalize_lab(rgb_to_lab(rgb.double())))
+        return torch.einsum("ok,khw->ohw", matrix, v).float()
+
+    return predict
+
+
+def train(style: str, workdir: Path, epochs: int, extra: list[str]) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    args = ["fit", "--config", str(REPO / "styles" / f"{style}.yaml"), "--config", str(REPO / "configs" / "cpu-small.yaml")]
+    for cfg in extra:
+        args += ["--config", str(REPO / cfg)]
+    args += ["--trainer.max_epochs", str(epochs), "--trainer.enable_model_summary", "false"]
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        lumastyle_main(args)
+    finally:
+        os.chdir(cwd)
+    return max(workdir.glob("runs/**/last.ckpt"), key=lambda p: p.stat().st_mtime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--styles", nargs="+", default=["spring", "cold"])
+    parser.add_argument("--epochs", type=int, default=8, help="training epochs (the CPU preset's default is 8)")
+    parser.add_argument("--extra-config", nargs="*", default=[], help="more configs after the CPU preset")
+    parser.add_argument("--workdir", type=Path, default=Path("runs/table2"))
+    parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    rows = []
+    for style in args.styles:
+        dm = GlobalActionDataModule(action=style, long_side=256, num_workers=0)
+        dm.setup()
+        train_pairs = [(x["input"], x["target"]) for x in _whole(dm, "train")]
+        test_pairs = [(x["input"], x["target"]) for x in _whole(dm, "test")]
+        start = time.time()
+        baseline = mean_distance(test_pairs)
+        global_fit = mean_distance(test_pairs, apply_global(fit_global_quadratic(train_pairs)))
+        with contextlib.redirect_stdout(sys.stderr):
+            ckpt = train(style, args.workdir / style, args.epochs, args.extra_config)
+        model = load_checkpoint(str(ckpt))
+        with torch.no_grad():
+            model_err = mean_distance(test_pairs, lambda rgb: model.forward_lab(rgb.unsqueeze(0))[1][0])
+        rows.append(
+            {
+                "style": style,
+                "train/test photos": f"{len(train_pairs)}/{len(test_pairs)}",
+                "input vs target": round(baseline, 2),
+                "global quadratic fit": round(global_fit, 2),
+                "lumastyle": round(model_err, 2),
+                "paper input vs target": PAPER[style][0],
+                "paper model": PAPER[style][1],
+                "seconds": round(time.time() - start),
+            }
+        )
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
