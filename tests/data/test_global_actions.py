@@ -1,0 +1,73 @@
+"""GlobalActionDataModule tests: bundled photos, rendered targets, split, cache, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lumastyle.actions import load_action
+from lumastyle.data import GlobalActionDataModule
+from lumastyle.data.actions import sample_photos_dir
+from lumastyle.errors import LumastyleError
+from lumastyle.io import write_image
+
+
+@pytest.fixture
+def photos(tmp_path: Path, photo) -> Path:
+    for k in range(10):
+        write_image(tmp_path / "photos" / f"img{k}.jpg", photo(40, 48, seed=k))
+    return tmp_path / "photos"
+
+
+def make(photos: Path, **kwargs) -> GlobalActionDataModule:
+    dm = GlobalActionDataModule(photos=str(photos), crop_size=16, batch_size=2, num_workers=0, **kwargs)
+    dm.setup("fit")
+    return dm
+
+
+def test_targets_are_the_action_applied(photos):
+    dm = make(photos, action="cold")
+    item = dm.val_dataloader().dataset[0]
+    assert torch.allclose(item["target"], load_action("cold")(item["input"]), atol=1e-6)
+
+
+def test_seeded_split_by_file(photos):
+    dm = make(photos, seed=1)
+    assert (len(dm.splits["train"]), len(dm.splits["test"])) == (6, 4)  # 60/40 like the paper's 70/45
+    assert dm.splits["val"] == dm.splits["test"]
+    again = make(photos, seed=1)
+    assert [e.name for e in again.splits["train"]] == [e.name for e in dm.splits["train"]]
+
+
+def test_crops_batch(photos):
+    batch = next(iter(make(photos).train_dataloader()))
+    assert batch["input"].shape == batch["target"].shape == (2, 3, 16, 16)
+
+
+def test_cache_renders_once(photos, tmp_path: Path):
+    dm = make(photos, action="spring", cache_dir=str(tmp_path / "cache"))
+    cached = sorted((tmp_path / "cache").rglob("*.png"))
+    assert len(cached) == 10
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    make(photos, action="spring", cache_dir=str(tmp_path / "cache"))
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+    item = dm.val_dataloader().dataset[0]
+    assert torch.allclose(item["target"], load_action("spring")(item["input"]), atol=2e-3)
+
+
+def test_bundled_photos_by_default():
+    dm = GlobalActionDataModule(num_workers=0)
+    assert dm.photos == sample_photos_dir()
+    assert len(dm.discover()) >= 20
+
+
+def test_bad_photos_folder(tmp_path: Path):
+    with pytest.raises(LumastyleError, match="is not a folder"):
+        make(tmp_path / "none")
+
+
+def test_bad_action(photos):
+    with pytest.raises(LumastyleError, match="not a preset"):
+        make(photos, action="sunny")
