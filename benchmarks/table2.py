@@ -66,9 +66,22 @@ def apply_global(matrix: torch.Tensor):
     return predict
 
 
+def model_predictor(model: torch.nn.Module):
+    def predict(rgb: torch.Tensor) -> torch.Tensor:
+        return model.forward_lab(rgb.unsqueeze(0))[1][0]
+
+    return predict
+
+
 def train(style: str, workdir: Path, epochs: int, extra: list[str]) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
-    args = ["fit", "--config", str(REPO / "styles" / f"{style}.yaml"), "--config", str(REPO / "configs" / "cpu-small.yaml")]
+    args = [
+        "fit",
+        "--config",
+        str(REPO / "styles" / f"{style}.yaml"),
+        "--config",
+        str(REPO / "configs" / "cpu-small.yaml"),
+    ]
     for cfg in extra:
         args += ["--config", str(REPO / cfg)]
     args += ["--trainer.max_epochs", str(epochs), "--trainer.enable_model_summary", "false"]
@@ -84,7 +97,9 @@ def train(style: str, workdir: Path, epochs: int, extra: list[str]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--styles", nargs="+", default=["spring", "cold"])
-    parser.add_argument("--epochs", type=int, default=8, help="training epochs (the CPU preset's default is 8)")
+    parser.add_argument(
+        "--epochs", type=int, default=8, help="training epochs (the CPU preset's default is 8)"
+    )
     parser.add_argument("--extra-config", nargs="*", default=[], help="more configs after the CPU preset")
     parser.add_argument("--workdir", type=Path, default=Path("runs/table2"))
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
@@ -102,9 +117,8 @@ def main() -> None:
         global_fit = mean_distance(test_pairs, apply_global(fit_global_quadratic(train_pairs)))
         with contextlib.redirect_stdout(sys.stderr):
             ckpt = train(style, args.workdir / style, args.epochs, args.extra_config)
-        model = load_checkpoint(str(ckpt))
         with torch.no_grad():
-            model_err = mean_distance(test_pairs, lambda rgb: model.forward_lab(rgb.unsqueeze(0))[1][0])
+            model_err = mean_distance(test_pairs, model_predictor(load_checkpoint(str(ckpt))))
         rows.append(
             {
                 "style": style,

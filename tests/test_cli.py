@@ -114,3 +114,22 @@ def test_stylize_errors(workdir, capsys):
         ["stylize", "--ckpt", "x", "--input", str(workdir / "in"), "--output", str(workdir / "in")], capsys
     )
     assert "is the input folder" in line
+
+
+def test_global_style_fit_and_other_looks(workdir, photo):
+    """`fit --config styles/spring.yaml` trains on photos with rendered targets; `--data.action` swaps the look."""
+    from lumastyle.actions import bake_lut, load_action, write_cube
+
+    for k in range(5):
+        write_image(workdir / "photos" / f"img{k}.jpg", photo(48, 64, seed=k))
+    small = [
+        a if a != str(REPO / "styles" / "pairs.yaml") else str(REPO / "styles" / "spring.yaml") for a in TINY
+    ]
+    common = ["fit", *small, "--data.photos", str(workdir / "photos"), "--trainer.max_epochs", "1"]
+    main(common)
+    assert (workdir / "runs" / "spring" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+
+    write_cube(workdir / "look.cube", bake_lut(load_action("cold"), size=9))
+    main([*common, "--data.action", str(workdir / "look.cube")])
+    config = (workdir / "runs" / "spring" / "version_1" / "config.yaml").read_text()
+    assert "look.cube" in config

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from torch import Tensor
 
 from lumastyle.actions import ops
 from lumastyle.errors import LumastyleError
 
-#: Operation name -> function (see lumastyle.actions.ops); the keys recipes use.
+#: Operation name -> function (see :mod:`lumastyle.actions.ops`); the keys recipes use.
 OPERATIONS: dict[str, Callable[..., Tensor]] = {
     "curves": ops.curves,
     "levels": ops.levels,
@@ -31,7 +34,11 @@ OPERATIONS: dict[str, Callable[..., Tensor]] = {
     "lut1d": ops.lut1d,
 }
 
-Spec = str | Sequence[dict[str, Any]]
+#: What :meth:`Action.from_spec` accepts: a list of ``{operation: {parameters}}`` dicts, or a preset
+#: name or file path.
+Spec = str | os.PathLike | Sequence[dict[str, Any]]
+_SUFFIXES = ".yaml, .yml, .cube, .acv or .xmp"
+_PROBE = torch.linspace(0.0, 1.0, 12).view(3, 2, 2)  # a tiny image that checks the parameters at load time
 
 
 def preset_names() -> list[str]:
@@ -40,8 +47,16 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def parameters(name: str) -> list[str]:
+    """The parameter names operation ``name`` takes (after the image)."""
+    return list(inspect.signature(OPERATIONS[name]).parameters)[1:]
+
+
 class Action:
     """A look: operations applied in order to sRGB images (*, 3, H, W) in [0, 1].
+
+    Parameters are checked when the action is built (an unknown operation or parameter, or a bad
+    value, raises a one-line :class:`LumastyleError` naming the source, step and key).
 
     Args:
         steps: (operation name, parameters) pairs; names are keys of :data:`OPERATIONS`.
@@ -52,37 +67,48 @@ class Action:
         self.source = source
         self.steps: list[tuple[str, dict[str, Any]]] = []
         for i, (name, params) in enumerate(steps):
+            where = f"{source}: step {i + 1}"
             if name not in OPERATIONS:
                 raise LumastyleError(
-                    f"{source}: step {i + 1} uses unknown operation {name!r}; choose one of: {', '.join(OPERATIONS)}"
+                    f"{where} uses unknown operation {name!r}; choose one of: {', '.join(OPERATIONS)}"
                 )
             params = dict(params or {})
-            accepted = list(inspect.signature(OPERATIONS[name]).parameters)[1:]
-            unknown = sorted(set(params) - set(accepted))
+            accepted = parameters(name)
+            unknown = sorted(str(k) for k in set(params) - set(accepted))
             if unknown:
                 raise LumastyleError(
-                    f"{source}: step {i + 1} ({name}) has unknown parameter(s) {', '.join(unknown)}; "
-                    f"it takes: {', '.join(accepted)}"
+                    f"{where} ({name}) has unknown parameter(s) {', '.join(unknown)}; it takes: {', '.join(accepted)}"
                 )
             self.steps.append((name, params))
+        self._run(_PROBE, check=True)
 
-    def __call__(self, image: Tensor) -> Tensor:
+    def _run(self, image: Tensor, check: bool = False) -> Tensor:
         for i, (name, params) in enumerate(self.steps):
             try:
                 image = OPERATIONS[name](image, **params)
-            except (TypeError, ValueError) as err:  # a parameter of the wrong type or shape
+            except LumastyleError as err:
                 raise LumastyleError(f"{self.source}: step {i + 1} ({name}): {err}") from None
+            except (TypeError, ValueError) as err:
+                if not check:
+                    raise
+                raise LumastyleError(
+                    f"{self.source}: step {i + 1} ({name}): bad parameter ({err}); it takes: {', '.join(parameters(name))}"
+                ) from None
         return image
+
+    def __call__(self, image: Tensor) -> Tensor:
+        """Render the look onto ``image`` (*, 3, H, W) in [0, 1]; same shape, dtype and device."""
+        return self._run(image)
+
+    def __len__(self) -> int:
+        return len(self.steps)
 
     def __repr__(self) -> str:
         return f"Action({self.source!r}, {[name for name, _ in self.steps]})"
 
     def to_spec(self) -> list[dict[str, Any]]:
-        """The recipe as a list of single-key dicts (LUT tables as nested lists)."""
-        return [
-            {name: {k: v.tolist() if isinstance(v, Tensor) else v for k, v in p.items()}}
-            for name, p in self.steps
-        ]
+        """The recipe as a list of single-key ``{operation: {parameters}}`` dicts (tables as nested lists)."""
+        return [{name: _plain(params)} for name, params in self.steps]
 
     def fingerprint(self) -> str:
         """A short hash identifying what the action does (for caches)."""
@@ -92,14 +118,25 @@ class Action:
     def from_spec(cls, spec: Spec | Action) -> Action:
         """Build from a list of ``{operation: {params}}`` dicts, a preset name or a look file path.
 
-        Files: ``.yaml``/``.yml`` recipes, Adobe ``.cube`` LUTs, Photoshop ``.acv`` curves,
-        Lightroom/Camera Raw ``.xmp`` presets.
+        Files (by suffix): ``.yaml``/``.yml`` recipes, Adobe ``.cube`` LUTs, Photoshop ``.acv``
+        curves, Lightroom/Camera Raw ``.xmp`` presets.
         """
         if isinstance(spec, Action):
             return spec
-        if isinstance(spec, str):
-            return _from_string(spec)
+        if isinstance(spec, (str, os.PathLike)):
+            return _from_string(os.fspath(spec))
         return cls(_parse_steps(spec, "recipe"), "recipe")
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy with tensors turned into nested lists (YAML- and repr-friendly)."""
+    if isinstance(value, Tensor):
+        return value.detach().cpu().tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return copy.deepcopy(value)
 
 
 def _parse_steps(spec: Any, source: str) -> list[tuple[str, dict[str, Any]]]:
@@ -107,21 +144,27 @@ def _parse_steps(spec: Any, source: str) -> list[tuple[str, dict[str, Any]]]:
         spec = spec["steps"]
     if not isinstance(spec, (list, tuple)):
         raise LumastyleError(
-            f"{source}: a recipe is a list of steps like '- curves: {{master: [[0, 0], [1, 1]]}}'"
+            f"{source}: a recipe is a list of steps like '- curves: {{master: [[0, 0], [0.5, 0.6], [1, 1]]}}', "
+            f"got {type(spec).__name__}"
         )
     steps = []
     for i, step in enumerate(spec):
         if not isinstance(step, dict) or len(step) != 1:
             raise LumastyleError(
-                f"{source}: step {i + 1} must be one 'operation: {{parameters}}' mapping, got {step!r}"
+                f"{source}: step {i + 1} must be one 'operation: {{parameters}}' mapping, got {step!r}; "
+                "put each operation in its own list item"
             )
         ((name, params),) = step.items()
         if params is not None and not isinstance(params, dict):
             raise LumastyleError(
-                f"{source}: step {i + 1} ({name}) parameters must be a mapping, got {params!r}"
+                f"{source}: step {i + 1} ({name}) parameters must be a mapping like {{key: value}}, got {params!r}"
             )
         steps.append((str(name), params or {}))
     return steps
+
+
+def _preset_path(name: str) -> Path:
+    return Path(str(resources.files("lumastyle.actions") / "presets" / f"{name}.yaml"))
 
 
 def _from_string(spec: str) -> Action:
@@ -130,19 +173,20 @@ def _from_string(spec: str) -> Action:
     if not suffix and not path.exists():
         if spec not in preset_names():
             raise LumastyleError(
-                f"unknown action {spec!r}: not a file, and not a preset ({', '.join(preset_names())})"
+                f"unknown action {spec!r}: not a file, and not a preset ({', '.join(preset_names())}); "
+                f"give a preset name or a {_SUFFIXES} file"
             )
-        path = Path(str(resources.files("lumastyle.actions") / "presets" / f"{spec}.yaml"))
-        suffix = ".yaml"
+        path, suffix = _preset_path(spec), ".yaml"
     if not path.is_file():
-        raise LumastyleError(
-            f"action file {path} does not exist; give a .yaml, .cube, .acv or .xmp file or a preset"
-        )
+        raise LumastyleError(f"action file {path} does not exist; give a {_SUFFIXES} file or a preset name")
     if suffix in (".yaml", ".yml"):
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise LumastyleError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+            reason = " ".join(str(err).split())
+            raise LumastyleError(f"{path}: not valid YAML ({reason}); fix the recipe file") from None
+        except OSError as err:
+            raise LumastyleError(f"{path}: cannot read ({err.strerror or err}); check the file") from None
         return Action(_parse_steps(data, str(path)), str(path))
     if suffix == ".cube":
         from lumastyle.actions.cube import read_cube_action
@@ -156,7 +200,8 @@ def _from_string(spec: str) -> Action:
         from lumastyle.actions.xmp import read_xmp
 
         return read_xmp(path)
-    raise LumastyleError(f"{path}: unknown action format '{suffix}'; use .yaml, .cube, .acv or .xmp")
+    raise LumastyleError(f"{path}: unknown action format '{suffix}'; use a {_SUFFIXES} file")
 
 
+#: Build an :class:`Action` from a recipe list, a preset name or a look file (``Action.from_spec``).
 load_action = Action.from_spec

@@ -8,11 +8,44 @@ from tqdm.auto import tqdm
 
 from lumastyle.actions.action import load_action
 from lumastyle.errors import LumastyleError
-from lumastyle.io import is_image_file, list_images, output_name, read_image, write_image
+from lumastyle.io import IMAGE_SUFFIXES, is_image_file, list_images, output_name, read_image, write_image
+
+
+def _plan(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """(input photo, output file) pairs for IN and OUT, each a file or a folder."""
+    if src.is_file():
+        if not is_image_file(src):
+            raise LumastyleError(f"{src}: not a PNG, JPEG or TIFF photo; give a photo or a folder of photos")
+        if dst.is_dir() or not dst.suffix:
+            target = dst / output_name(src)
+        elif dst.suffix.lower() in IMAGE_SUFFIXES:
+            target = dst
+        else:
+            raise LumastyleError(
+                f"{dst}: cannot write '{dst.suffix}' files; name the output .png, .tif or .jpg"
+            )
+        if target.resolve() == src.resolve():
+            raise LumastyleError(f"{target} is the input photo; give another output so the input is kept")
+        return [(src, target)]
+    if src.is_dir():
+        if dst.is_file() or dst.suffix.lower() in IMAGE_SUFFIXES:
+            raise LumastyleError(f"{dst}: the input {src} is a folder, so the output must be a folder too")
+        if dst.exists() and dst.resolve() == src.resolve():
+            raise LumastyleError(
+                f"{dst} is the input folder; give another output folder so the inputs are kept"
+            )
+        photos = list_images(src)
+        if not photos:
+            raise LumastyleError(f"{src}: no PNG, JPEG or TIFF photos in this folder; check the path")
+        return [(p, dst / output_name(p)) for p in photos]
+    raise LumastyleError(f"{src} does not exist; give a photo or a folder of photos")
 
 
 def apply_action(recipe: str, input: str, output: str) -> list[Path]:
     """Render a look onto a photo or a folder of photos, to see it before training on it.
+
+    Outputs keep the input's name and format when it is lossless (PNG, TIFF, also its bit depth);
+    other photos are written as PNG.
 
     Args:
         recipe: a preset name (spring, cold), a recipe YAML, or a .cube, .acv or .xmp file.
@@ -20,21 +53,7 @@ def apply_action(recipe: str, input: str, output: str) -> list[Path]:
         output: a file name (for one photo) or a folder (created if missing).
     """
     action = load_action(recipe)
-    src = Path(input).expanduser()
-    dst = Path(output).expanduser()
-    if src.is_file():
-        if not is_image_file(src):
-            raise LumastyleError(f"{src}: not a PNG, JPEG or TIFF photo")
-        pairs = [(src, dst if dst.suffix else dst / output_name(src))]
-    elif src.is_dir():
-        photos = list_images(src)
-        if not photos:
-            raise LumastyleError(f"{src}: no PNG, JPEG or TIFF photos in this folder")
-        if dst.exists() and dst.resolve() == src.resolve():
-            raise LumastyleError(f"{dst} is the input folder; give another output folder so inputs are kept")
-        pairs = [(p, dst / output_name(p)) for p in photos]
-    else:
-        raise LumastyleError(f"{src} does not exist; give a photo or a folder of photos")
+    pairs = _plan(Path(input).expanduser(), Path(output).expanduser())
     written = []
     for photo, target in tqdm(pairs, desc="applying", unit="photo", disable=len(pairs) < 2):
         rgb, depth = read_image(photo)

@@ -1,12 +1,12 @@
 """Global colour operations, one pure function each, on sRGB tensors (*, 3, H, W) in [0, 1].
 
-Every function's default parameters are the identity. Computation is in float32 (float64 stays), the
-result is clamped to [0, 1] and returned in the input's dtype. Everything is torch, batched and
-differentiable almost everywhere, so actions can render targets on a GPU.
+Every function's default parameters are the identity. Computation is in float32 (float64 stays
+float64), the result is clamped to [0, 1] and returned in the input's dtype. Everything is torch,
+batched and differentiable almost everywhere, so actions can render targets on a GPU.
 
 These are the adjustments of photo editors (Photoshop actions, Lightroom presets). Their exact
-formulas are proprietary; the ones here follow the documented behaviour and are written by hand
-where no library provides them (kornia provides the colour-space conversions).
+formulas are proprietary; the ones here follow the documented behaviour, with kornia providing the
+colour-space conversions. Bad parameters raise :class:`LumastyleError` naming the parameter.
 """
 
 from __future__ import annotations
@@ -16,20 +16,22 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from kornia.color import hsv_to_rgb, linear_rgb_to_rgb, rgb_to_hsv, rgb_to_linear_rgb
+from kornia.color import hsv_to_rgb, linear_rgb_to_rgb, rgb_to_grayscale, rgb_to_hsv, rgb_to_linear_rgb
 from torch import Tensor
 
 from lumastyle.errors import LumastyleError
 
 Points = Sequence[Sequence[float]]
 PerChannel = float | Sequence[float]
-_LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 / sRGB luminance weights
+LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)  # Rec. 709 / sRGB relative luminance weights
 
 
 def _prepare(image: Tensor) -> Tensor:
     if not isinstance(image, Tensor) or image.ndim < 3 or image.shape[-3] != 3:
         shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
         raise ValueError(f"expected an image tensor of shape (*, 3, H, W), got {shape}")
+    if not image.is_floating_point():
+        raise ValueError(f"expected a floating point image in [0, 1], got {image.dtype}")
     return image if image.dtype == torch.float64 else image.float()
 
 
@@ -38,18 +40,42 @@ def _finish(out: Tensor, like: Tensor) -> Tensor:
 
 
 def _per_channel(value: PerChannel, ref: Tensor, name: str) -> Tensor:
-    t = torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
-    if t.ndim == 0:
+    try:
+        t = torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
+    except (TypeError, ValueError, RuntimeError):
+        t = None
+    if t is not None and t.ndim == 0:
         t = t.expand(3)
-    if t.shape != (3,):
+    if t is None or t.shape != (3,) or not torch.isfinite(t).all():
         raise LumastyleError(f"{name} must be a number or three numbers [r, g, b], got {value!r}")
     return t.view(3, 1, 1)
 
 
+def _number(value: float, name: str, low: float = -float("inf"), high: float = float("inf")) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise LumastyleError(f"{name} must be a number, got {value!r}") from None
+    if not low <= v <= high:
+        raise LumastyleError(f"{name} must be within [{low}, {high}], got {v}")
+    return v
+
+
 def luminance(image: Tensor) -> Tensor:
-    """Rec. 709 luma of (*, 3, H, W) -> (*, 1, H, W)."""
-    w = torch.tensor(_LUMA, dtype=image.dtype, device=image.device).view(3, 1, 1)
-    return (image * w).sum(dim=-3, keepdim=True)
+    """Rec. 709 relative luminance of (*, 3, H, W) values -> (*, 1, H, W)."""
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=image.dtype, device=image.device)
+    return rgb_to_grayscale(image, rgb_weights=weights)
+
+
+def _preserve_luminosity(out: Tensor, original: Tensor) -> Tensor:
+    """Scale ``out`` so its luminance equals the original's, desaturating (not clipping) out-of-range colours."""
+    y = luminance(original)
+    out = out * (y / luminance(out).clamp_min(1e-6))
+    # pull colours that left [0, 1] towards their grey: luminance is kept, the hue too
+    high, low = out.amax(dim=-3, keepdim=True), out.amin(dim=-3, keepdim=True)
+    k_high = torch.where(high > 1, (1 - y) / (high - y).clamp_min(1e-6), torch.ones_like(y))
+    k_low = torch.where(low < 0, y / (y - low).clamp_min(1e-6), torch.ones_like(y))
+    return y + (out - y) * torch.minimum(k_high, k_low).clamp(0, 1)
 
 
 # -- curves ----------------------------------------------------------------------------------------
@@ -61,7 +87,7 @@ def _check_points(points: Points, name: str) -> tuple[list[float], list[float]]:
     except (TypeError, ValueError):
         raise LumastyleError(f"{name}: curve points must be pairs [x, y], got {points!r}") from None
     if len(pts) < 2:
-        raise LumastyleError(f"{name}: a curve needs at least two points, got {len(pts)}")
+        raise LumastyleError(f"{name}: a curve needs at least two points [x, y], got {len(pts)}")
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     if any(b <= a for a, b in itertools.pairwise(xs)):
         raise LumastyleError(f"{name}: curve x values must be distinct, got {xs}")
@@ -70,8 +96,20 @@ def _check_points(points: Points, name: str) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
+def _pchip_end_slope(h0: Tensor, h1: Tensor, d0: Tensor, d1: Tensor) -> Tensor:
+    """One-sided three-point end slope, limited to keep the curve shape-preserving."""
+    s = ((2 * h0 + h1) * d0 - h0 * d1) / (h0 + h1)
+    s = torch.where(torch.sign(s) != torch.sign(d0), torch.zeros_like(s), s)
+    return torch.where((torch.sign(d0) != torch.sign(d1)) & (s.abs() > 3 * d0.abs()), 3 * d0, s)
+
+
 def monotone_curve(x: Tensor, points: Points, name: str = "curve") -> Tensor:
     """Evaluate the monotone cubic (Fritsch-Carlson / PCHIP) interpolant through ``points`` at ``x``.
+
+    Args:
+        x: values to map, any shape.
+        points: control points [[x, y], ...] in [0, 1] (at least two, distinct x).
+        name: the curve's name, for error messages.
 
     Outside the first and last control points the curve is flat (as in photo editors).
     """
@@ -84,23 +122,16 @@ def monotone_curve(x: Tensor, points: Points, name: str = "curve") -> Tensor:
     if n == 2:
         d = torch.stack([delta[0], delta[0]])
     else:
-        # PCHIP interior slopes: weighted harmonic mean of neighbouring secants, 0 at extrema
-        w1 = 2 * h[1:] + h[:-1]
-        w2 = h[1:] + 2 * h[:-1]
+        # interior slopes: weighted harmonic mean of the neighbouring secants, 0 at local extrema
+        w1, w2 = 2 * h[1:] + h[:-1], h[1:] + 2 * h[:-1]
         same_sign = (delta[:-1] * delta[1:]) > 0
+        ones = torch.ones_like(delta[:-1])
         harmonic = (w1 + w2) / (
-            w1 / delta[:-1].where(same_sign, torch.ones_like(delta[:-1]))
-            + w2 / delta[1:].where(same_sign, torch.ones_like(delta[1:]))
+            w1 / delta[:-1].where(same_sign, ones) + w2 / delta[1:].where(same_sign, ones)
         )
         interior = torch.where(same_sign, harmonic, torch.zeros_like(harmonic))
-
-        def end_slope(h0: Tensor, h1: Tensor, d0: Tensor, d1: Tensor) -> Tensor:
-            s = ((2 * h0 + h1) * d0 - h0 * d1) / (h0 + h1)
-            s = torch.where(torch.sign(s) != torch.sign(d0), torch.zeros_like(s), s)
-            return torch.where((torch.sign(d0) != torch.sign(d1)) & (s.abs() > 3 * d0.abs()), 3 * d0, s)
-
-        first = end_slope(h[0], h[1], delta[0], delta[1])
-        last = end_slope(h[-1], h[-2], delta[-1], delta[-2])
+        first = _pchip_end_slope(h[0], h[1], delta[0], delta[1])
+        last = _pchip_end_slope(h[-1], h[-2], delta[-1], delta[-2])
         d = torch.cat([first.view(1), interior, last.view(1)])
     xc = x.clamp(xs[0], xs[-1])
     idx = torch.searchsorted(xs, xc.detach().contiguous(), right=True).clamp(1, n - 1) - 1
@@ -118,7 +149,15 @@ def curves(
     g: Points | None = None,
     b: Points | None = None,
 ) -> Tensor:
-    """Tone curves: per-channel curves (r, g, b) then the master curve, points [[x, y], ...] in [0, 1]."""
+    """Tone curves (Photoshop's Curves): the per-channel curves first, then the master curve.
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        master: control points [[x, y], ...] in [0, 1] applied to all three channels (None: identity).
+        r: control points of the red channel's curve (None: identity).
+        g: control points of the green channel's curve (None: identity).
+        b: control points of the blue channel's curve (None: identity).
+    """
     x = _prepare(image)
     channels = list(x.unbind(-3))
     for i, pts in enumerate((r, g, b)):
@@ -141,7 +180,16 @@ def levels(
     out_black: PerChannel = 0.0,
     out_white: PerChannel = 1.0,
 ) -> Tensor:
-    """Levels: map [in_black, in_white] to [0, 1], apply 1/gamma, then map to [out_black, out_white]."""
+    """Levels: map [in_black, in_white] to [0, 1], raise to 1/gamma, then map to [out_black, out_white].
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        in_black: input value that becomes black; a number (master) or [r, g, b].
+        in_white: input value that becomes white; a number or [r, g, b], above ``in_black``.
+        gamma: midtone gamma (> 1 brightens, as in Photoshop); a number or [r, g, b].
+        out_black: output value for black; a number or [r, g, b].
+        out_white: output value for white; a number or [r, g, b].
+    """
     x = _prepare(image)
     ib, iw = _per_channel(in_black, x, "in_black"), _per_channel(in_white, x, "in_white")
     gm = _per_channel(gamma, x, "gamma")
@@ -150,23 +198,40 @@ def levels(
             f"levels: need in_white > in_black and gamma > 0, got {in_black}, {in_white}, {gamma}"
         )
     t = ((x - ib) / (iw - ib)).clamp(0, 1)
-    t = t.clamp_min(1e-8).pow(1.0 / gm) if torch.any(gm != 1) else t
+    t = t.clamp_min(1e-12).pow(1.0 / gm) if torch.any(gm != 1) else t
     ob, ow = _per_channel(out_black, x, "out_black"), _per_channel(out_white, x, "out_white")
     return _finish(ob + t * (ow - ob), image)
 
 
 def brightness_contrast(image: Tensor, brightness: float = 0.0, contrast: float = 0.0) -> Tensor:
-    """Brightness adds ``brightness`` (-1..1); contrast scales around mid-grey by (1 + contrast)."""
+    """Brightness/contrast: add ``brightness``, then scale around mid-grey by (1 + contrast).
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        brightness: value added to every channel (-1..1).
+        contrast: contrast change (-1 flat grey .. 0 none .. positive stronger).
+    """
     x = _prepare(image)
-    return _finish((x + brightness - 0.5) * (1.0 + contrast) + 0.5, image)
+    bright = _number(brightness, "brightness", -1.0, 1.0)
+    gain = 1.0 + _number(contrast, "contrast", -1.0, 10.0)
+    return _finish((x + bright - 0.5) * gain + 0.5, image)
 
 
 def exposure(image: Tensor, stops: float = 0.0, offset: float = 0.0, gamma: float = 1.0) -> Tensor:
-    """Exposure in linear light: multiply by 2**stops, add ``offset``, then apply 1/gamma."""
+    """Exposure in linear light (Photoshop's Exposure): scale by 2**stops, add an offset, apply 1/gamma.
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        stops: exposure change in photographic stops (+1 doubles the linear light).
+        offset: value added in linear light (negative darkens the shadows).
+        gamma: gamma correction applied after exposure (> 1 brightens).
+    """
     x = _prepare(image)
-    lin = rgb_to_linear_rgb(x) * (2.0**stops) + offset
-    if gamma != 1.0:
-        lin = lin.clamp_min(1e-8).pow(1.0 / gamma)
+    stops_v = _number(stops, "stops", -20.0, 20.0)
+    gamma_v = _number(gamma, "gamma", 1e-3, 1e3)
+    lin = rgb_to_linear_rgb(x) * (2.0**stops_v) + _number(offset, "offset", -1.0, 1.0)
+    if gamma_v != 1.0:
+        lin = lin.clamp_min(1e-12).pow(1.0 / gamma_v)
     return _finish(linear_rgb_to_rgb(lin.clamp(0, 1)), image)
 
 
@@ -175,65 +240,95 @@ def exposure(image: Tensor, stops: float = 0.0, offset: float = 0.0, gamma: floa
 
 def _hue_weight(hue_deg: Tensor, center: float, width: float, feather: float) -> Tensor:
     """1 within ``width``/2 degrees of ``center``, falling linearly to 0 over ``feather`` more degrees."""
-    dist = ((hue_deg - center + 180.0) % 360.0 - 180.0).abs()
+    dist = (torch.remainder(hue_deg - center + 180.0, 360.0) - 180.0).abs()
     inner = width / 2.0
     if feather <= 0:
         return (dist <= inner).to(hue_deg.dtype)
     return (1.0 - (dist - inner) / feather).clamp(0.0, 1.0)
 
 
+_RANGE_KEYS = ("hue", "width", "feather", "hue_shift", "saturation", "lightness")
+
+
+def _hue_range(rng: dict, name: str) -> tuple[float, float, dict]:
+    """(centre, hue shift, the mapping) of one hue range, checking its keys.
+
+    The earlier spelling ``{center, hue, ...}`` (``hue`` then meaning the shift) is still read.
+    """
+    if isinstance(rng, dict) and "center" in rng and "hue_shift" not in rng:
+        legacy = {k: v for k, v in rng.items() if k not in ("center", "hue")}
+        rng = {**legacy, "hue": rng["center"], "hue_shift": rng.get("hue", 0.0)}
+    if not isinstance(rng, dict) or "hue" not in rng or set(rng) - set(_RANGE_KEYS):
+        got = sorted(rng) if isinstance(rng, dict) else rng
+        raise LumastyleError(
+            f"{name} needs 'hue' (the range centre in degrees) and takes {', '.join(_RANGE_KEYS[1:])}; got {got!r}"
+        )
+    return _number(rng["hue"], f"{name}.hue"), _number(rng.get("hue_shift", 0.0), f"{name}.hue_shift"), rng
+
+
 def hue_saturation(
     image: Tensor,
-    hue: float = 0.0,
+    hue_shift: float = 0.0,
     saturation: float = 0.0,
     lightness: float = 0.0,
     ranges: Sequence[dict] = (),
 ) -> Tensor:
-    """Hue/saturation/lightness, master and per hue range.
+    """Hue/saturation/lightness for the whole image and per hue range (Photoshop's Hue/Saturation).
 
-    ``hue`` shifts hue in degrees, ``saturation`` scales saturation by (1 + s), ``lightness`` (-1..1)
-    blends towards black or white. Each entry of ``ranges`` ({center, width, feather, hue,
-    saturation, lightness}; degrees) applies its own adjustment with a soft weight around its centre.
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        hue_shift: rotate every hue by this many degrees.
+        saturation: scale saturation by (1 + saturation); -1 makes the image grey.
+        lightness: blend towards white (> 0) or black (< 0) by this fraction (-1..1).
+        ranges: per hue range adjustments ``{hue, width, feather, hue_shift, saturation, lightness}``:
+            ``hue`` is the range centre in degrees (0 red, 120 green, 240 blue), ``width`` the fully
+            affected span (default 60), ``feather`` the soft edge beyond it on each side (default 30).
+            The earlier spelling ``{center, hue, ...}``, where ``hue`` is the shift, is still accepted.
     """
     x = _prepare(image)
     hsv = rgb_to_hsv(x)  # h in radians [0, 2pi), s, v in [0, 1]
     h_deg = hsv[..., 0:1, :, :] * (180.0 / torch.pi)
     s, v = hsv[..., 1:2, :, :], hsv[..., 2:3, :, :]
-    shift = torch.full_like(h_deg, float(hue))
-    sat = torch.full_like(s, 1.0 + float(saturation))
-    light = torch.full_like(s, float(lightness))
-    for i, rng in enumerate(ranges):
-        unknown = set(rng) - {"center", "width", "feather", "hue", "saturation", "lightness"}
-        if unknown or "center" not in rng:
-            raise LumastyleError(
-                f"hue_saturation.ranges[{i}]: needs 'center' and takes width, feather, hue, saturation, "
-                f"lightness; got {sorted(rng)}"
-            )
-        w = _hue_weight(
-            h_deg, float(rng["center"]), float(rng.get("width", 60)), float(rng.get("feather", 30))
+    shift = torch.full_like(h_deg, _number(hue_shift, "hue_shift"))
+    sat = torch.full_like(s, 1.0 + _number(saturation, "saturation", -1.0, 100.0))
+    light = torch.full_like(s, _number(lightness, "lightness", -1.0, 1.0))
+    if not isinstance(ranges, (list, tuple)):
+        raise LumastyleError(
+            f"ranges must be a list of {{hue, width, feather, ...}} mappings, got {ranges!r}"
         )
-        w = w * (s > 1e-6)  # greys have no hue
-        shift = shift + w * float(rng.get("hue", 0.0))
-        sat = sat * (1.0 + w * float(rng.get("saturation", 0.0)))
-        light = light + w * float(rng.get("lightness", 0.0))
-    h_new = ((h_deg + shift) % 360.0) * (torch.pi / 180.0)
+    for i, rng in enumerate(ranges):
+        name = f"ranges[{i}]"
+        center, shift_deg, rng = _hue_range(rng, name)
+        weight = _hue_weight(
+            h_deg,
+            center,
+            _number(rng.get("width", 60.0), f"{name}.width", 0.0, 360.0),
+            _number(rng.get("feather", 30.0), f"{name}.feather", 0.0, 180.0),
+        )
+        weight = weight * (s > 1e-6)  # greys have no hue
+        shift = shift + weight * shift_deg
+        sat = sat * (1.0 + weight * _number(rng.get("saturation", 0.0), f"{name}.saturation", -1.0, 100.0))
+        light = light + weight * _number(rng.get("lightness", 0.0), f"{name}.lightness", -1.0, 1.0)
+    h_new = torch.remainder(h_deg + shift, 360.0) * (torch.pi / 180.0)
     out = hsv_to_rgb(torch.cat([h_new, (s * sat).clamp(0, 1), v], dim=-3))
+    light = light.clamp(-1.0, 1.0)
     out = torch.where(light > 0, out + (1 - out) * light, out * (1 + light))
     return _finish(out, image)
 
 
 def vibrance(image: Tensor, amount: float = 0.0) -> Tensor:
-    """Saturation change weighted towards muted colours: s' = s * (1 + amount * (1 - s))."""
+    """Vibrance: a saturation change weighted towards muted colours, s' = s * (1 + amount * (1 - s)).
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        amount: strength (-1..1 typical); vivid colours change little, greys not at all.
+    """
     x = _prepare(image)
+    amount_v = _number(amount, "amount", -1.0, 10.0)
     hsv = rgb_to_hsv(x)
     s = hsv[..., 1:2, :, :]
-    s_new = (s * (1.0 + amount * (1.0 - s))).clamp(0, 1)
+    s_new = (s * (1.0 + amount_v * (1.0 - s))).clamp(0, 1)
     return _finish(hsv_to_rgb(torch.cat([hsv[..., :1, :, :], s_new, hsv[..., 2:, :, :]], dim=-3)), image)
-
-
-def _preserve_luminosity(out: Tensor, original: Tensor) -> Tensor:
-    ratio = luminance(original) / luminance(out).clamp_min(1e-6)
-    return out * ratio
 
 
 def color_balance(
@@ -243,10 +338,16 @@ def color_balance(
     highlights: Sequence[float] = (0.0, 0.0, 0.0),
     preserve_luminosity: bool = True,
 ) -> Tensor:
-    """Colour balance: per tonal range, [cyan-red, magenta-green, yellow-blue] shifts in -1..1.
+    """Colour balance (Photoshop's Color Balance): shift colours separately in shadows, midtones, highlights.
 
-    Shadows weigh (1 - luma)^2, highlights luma^2, midtones 4 luma (1 - luma); a shift of 1 moves
-    the channel by 0.25 at full weight.
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        shadows: [cyan-red, magenta-green, yellow-blue] shifts (-1..1) weighted by (1 - luma)^2.
+        midtones: the same shifts weighted by 4 luma (1 - luma).
+        highlights: the same shifts weighted by luma^2.
+        preserve_luminosity: rescale the result so each pixel keeps its luminance.
+
+    A shift of 1 moves the channel by 0.25 where the tonal range's weight is 1.
     """
     x = _prepare(image)
     y = luminance(x)
@@ -255,7 +356,7 @@ def color_balance(
     for name, shift, w in zip(
         ("shadows", "midtones", "highlights"), (shadows, midtones, highlights), weights, strict=True
     ):
-        out = out + 0.25 * w * _per_channel(shift, x, f"color_balance.{name}")
+        out = out + 0.25 * w * _per_channel(shift, x, name)
     if preserve_luminosity:
         out = _preserve_luminosity(out, x)
     return _finish(out, image)
@@ -267,14 +368,27 @@ def channel_mixer(
     offset: Sequence[float] = (0.0, 0.0, 0.0),
     monochrome: bool = False,
 ) -> Tensor:
-    """Channel mixer: out_c = sum_k matrix[c][k] * in_k + offset[c]; ``monochrome`` uses row 0 for all."""
+    """Channel mixer: out_c = sum_k matrix[c][k] * in_k + offset[c].
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        matrix: 3x3 mixing matrix, one row [from r, from g, from b] per output channel.
+        offset: constant [r, g, b] added to each output channel.
+        monochrome: use the first row (and offset) for all three channels, giving a grey image.
+    """
     x = _prepare(image)
-    m = torch.as_tensor(matrix, dtype=x.dtype, device=x.device)
-    if m.shape != (3, 3):
-        raise LumastyleError(f"channel_mixer.matrix must be 3x3, got {matrix!r}")
+    try:
+        m = torch.as_tensor(matrix, dtype=x.dtype, device=x.device)
+    except (TypeError, ValueError, RuntimeError):
+        m = None
+    if m is None or m.shape != (3, 3) or not torch.isfinite(m).all():
+        raise LumastyleError(
+            f"matrix must be 3x3 numbers [[rr, rg, rb], [gr, gg, gb], [br, bg, bb]], got {matrix!r}"
+        )
+    off = _per_channel(offset, x, "offset")
     if monochrome:
-        m = m[:1].expand(3, 3)
-    out = torch.einsum("ck,...khw->...chw", m, x) + _per_channel(offset, x, "channel_mixer.offset")
+        m, off = m[:1].expand(3, 3), off[:1].expand(3, 1, 1)
+    out = torch.einsum("ck,...khw->...chw", m, x) + off
     return _finish(out, image)
 
 
@@ -284,16 +398,25 @@ def photo_filter(
     density: float = 0.0,
     preserve_luminosity: bool = True,
 ) -> Tensor:
-    """Photo filter: multiply by ``color`` with strength ``density`` (0..1), keeping luminance if asked."""
+    """Photo filter: view the image through a coloured filter (Photoshop's Photo Filter).
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        color: the filter's [r, g, b] colour (default: Photoshop's Warming Filter (85)).
+        density: filter strength (0 none .. 1 full multiply by ``color``).
+        preserve_luminosity: rescale the result so each pixel keeps its luminance.
+    """
     x = _prepare(image)
-    tint = _per_channel(color, x, "photo_filter.color")
-    out = x * (1 - density + density * tint)
+    tint = _per_channel(color, x, "color")
+    dens = _number(density, "density", 0.0, 1.0)
+    out = x * (1 - dens + dens * tint)
     if preserve_luminosity:
         out = _preserve_luminosity(out, x)
     return _finish(out, image)
 
 
 def _hue_color(hue_deg: float, ref: Tensor) -> Tensor:
+    """The fully saturated colour of a hue (degrees) as a (3, 1, 1) tensor."""
     hsv = torch.tensor([hue_deg % 360.0 * torch.pi / 180.0, 1.0, 1.0], dtype=ref.dtype, device=ref.device)
     return hsv_to_rgb(hsv.view(3, 1, 1))
 
@@ -306,62 +429,98 @@ def split_toning(
     shadow_saturation: float = 0.0,
     balance: float = 0.0,
 ) -> Tensor:
-    """Split toning: tint highlights and shadows with a hue (degrees) at a saturation (0..1), luma kept.
+    """Split toning: tint highlights and shadows with two hues, keeping each pixel's luminance.
 
-    ``balance`` (-1..1) moves the split point between shadows and highlights.
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        highlight_hue: hue of the highlight tint in degrees.
+        highlight_saturation: strength of the highlight tint (0..1).
+        shadow_hue: hue of the shadow tint in degrees.
+        shadow_saturation: strength of the shadow tint (0..1).
+        balance: moves the split between shadows and highlights (-1 more shadow tint .. 1 more highlight tint).
     """
     x = _prepare(image)
+    hi_sat = _number(highlight_saturation, "highlight_saturation", 0.0, 1.0)
+    sh_sat = _number(shadow_saturation, "shadow_saturation", 0.0, 1.0)
+    bal = _number(balance, "balance", -1.0, 1.0)
+    hi_hue, sh_hue = _number(highlight_hue, "highlight_hue"), _number(shadow_hue, "shadow_hue")
+    if not (hi_sat or sh_sat):
+        return _finish(x, image)
     y = luminance(x)
-    w_high = torch.sigmoid((y - 0.5 + 0.5 * balance) * 8.0)
+    w_high = torch.sigmoid((y - 0.5 + 0.5 * bal) * 8.0)
     out = x
-    for hue, sat, w in (
-        (highlight_hue, highlight_saturation, w_high),
-        (shadow_hue, shadow_saturation, 1 - w_high),
-    ):
+    for hue, sat, w in ((hi_hue, hi_sat, w_high), (sh_hue, sh_sat, 1 - w_high)):
         if sat:
             tint = _hue_color(hue, x)
-            out = out + float(sat) * 0.3 * w * (tint - luminance(tint))
-    return _finish(
-        _preserve_luminosity(out, x) if (highlight_saturation or shadow_saturation) else out, image
-    )
+            out = out + sat * 0.3 * w * (tint - luminance(tint))
+    return _finish(_preserve_luminosity(out, x), image)
 
 
 # -- lookup tables ---------------------------------------------------------------------------------
 
 
-def lut3d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max: PerChannel = 1.0) -> Tensor:
-    """Apply a 3D LUT ``table[b, g, r] -> rgb`` of shape (N, N, N, 3) with trilinear interpolation."""
-    x = _prepare(image)
-    table = torch.as_tensor(table, dtype=x.dtype, device=x.device)
-    if table.ndim != 4 or table.shape[-1] != 3 or len(set(table.shape[:3])) != 1:
-        raise LumastyleError(f"lut3d: the table must have shape (N, N, N, 3), got {tuple(table.shape)}")
+def _domain(domain_min: PerChannel, domain_max: PerChannel, x: Tensor) -> tuple[Tensor, Tensor]:
     lo, hi = _per_channel(domain_min, x, "domain_min"), _per_channel(domain_max, x, "domain_max")
+    if torch.any(hi <= lo):
+        raise LumastyleError(f"domain_max must be above domain_min, got {domain_min} and {domain_max}")
+    return lo, hi
+
+
+def _table(table: Tensor | Sequence, x: Tensor) -> Tensor:
+    try:
+        t = torch.as_tensor(table, dtype=x.dtype, device=x.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise LumastyleError("table must be a tensor or nested lists of numbers") from None
+    if not torch.isfinite(t).all():
+        raise LumastyleError("table holds non-finite values")
+    return t
+
+
+def lut3d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max: PerChannel = 1.0) -> Tensor:
+    """Apply a 3D lookup table with trilinear interpolation.
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        table: (N, N, N, 3) output colours indexed ``table[b, g, r]`` (red changes fastest, as in .cube files).
+        domain_min: input value mapped to the table's first entry; a number or [r, g, b].
+        domain_max: input value mapped to the table's last entry; a number or [r, g, b].
+    """
+    x = _prepare(image)
+    table = _table(table, x)
+    if table.ndim != 4 or table.shape[-1] != 3 or len(set(table.shape[:3])) != 1 or table.shape[0] < 2:
+        raise LumastyleError(f"table must have shape (N, N, N, 3) with N >= 2, got {tuple(table.shape)}")
+    lo, hi = _domain(domain_min, domain_max, x)
     t = ((x - lo) / (hi - lo)).clamp(0, 1) * 2 - 1  # grid_sample coordinates, align_corners=True
     lead, (h, w) = x.shape[:-3], x.shape[-2:]
-    flat = t.reshape(-1, 3, h * w).transpose(1, 2)  # (B, HW, 3) as (r, g, b) = grid (x, y, z)
+    grid = t.reshape(-1, 3, h * w).transpose(1, 2)  # (B, HW, 3): (r, g, b) = grid (x, y, z) = (W, H, D)
     volume = (
-        table.permute(3, 0, 1, 2).unsqueeze(0).expand(flat.shape[0], -1, -1, -1, -1)
+        table.permute(3, 0, 1, 2).unsqueeze(0).expand(grid.shape[0], -1, -1, -1, -1)
     )  # (B, 3, Nb, Ng, Nr)
     out = F.grid_sample(
-        volume, flat.view(-1, 1, 1, h * w, 3), mode="bilinear", padding_mode="border", align_corners=True
+        volume, grid.reshape(-1, 1, 1, h * w, 3), mode="bilinear", padding_mode="border", align_corners=True
     )
-    return _finish(out.view(*lead, 3, h, w), image)
+    return _finish(out.reshape(*lead, 3, h, w), image)
 
 
 def lut1d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max: PerChannel = 1.0) -> Tensor:
-    """Apply a 1D LUT of shape (N, 3) (one curve per channel) with linear interpolation."""
+    """Apply a 1D lookup table (one curve per channel) with linear interpolation.
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        table: (N, 3) table, column c is channel c's output at N evenly spaced inputs.
+        domain_min: input value mapped to the first row; a number or [r, g, b].
+        domain_max: input value mapped to the last row; a number or [r, g, b].
+    """
     x = _prepare(image)
-    table = torch.as_tensor(table, dtype=x.dtype, device=x.device)
+    table = _table(table, x)
     if table.ndim != 2 or table.shape[1] != 3 or table.shape[0] < 2:
-        raise LumastyleError(f"lut1d: the table must have shape (N, 3) with N >= 2, got {tuple(table.shape)}")
-    lo, hi = _per_channel(domain_min, x, "domain_min"), _per_channel(domain_max, x, "domain_max")
+        raise LumastyleError(f"table must have shape (N, 3) with N >= 2, got {tuple(table.shape)}")
+    lo, hi = _domain(domain_min, domain_max, x)
     pos = ((x - lo) / (hi - lo)).clamp(0, 1) * (table.shape[0] - 1)
     i0 = pos.detach().floor().long().clamp(0, table.shape[0] - 2)
     frac = pos - i0
     channels = []
     for c in range(3):
-        col = table[:, c]
-        channels.append(
-            col[i0[..., c, :, :]] * (1 - frac[..., c, :, :]) + col[i0[..., c, :, :] + 1] * frac[..., c, :, :]
-        )
+        col, i, f = table[:, c], i0[..., c, :, :], frac[..., c, :, :]
+        channels.append(col[i] * (1 - f) + col[i + 1] * f)
     return _finish(torch.stack(channels, dim=-3), image)

@@ -1,8 +1,9 @@
 """Lightroom / Camera Raw ``.xmp`` presets, mapped onto lumastyle's operations.
 
-Raw-development settings have no exact public formulas; the mapping approximates each one with the
-operations in :mod:`lumastyle.actions.ops` (tone settings through one master tone curve). Settings
-that have no counterpart are named in one warning, never dropped silently.
+Raw-development settings have no public formulas; the mapping approximates each one with the
+operations in :mod:`lumastyle.actions.ops` (the basic tone sliders through one master tone curve).
+Settings without a counterpart are named in one warning, never dropped silently. Files with a DTD
+or entity declarations are refused (they can expand into huge documents).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 from lumastyle.actions.action import Action
 from lumastyle.errors import LumastyleError
@@ -30,7 +32,7 @@ HSL_BANDS = {
     "Purple": 270,
     "Magenta": 300,
 }
-_TONE = ("Exposure2012", "Contrast2012", "Highlights2012", "Shadows2012", "Whites2012", "Blacks2012")
+_TONE = ("Contrast2012", "Highlights2012", "Shadows2012", "Whites2012", "Blacks2012")
 _CURVES = {
     "ToneCurvePV2012": "master",
     "ToneCurvePV2012Red": "r",
@@ -45,40 +47,85 @@ _METADATA = {"Version", "ProcessVersion", "HasSettings", "PresetType", "UUID", "
              "SupportsMonochrome", "SupportsHighDynamicRange", "SupportsNormalDynamicRange", "SupportsSceneReferred",
              "SupportsOutputReferred", "CameraModelRestriction", "Copyright", "ContactInfo", "Name", "ShortName",
              "SortName", "Group", "Description", "Cluster", "HasCrop", "AlreadyApplied", "ToneCurveName2012",
-             "CameraProfile", "Look"}  # fmt: skip
-KNOWN = {*_TONE, *_CURVES, *_SPLIT, *_HSL, "Vibrance", "Saturation", *_METADATA}
+             "ToneCurveName", "CameraProfile", "Look", "RequiresRGBTables"}  # fmt: skip
+#: Every crs setting the reader understands (anything else is named in a warning).
+KNOWN = {"Exposure2012", *_TONE, *_CURVES, *_SPLIT, *_HSL, "Vibrance", "Saturation", *_METADATA}
+
+
+class _Refused(Exception):
+    pass
+
+
+def _refuse(*_: Any) -> None:
+    raise _Refused
+
+
+def _parse(data: bytes, path: Path) -> ET.Element:
+    """Parse XML, refusing DTDs and entity declarations before anything can expand."""
+    guard = expat.ParserCreate()
+    guard.StartDoctypeDeclHandler = _refuse
+    guard.EntityDeclHandler = _refuse
+    try:
+        guard.Parse(data, True)
+        return ET.fromstring(data)
+    except _Refused:
+        raise LumastyleError(
+            f"{path}: DTDs and entities are not allowed in presets (a hostile file can expand without bound); remove them"
+        ) from None
+    except (expat.ExpatError, ET.ParseError) as err:
+        raise LumastyleError(f"{path}: not well-formed XML ({err}); re-export the preset") from None
 
 
 def _settings(root: ET.Element) -> dict[str, Any]:
+    """crs settings, whether attributes of rdf:Description or child elements (curves: lists of rdf:li)."""
+    prefix = f"{{{CRS}}}"
     found: dict[str, Any] = {}
     for el in root.iter():
         for key, value in el.attrib.items():
-            if key.startswith(f"{{{CRS}}}"):
-                found[key[len(CRS) + 2 :]] = value
-        if el.tag.startswith(f"{{{CRS}}}"):
-            name = el.tag[len(CRS) + 2 :]
+            if key.startswith(prefix):
+                found[key[len(prefix) :]] = value
+        if el.tag.startswith(prefix):
             items = [li.text or "" for li in el.iter(f"{{{RDF}}}li")]
-            found[name] = items if items else (el.text or "").strip()
+            found[el.tag[len(prefix) :]] = items if items else (el.text or "").strip()
     return found
 
 
 def _number(settings: dict[str, Any], key: str, path: Path) -> float:
+    value = settings.get(key, 0)
     try:
-        return float(str(settings.get(key, 0)).replace("+", ""))
+        v = float(str(value).strip().replace("+", ""))
     except ValueError:
-        raise LumastyleError(f"{path}: crs:{key} is {settings[key]!r}, not a number") from None
+        v = float("nan")
+    if v != v or abs(v) == float("inf"):
+        raise LumastyleError(f"{path}: crs:{key} is {value!r}, not a number; fix the preset")
+    return v
 
 
 def _curve(items: Any, key: str, path: Path) -> list[list[float]]:
     if not isinstance(items, list) or len(items) < 2:
-        raise LumastyleError(f"{path}: crs:{key} must be a sequence of at least two 'x, y' points")
+        raise LumastyleError(
+            f"{path}: crs:{key} must be an rdf:Seq of at least two 'x, y' points; fix the preset"
+        )
     try:
         points = [[float(v) / 255.0 for v in item.split(",")] for item in items]
     except ValueError:
-        raise LumastyleError(f"{path}: crs:{key} has a point that is not 'x, y' numbers") from None
+        raise LumastyleError(
+            f"{path}: crs:{key} has a point that is not 'x, y' numbers; fix the preset"
+        ) from None
     if any(len(p) != 2 or not (0 <= p[0] <= 1 and 0 <= p[1] <= 1) for p in points):
-        raise LumastyleError(f"{path}: crs:{key} points must be 'x, y' pairs in 0..255")
+        raise LumastyleError(f"{path}: crs:{key} points must be 'x, y' pairs in 0..255; fix the preset")
     return points
+
+
+def _tone_curve(
+    contrast: float, highlights: float, shadows: float, whites: float, blacks: float
+) -> list[list[float]]:
+    """Approximate the basic tone sliders (each -1..1) with one master curve."""
+    black = [0.1 * -blacks, 0.0] if blacks < 0 else [0.0, 0.1 * blacks]  # crush or lift the blacks
+    white = [1.0 - 0.1 * whites, 1.0] if whites > 0 else [1.0, 1.0 + 0.1 * whites]  # clip or dim the whites
+    quarter = max(0.25 + 0.1 * shadows - 0.06 * contrast, black[1] + 0.01)
+    three_quarter = min(0.75 + 0.1 * highlights + 0.06 * contrast, white[1] - 0.01)
+    return [black, [0.25, quarter], [0.5, 0.5], [0.75, three_quarter], white]
 
 
 def read_xmp(path: str | os.PathLike) -> Action:
@@ -87,55 +134,43 @@ def read_xmp(path: str | os.PathLike) -> Action:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise LumastyleError(f"{path}: cannot read ({err.strerror or err})") from None
+        raise LumastyleError(f"{path}: cannot read ({err.strerror or err}); check the path") from None
     if len(data) > _MAX_BYTES:
         raise LumastyleError(f"{path}: {len(data)} bytes is too large for a preset (limit {_MAX_BYTES})")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise LumastyleError(f"{path}: DTDs and entities are not allowed in presets; remove them")
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as err:
-        raise LumastyleError(f"{path}: not well-formed XML ({err})") from None
-    s = _settings(root)
+    s = _settings(_parse(data, path))
     if not s:
-        raise LumastyleError(f"{path}: no Camera Raw (crs:) settings found; is this a Lightroom preset?")
+        raise LumastyleError(
+            f"{path}: no Camera Raw (crs:) settings found; export a Lightroom/Camera Raw preset"
+        )
     unknown = sorted(k for k in s if k not in KNOWN)
     if unknown:
-        warnings.warn(f"{path}: ignoring unsupported settings: {', '.join(unknown)}", stacklevel=2)
-    n = {
-        k: _number(s, k, path) / 100.0
-        for k in (*_TONE[1:], "Vibrance", "Saturation", *_HSL, *_SPLIT[1::2], *_SPLIT[4:])
-    }
+        warnings.warn(
+            f"{path}: ignoring unsupported settings: {', '.join(unknown)} (lumastyle has no counterpart)",
+            stacklevel=2,
+        )
+    n = {k: _number(s, k, path) / 100.0 for k in (*_TONE, "Vibrance", "Saturation", *_HSL, *_SPLIT)}
     steps: list[tuple[str, dict[str, Any]]] = []
-    if _number(s, "Exposure2012", path):
-        steps.append(("exposure", {"stops": _number(s, "Exposure2012", path)}))
-    tone = [n[k] for k in _TONE[1:]]
-    if any(tone):
-        c, hi, sh, wh, bl = tone
-        points = [
-            [0.0, min(max(0.1 * bl, 0.0), 0.2)],
-            [0.25, 0.25 + 0.08 * sh - 0.05 * c],
-            [0.5, 0.5],
-            [0.75, 0.75 + 0.08 * hi + 0.05 * c],
-            [1.0, max(min(1.0 + 0.1 * wh, 1.0), 0.8)],
-        ]
-        steps.append(("curves", {"master": points}))
+    stops = _number(s, "Exposure2012", path)
+    if stops:
+        steps.append(("exposure", {"stops": stops}))
+    if any(n[k] for k in _TONE):
+        steps.append(("curves", {"master": _tone_curve(*(n[k] for k in _TONE))}))
     curves = {ch: _curve(s[key], key, path) for key, ch in _CURVES.items() if key in s}
     curves = {ch: pts for ch, pts in curves.items() if pts != [[0.0, 0.0], [1.0, 1.0]]}
     if curves:
         steps.append(("curves", curves))
     ranges = []
     for band, center in HSL_BANDS.items():
-        h, sat, lum = (n[f"{kind}Adjustment{band}"] for kind in ("Hue", "Saturation", "Luminance"))
-        if h or sat or lum:
+        hue, sat, lum = (n[f"{kind}Adjustment{band}"] for kind in ("Hue", "Saturation", "Luminance"))
+        if hue or sat or lum:
             ranges.append(
                 {
-                    "center": center,
+                    "hue": center,
                     "width": 30,
                     "feather": 30,
-                    "hue": 30 * h,
+                    "hue_shift": 30 * hue,
                     "saturation": sat,
-                    "lightness": 0.5 * lum,
+                    "lightness": 0.3 * lum,
                 }
             )
     if n["Saturation"] or ranges:

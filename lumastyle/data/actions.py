@@ -53,12 +53,16 @@ class GlobalActionDataModule(StyleDataModule):
 
     def discover(self) -> list[Example]:
         if not self.photos.is_dir():
-            raise LumastyleError(f"data.photos {self.photos} is not a folder; pass --data.photos DIR of photos")
+            raise LumastyleError(
+                f"data.photos {self.photos} is not a folder; pass --data.photos DIR of photos"
+            )
         photos = list_images(self.photos)
         names = [p.stem for p in photos]
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
-            raise LumastyleError(f"{self.photos}: several photos share the stem '{dup}'; keep one file per stem")
+            raise LumastyleError(
+                f"{self.photos}: several photos share the stem '{dup}'; keep one file per stem"
+            )
         if self.cache_dir is None:
             return [Example(p.stem, p, render=self.action) for p in photos]
         return [Example(p.stem, p, target=self._cached_target(p)) for p in photos]

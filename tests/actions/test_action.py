@@ -1,4 +1,4 @@
-"""Action tests: recipes from lists, YAML files and preset names; one-line errors."""
+"""Action tests: recipes from lists, YAML files and preset names; parameters checked at load; one-line errors."""
 
 from __future__ import annotations
 
@@ -7,28 +7,65 @@ from pathlib import Path
 import pytest
 import torch
 
-from lumastyle.actions import Action, load_action, preset_names
-from lumastyle.actions import ops
+from lumastyle.actions import OPERATIONS, Action, load_action, ops, preset_names
+from lumastyle.actions.cube import identity_lut
 from lumastyle.errors import LumastyleError
 
 
+def image(*shape, dtype=torch.float32):
+    return (torch.rand(*shape, generator=torch.Generator().manual_seed(0)) * 0.9 + 0.05).to(dtype)
+
+
 def test_steps_apply_in_order():
-    x = torch.rand(2, 3, 4, 4)
+    x = image(2, 3, 4, 4)
     action = load_action([{"exposure": {"stops": 0.5}}, {"hue_saturation": {"saturation": -1.0}}])
     expected = ops.hue_saturation(ops.exposure(x, stops=0.5), saturation=-1.0)
     assert torch.allclose(action(x), expected)
+    assert len(action) == 2 and "exposure" in repr(action)
 
 
-def test_yaml_file(tmp_path: Path):
-    (tmp_path / "look.yaml").write_text("- levels: {gamma: 1.2}\n- vibrance: {amount: 0.3}\n")
-    action = load_action(str(tmp_path / "look.yaml"))
-    assert [name for name, _ in action.steps] == ["levels", "vibrance"]
+def test_every_operation_is_registered():
+    public = {"curves", "levels", "brightness_contrast", "exposure", "hue_saturation", "vibrance", "color_balance",
+              "channel_mixer", "photo_filter", "split_toning", "lut3d", "lut1d"}  # fmt: skip
+    assert set(OPERATIONS) == public
+    assert all(OPERATIONS[name] is getattr(ops, name) for name in public)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_keeps_shape_and_dtype(dtype):
+    action = load_action("spring")
+    for shape in [(3, 5, 6), (2, 3, 5, 6)]:
+        out = action(image(*shape, dtype=dtype))
+        assert out.shape == shape and out.dtype == dtype
+
+
+def test_gradients_flow_through_the_action():
+    x = image(1, 3, 4, 4).requires_grad_()
+    load_action("cold")(x).sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_empty_recipe_is_the_identity():
+    x = image(3, 4, 4)
+    assert torch.equal(load_action([])(x), x)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".yml"])
+def test_yaml_file(tmp_path: Path, suffix):
+    (tmp_path / f"look{suffix}").write_text(
+        "- levels: {gamma: 1.2}\n- vibrance: {amount: 0.3}\n- exposure:\n"
+    )
+    action = load_action(str(tmp_path / f"look{suffix}"))
+    assert [name for name, _ in action.steps] == ["levels", "vibrance", "exposure"]
+    assert load_action(tmp_path / f"look{suffix}").to_spec() == action.to_spec()  # a Path works too
     assert load_action(action) is action
 
 
-def test_presets_exist():
+def test_presets_by_bare_name():
     assert {"spring", "cold"} <= set(preset_names())
-    assert isinstance(load_action("spring"), Action)
+    action = Action.from_spec("spring")
+    assert isinstance(action, Action) and action.source.endswith("spring.yaml")
+    assert load_action("spring").fingerprint() == action.fingerprint()
 
 
 def test_to_spec_round_trip():
@@ -37,16 +74,44 @@ def test_to_spec_round_trip():
     assert action.to_spec() == spec
     assert load_action(action.to_spec()).fingerprint() == action.fingerprint()
     assert load_action([{"vibrance": {"amount": 0.3}}]).fingerprint() != action.fingerprint()
+    action.to_spec()[0]["curves"]["master"][1][1] = 0.9  # a copy: the action is unchanged
+    assert action.to_spec() == spec
+
+
+def test_to_spec_turns_tables_into_lists():
+    table = identity_lut(3) ** 2
+    action = load_action([{"lut3d": {"table": table}}])
+    spec = action.to_spec()
+    assert isinstance(spec[0]["lut3d"]["table"], list)
+    x = image(3, 4, 4)
+    assert torch.allclose(load_action(spec)(x), action(x))
+
+
+def test_earlier_hue_range_spelling_still_reads():
+    new = load_action([{"hue_saturation": {"ranges": [{"hue": 90, "hue_shift": 12, "saturation": 0.4}]}}])
+    old = load_action([{"hue_saturation": {"ranges": [{"center": 90, "hue": 12, "saturation": 0.4}]}}])
+    x = image(3, 6, 6)
+    assert torch.equal(new(x), old(x))
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ([{"blur": {}}], r"unknown operation 'blur'; choose one of: curves"),
-        ([{"levels": {"gama": 1}}], r"unknown parameter\(s\) gama; it takes: in_black"),
+        ([{"blur": {}}], r"recipe: step 1 uses unknown operation 'blur'; choose one of: curves, levels"),
+        ([{"levels": {"gama": 1}}], r"step 1 \(levels\) has unknown parameter\(s\) gama; it takes: in_black"),
         ([{"levels": {}, "curves": {}}], "must be one 'operation: {parameters}' mapping"),
         ({"levels": {}}, "a recipe is a list of steps"),
         ([{"levels": 3}], "parameters must be a mapping"),
+        (
+            [{"vibrance": {}}, {"channel_mixer": {"matrix": [[1, 0], [0, 1]]}}],
+            r"step 2 \(channel_mixer\): matrix must be 3x3",
+        ),
+        ([{"levels": {"in_black": 0.9, "in_white": 0.1}}], r"step 1 \(levels\): .*in_white > in_black"),
+        ([{"curves": {"r": [[0, 0]]}}], r"step 1 \(curves\): r: a curve needs at least two points"),
+        ([{"vibrance": {"amount": "lots"}}], r"step 1 \(vibrance\): amount must be a number, got 'lots'"),
+        ([{"hue_saturation": {"ranges": [{"width": 3}]}}], r"ranges\[0\] needs 'hue'"),
+        ([{"lut3d": {"table": [[1, 2, 3]]}}], r"step 1 \(lut3d\): table must have shape \(N, N, N, 3\)"),
+        ([{"lut3d": {}}], r"step 1 \(lut3d\): bad parameter .*table"),
         ("no-such-look", "not a file, and not a preset"),
         ("missing.cube", "does not exist"),
     ],
@@ -57,19 +122,28 @@ def test_bad_specs_are_one_line(spec, message):
     assert "\n" not in str(info.value)
 
 
-def test_bad_parameter_value_names_the_step():
-    action = load_action([{"vibrance": {}}, {"channel_mixer": {"matrix": [[1, 0], [0, 1]]}}])
-    with pytest.raises(LumastyleError, match=r"recipe: step 2 \(channel_mixer\): channel_mixer\.matrix must be 3x3"):
-        action(torch.rand(3, 2, 2))
+def test_bad_value_in_a_file_names_the_file(tmp_path: Path):
+    (tmp_path / "look.yaml").write_text("- exposure: {stops: 0.3}\n- photo_filter: {density: 3}\n")
+    with pytest.raises(
+        LumastyleError, match=r"look\.yaml: step 2 \(photo_filter\): density must be within"
+    ) as info:
+        load_action(str(tmp_path / "look.yaml"))
+    assert "\n" not in str(info.value)
 
 
 def test_bad_yaml(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text("- levels: {gamma: [1, 2\n")
-    with pytest.raises(LumastyleError, match=r"bad\.yaml: not valid YAML"):
+    with pytest.raises(LumastyleError, match=r"bad\.yaml: not valid YAML") as info:
         load_action(str(tmp_path / "bad.yaml"))
+    assert "\n" not in str(info.value)
 
 
 def test_unknown_format(tmp_path: Path):
     (tmp_path / "look.lut").write_text("x")
-    with pytest.raises(LumastyleError, match="unknown action format"):
+    with pytest.raises(LumastyleError, match=r"look\.lut: unknown action format '\.lut'"):
         load_action(str(tmp_path / "look.lut"))
+
+
+def test_bad_image_is_a_value_error():
+    with pytest.raises(ValueError, match="3, H, W"):
+        load_action("cold")(torch.rand(4, 5, 5))
