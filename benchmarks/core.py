@@ -40,7 +40,9 @@ def run_case(case: str, width: float, crop: int, steps: int, device: str) -> dic
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
     dev = torch.device(device)
-    model = LumaStyle(backbone_width=width, backbone_weights=None, factorize_context=case != "train_unfactorised")
+    model = LumaStyle(
+        backbone_width=width, backbone_weights=None, factorize_context=case != "train_unfactorised"
+    )
     model.to(dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -115,19 +117,28 @@ def main() -> None:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         results[case] = json.loads(out)
         r = results[case]
-        print(f"{case:20s} {r['seconds']:8.2f} s   peak RSS {r['peak_rss_mib']:6d} MiB (+{r['increase_mib']} MiB)", flush=True)
+        print(
+            f"{case:20s} {r['seconds']:8.2f} s   peak RSS {r['peak_rss_mib']:6d} MiB (+{r['increase_mib']} MiB)",
+            flush=True,
+        )
 
     print()
     if "train_factorised" in results and "train_unfactorised" in results:
         f, u = results["train_factorised"], results["train_unfactorised"]
-        print(f"training step: factorised / unfactorised memory increase = {f['increase_mib'] / u['increase_mib']:.3f}")
+        print(
+            f"training step: factorised / unfactorised memory increase = {f['increase_mib'] / u['increase_mib']:.3f}"
+        )
         print(f"training step: factorised / unfactorised time = {f['seconds'] / u['seconds']:.3f}")
     if "stylize_1mp" in results and "stylize_12mp" in results:
         ratio = results["stylize_12mp"]["seconds"] / results["stylize_1mp"]["seconds"]
         print(f"stylize: 12 MP / 1 MP time = {ratio:.2f}")
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"machine": machine(), "width": args.width, "crop": args.crop, "results": results}, f, indent=2)
+            json.dump(
+                {"machine": machine(), "width": args.width, "crop": args.crop, "results": results},
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":
