@@ -251,13 +251,7 @@ _RANGE_KEYS = ("hue", "width", "feather", "hue_shift", "saturation", "lightness"
 
 
 def _hue_range(rng: dict, name: str) -> tuple[float, float, dict]:
-    """(centre, hue shift, the mapping) of one hue range, checking its keys.
-
-    The earlier spelling ``{center, hue, ...}`` (``hue`` then meaning the shift) is still read.
-    """
-    if isinstance(rng, dict) and "center" in rng and "hue_shift" not in rng:
-        legacy = {k: v for k, v in rng.items() if k not in ("center", "hue")}
-        rng = {**legacy, "hue": rng["center"], "hue_shift": rng.get("hue", 0.0)}
+    """(centre, hue shift, the mapping) of one hue range, checking its keys."""
     if not isinstance(rng, dict) or "hue" not in rng or set(rng) - set(_RANGE_KEYS):
         got = sorted(rng) if isinstance(rng, dict) else rng
         raise LumastyleError(
@@ -283,7 +277,6 @@ def hue_saturation(
         ranges: per hue range adjustments ``{hue, width, feather, hue_shift, saturation, lightness}``:
             ``hue`` is the range centre in degrees (0 red, 120 green, 240 blue), ``width`` the fully
             affected span (default 60), ``feather`` the soft edge beyond it on each side (default 30).
-            The earlier spelling ``{center, hue, ...}``, where ``hue`` is the shift, is still accepted.
     """
     x = _prepare(image)
     hsv = rgb_to_hsv(x)  # h in radians [0, 2pi), s, v in [0, 1]

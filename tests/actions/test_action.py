@@ -87,13 +87,6 @@ def test_to_spec_turns_tables_into_lists():
     assert torch.allclose(load_action(spec)(x), action(x))
 
 
-def test_earlier_hue_range_spelling_still_reads():
-    new = load_action([{"hue_saturation": {"ranges": [{"hue": 90, "hue_shift": 12, "saturation": 0.4}]}}])
-    old = load_action([{"hue_saturation": {"ranges": [{"center": 90, "hue": 12, "saturation": 0.4}]}}])
-    x = image(3, 6, 6)
-    assert torch.equal(new(x), old(x))
-
-
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
