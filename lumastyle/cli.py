@@ -65,9 +65,23 @@ def main(args: Sequence[str] | None = None) -> None:
             save_config_kwargs={"overwrite": True},
             args=None if args is None else argv,
         )
-    except LumastyleError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:
+        user_error = _find_user_error(err)
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
+
+
+def _find_user_error(err: BaseException | None) -> LumastyleError | None:
+    """The LumastyleError behind ``err``: jsonargparse wraps errors raised while it builds the DataModule."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, LumastyleError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 if __name__ == "__main__":

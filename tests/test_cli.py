@@ -133,3 +133,14 @@ def test_global_style_fit_and_other_looks(workdir, photo):
     main([*common, "--data.action", str(workdir / "look.cube")])
     config = (workdir / "runs" / "spring" / "version_1" / "config.yaml").read_text()
     assert "look.cube" in config
+
+
+def test_missing_root_is_one_line(workdir, capsys):
+    line = run_error(["fit", *TINY], capsys)
+    assert line == "error: data.root is not set; pass --data.root DIR, a folder with input/ and target/"
+
+
+def test_bad_look_while_building_the_datamodule_is_one_line(workdir, capsys):
+    spring = [a if not a.endswith("pairs.yaml") else str(REPO / "styles" / "spring.yaml") for a in TINY]
+    line = run_error(["fit", *spring, "--data.action", "nope.cube"], capsys)
+    assert line.startswith("error: action file nope.cube does not exist")

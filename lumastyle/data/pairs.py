@@ -30,18 +30,20 @@ class PairDataModule(StyleDataModule):
     split is drawn. Without ``val.txt`` the test split is used for validation.
 
     Args:
-        root: folder holding ``input/`` and ``target/`` (and optional split files).
+        root: folder holding ``input/`` and ``target/`` (and optional split files); required.
         **kwargs: crops, batches, split and loading options of :class:`StyleDataModule`.
     """
 
-    def __init__(self, root: str, **kwargs: Any) -> None:
+    def __init__(self, root: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.root = Path(root).expanduser()
+        self.root = Path(root).expanduser() if root else None
 
     def describe(self) -> str:
         return str(self.root)
 
     def discover(self) -> list[Example]:
+        if self.root is None:
+            raise LumastyleError("data.root is not set; pass --data.root DIR, a folder with input/ and target/")
         if not self.root.is_dir():
             raise LumastyleError(
                 f"data.root {self.root} is not a folder; pass --data.root DIR with input/ and target/"
