@@ -43,7 +43,9 @@ class PairDataModule(StyleDataModule):
 
     def discover(self) -> list[Example]:
         if self.root is None:
-            raise LumastyleError("data.root is not set; pass --data.root DIR, a folder with input/ and target/")
+            raise LumastyleError(
+                "data.root is not set; pass --data.root DIR, a folder with input/ and target/"
+            )
         if not self.root.is_dir():
             raise LumastyleError(
                 f"data.root {self.root} is not a folder; pass --data.root DIR with input/ and target/"
