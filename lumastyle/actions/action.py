@@ -139,6 +139,14 @@ def _plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def read_look_file(path: Path) -> bytes:
+    """The bytes of a look file; an unreadable one raises a one-line LumastyleError naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise LumastyleError(f"{path}: cannot read ({err.strerror or err}); check the path") from None
+
+
 def _parse_steps(spec: Any, source: str) -> list[tuple[str, dict[str, Any]]]:
     if isinstance(spec, dict) and "steps" in spec:
         spec = spec["steps"]

@@ -12,7 +12,7 @@ import os
 import struct
 from pathlib import Path
 
-from lumastyle.actions.action import Action
+from lumastyle.actions.action import Action, read_look_file
 from lumastyle.errors import LumastyleError
 
 CHANNELS = ("master", "r", "g", "b")  # the order of the curves in the file
@@ -23,10 +23,7 @@ _FIX = "re-save the curves from Photoshop"
 def read_acv(path: str | os.PathLike) -> Action:
     """A .acv file as a one-step ``curves`` action; a malformed file raises a one-line error naming it."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise LumastyleError(f"{path}: cannot read ({err.strerror or err}); check the path") from None
+    data = read_look_file(path)
     pos = 0
 
     def take(n: int) -> tuple[int, ...]:

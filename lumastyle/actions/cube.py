@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from lumastyle.actions.action import Action, Spec
+from lumastyle.actions.action import Action, Spec, read_look_file
 from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path
 
@@ -72,11 +72,9 @@ def read_cube(path: str | os.PathLike) -> CubeLUT:
     """Parse a .cube file; a malformed one raises a one-line :class:`LumastyleError` naming the file and line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig", errors="strict")
+        text = read_look_file(path).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise LumastyleError(f"{path}: not a text .cube file (undecodable bytes); {_FIX}") from None
-    except OSError as err:
-        raise LumastyleError(f"{path}: cannot read ({err.strerror or err}); check the path") from None
     size_1d = size_3d = None
     title = ""
     domain_min, domain_max = [0.0] * 3, [1.0] * 3

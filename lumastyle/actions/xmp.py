@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
-from lumastyle.actions.action import Action
+from lumastyle.actions.action import Action, read_look_file
 from lumastyle.errors import LumastyleError
 
 CRS = "http://ns.adobe.com/camera-raw-settings/1.0/"
@@ -131,10 +131,7 @@ def _tone_curve(
 def read_xmp(path: str | os.PathLike) -> Action:
     """A Lightroom/Camera Raw preset as an action; unsupported settings are named in one warning."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise LumastyleError(f"{path}: cannot read ({err.strerror or err}); check the path") from None
+    data = read_look_file(path)
     if len(data) > _MAX_BYTES:
         raise LumastyleError(f"{path}: {len(data)} bytes is too large for a preset (limit {_MAX_BYTES})")
     s = _settings(_parse(data, path))
