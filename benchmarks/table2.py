@@ -4,7 +4,7 @@ For each style (Spring, Cold): the mean per-pixel CIELab distance between input 
 test photos, the error of the best single global quadratic-basis colour map fitted by least squares
 on the training photos, and the test error of a model trained with ``lumastyle fit``.
 
-    python benchmarks/table2.py                      # CPU preset (configs/cpu-small.yaml), a few minutes a style
+    python benchmarks/table2.py                      # CPU preset (configs/cpu-small.yaml) for 40 epochs: ~8-17 min a style
     python benchmarks/table2.py --epochs 30 --extra-config configs/gpu.yaml   # longer / on a GPU
 """
 
