@@ -6,6 +6,7 @@ Importing the DataModules here makes their short class names (``PairDataModule``
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,6 +50,7 @@ def _run_function(name: str, function: Callable[..., Any], positional: bool, arg
 def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the ``lumastyle`` console script."""
     argv = list(sys.argv[1:] if args is None else args)
+    warnings.formatwarning = _one_line_warning
     try:
         words = next((w for w in EXTRA_COMMANDS if tuple(argv[: len(w)]) == w), None)
         if words is not None:
@@ -71,6 +73,10 @@ def main(args: Sequence[str] | None = None) -> None:
             raise
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+    return f"warning: {message}\n"
 
 
 def _find_user_error(err: BaseException | None) -> LumastyleError | None:

@@ -89,3 +89,15 @@ def test_output_name():
     assert output_name(Path("a/b.jpg")) == "b.png"
     assert output_name(Path("a/b.TIF")) == "b.TIF"
     assert output_name(Path("a/b.png")) == "b.png"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        write_image(tmp_path / "p.png", torch.rand(3, 4, 4))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o644

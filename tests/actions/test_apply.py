@@ -79,3 +79,20 @@ def test_cli_error_is_one_line(tmp_path: Path, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown action 'nothing'") and err.count("\n") == 1
+
+
+def test_cli_warning_is_one_line(tmp_path: Path):
+    write_image(tmp_path / "a.png", torch.rand(3, 6, 6))
+    (tmp_path / "p.xmp").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" crs:Exposure2012="+0.3"'
+        ' crs:Dehaze="+10"/></rdf:RDF></x:xmpmeta>'
+    )
+    import subprocess
+    import sys
+
+    argv = ["action", "apply", str(tmp_path / "p.xmp"), str(tmp_path / "a.png"), str(tmp_path / "out.png")]
+    done = subprocess.run(
+        [sys.executable, "-m", "lumastyle.cli", *argv], capture_output=True, text=True, check=True
+    )
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("warning: ") and "Dehaze" in done.stderr
