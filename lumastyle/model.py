@@ -46,6 +46,7 @@ class LumaStyle(L.LightningModule):
         lr: learning rate of Adam (used unless the config gives ``optimizer:``).
         backbone_lr: learning rate of the trainable backbone parameters (null: same as ``lr``).
         weight_decay: Adam weight decay.
+        warmup_steps: steps over which the learning rate ramps up linearly from lr/warmup_steps (0: none).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class LumaStyle(L.LightningModule):
         lr: float = 1e-4,
         backbone_lr: float | None = None,
         weight_decay: float = 0.0,
+        warmup_steps: int = 20,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -190,13 +192,18 @@ class LumaStyle(L.LightningModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         return {"name": batch["name"], "output": self(batch["input"])}
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> dict[str, Any]:
         backbone = [p for p in (self.context.parameters() if self.context else []) if p.requires_grad]
         head = [p for p in self.head.parameters() if p.requires_grad]
         groups = [{"params": head, "lr": self.hparams.lr}]
         if backbone:
             groups.append({"params": backbone, "lr": self.hparams.backbone_lr or self.hparams.lr})
-        return torch.optim.Adam(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        # Adam's first steps move every weight by about lr; a short ramp keeps the quadratic head from
+        # overshooting before its moment estimates settle
+        warmup = max(1, self.hparams.warmup_steps)
+        ramp = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
 
     # -- checkpoints ---------------------------------------------------------------------------
 

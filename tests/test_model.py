@@ -68,7 +68,7 @@ def test_loss_goes_down_on_a_learnable_style(photo, style):
     m = LumaStyle(**SMALL, lr=3e-3)
     inputs = torch.stack([photo(32, 32, seed=k) for k in range(4)])
     batch = {"input": inputs, "target": torch.stack([style(x) for x in inputs])}
-    opt = m.configure_optimizers()
+    opt = m.configure_optimizers()["optimizer"]
     losses = []
     for _ in range(40):
         loss, _, _ = m._step(batch, "training")
@@ -89,7 +89,7 @@ def test_bf16_autocast_keeps_colour_layer_float32(model):
 
 def test_frozen_backbone_not_optimised():
     m = LumaStyle(**SMALL, freeze="all")
-    params = {id(p) for group in m.configure_optimizers().param_groups for p in group["params"]}
+    params = {id(p) for group in m.configure_optimizers()["optimizer"].param_groups for p in group["params"]}
     assert all(id(p) not in params for p in m.context.parameters())
     assert all(id(p) in params for p in m.head.parameters())
 
