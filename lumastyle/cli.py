@@ -5,12 +5,15 @@ Importing the DataModules here makes their short class names (``PairDataModule``
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import lightning_utilities.core.rank_zero as lightning_rank_zero
 from jsonargparse import ArgumentParser
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
@@ -35,7 +38,19 @@ EPILOG = (
 class LumaStyleCLI(LightningCLI):
     """LightningCLI with omegaconf interpolation and lumastyle's defaults."""
 
+    def _without_checkpointing(self) -> None:
+        # validate/test/predict save no checkpoints; a ModelCheckpoint from the style file would only
+        # warn that the run folder differs from the one it was trained in.
+        self.trainer.callbacks = [cb for cb in self.trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
+
+    def before_validate(self) -> None:
+        self._without_checkpointing()
+
+    def before_test(self) -> None:
+        self._without_checkpointing()
+
     def before_predict(self) -> None:
+        self._without_checkpointing()
         if not any(isinstance(cb, PredictionWriter) for cb in self.trainer.callbacks):
             self.trainer.callbacks.append(PredictionWriter())
 
@@ -51,6 +66,7 @@ def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the ``lumastyle`` console script."""
     argv = list(sys.argv[1:] if args is None else args)
     warnings.formatwarning = _one_line_warning
+    _quiet_library_noise()
     try:
         words = next((w for w in EXTRA_COMMANDS if tuple(argv[: len(w)]) == w), None)
         if words is not None:
@@ -77,6 +93,18 @@ def main(args: Sequence[str] | None = None) -> None:
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
     return f"warning: {message}\n"
+
+
+def _quiet_library_noise() -> None:
+    """Drop two messages users can do nothing about: Lightning's advert for its cloud logger and a
+    deprecation inside Lightning's own pytree helper (torch >= 2.14)."""
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    rank_zero = lightning_rank_zero.log  # the logger Lightning's rank_zero_info writes to
+    if not any(getattr(f, "lumastyle", False) for f in rank_zero.filters):
+        advert = logging.Filter()
+        advert.filter = lambda record: "litlogger" not in record.getMessage()  # type: ignore[method-assign]
+        advert.lumastyle = True  # type: ignore[attr-defined]
+        rank_zero.addFilter(advert)
 
 
 def _find_user_error(err: BaseException | None) -> LumastyleError | None:

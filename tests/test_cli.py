@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -29,18 +30,24 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path
 
 
-def test_fit_then_everything_else(workdir, pair_factory):
+def test_fit_then_everything_else(workdir, pair_factory, capfd, caplog):
     root = pair_factory(workdir / "pairs", n=6, size=(48, 64))
+    caplog.set_level("INFO")
     main(["fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "2"])
+    said = "".join(capfd.readouterr()) + caplog.text
+    assert "Trainer.fit` stopped" in said and "litlogger" not in said and "LeafSpec" not in said
     run = workdir / "runs" / "pairs" / "version_0"
     last = run / "checkpoints" / "last.ckpt"
     assert last.is_file() and list((run / "checkpoints").glob("best-*.ckpt"))
     assert (run / "metrics.csv").read_text().count("val/lab_distance") == 1
     assert (run / "config.yaml").is_file()
 
-    for sub in ("validate", "test"):
-        main([sub, *TINY, "--data.root", str(root), "--ckpt_path", str(last)])
-    main(["predict", *TINY, "--data.root", str(root), "--ckpt_path", str(last)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for sub in ("validate", "test"):
+            main([sub, *TINY, "--data.root", str(root), "--ckpt_path", str(last)])
+        main(["predict", *TINY, "--data.root", str(root), "--ckpt_path", str(last)])
+    assert not [w for w in caught if "dirpath has changed" in str(w.message)]
     assert list(workdir.glob("runs/pairs/version_*/predictions/p*.png"))
 
     # stylize: a folder with mixed formats and sizes, names and sizes kept
