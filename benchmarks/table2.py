@@ -6,6 +6,7 @@ on the training photos, and the test error of a model trained with ``lumastyle f
 
     python benchmarks/table2.py                      # CPU preset (configs/cpu-small.yaml) for 40 epochs: ~8-17 min a style
     python benchmarks/table2.py --extra-config configs/gpu.yaml   # on a GPU
+    python benchmarks/table2.py --reuse --sheet benchmarks    # re-evaluate the trained runs, draw STYLE.jpg
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 
 from lumastyle.cli import main as lumastyle_main
-from lumastyle.color import lab_distance, normalize_lab, quadratic_basis, rgb_to_lab
+from lumastyle.color import lab_distance, lab_to_rgb, normalize_lab, quadratic_basis, rgb_to_lab
 from lumastyle.data.actions import GlobalActionDataModule
 from lumastyle.model import load_checkpoint
 
@@ -93,7 +94,44 @@ def train(style: str, workdir: Path, epochs: int, extra: list[str]) -> Path:
     finally:
         os.chdir(cwd)
         sys.argv = argv
-    return max(workdir.glob("runs/**/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    return newest_last(workdir)
+
+
+def newest_last(workdir: Path) -> Path:
+    found = list(workdir.glob("runs/**/last.ckpt"))
+    if not found:
+        raise SystemExit(f"error: no runs/**/last.ckpt under {workdir}; run without --reuse first")
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def contact_sheet(
+    path: Path, pairs: list[tuple[torch.Tensor, torch.Tensor]], columns: dict, height: int = 150
+) -> None:
+    """One row per photo: the input, then each predictor's rendering (Lab -> sRGB), captioned on top."""
+    from PIL import Image, ImageDraw
+
+    def tile(rgb: torch.Tensor) -> Image.Image:
+        array = (rgb.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        im = Image.fromarray(array)
+        return im.resize((round(im.width * height / im.height), height), Image.LANCZOS)
+
+    rows = []
+    for rgb, target in pairs:
+        with torch.no_grad():
+            renders = [rgb, target] + [lab_to_rgb(fn(rgb)) for fn in columns.values()]
+        rows.append([tile(x) for x in renders])
+    widths = [max(row[i].width for row in rows) for i in range(len(rows[0]))]
+    gap, caption = 4, 16
+    sheet = Image.new(
+        "RGB", (sum(widths) + gap * (len(widths) - 1), caption + len(rows) * (height + gap)), "white"
+    )
+    draw = ImageDraw.Draw(sheet)
+    for i, name in enumerate(["input", "target (recipe)", *columns]):
+        draw.text((sum(widths[:i]) + gap * i + 2, 2), name, fill="black")
+    for r, row in enumerate(rows):
+        for i, im in enumerate(row):
+            sheet.paste(im, (sum(widths[:i]) + gap * i, caption + r * (height + gap)))
+    sheet.save(path, quality=88)
 
 
 def main() -> None:
@@ -105,6 +143,12 @@ def main() -> None:
     parser.add_argument("--extra-config", nargs="*", default=[], help="more configs after the CPU preset")
     parser.add_argument("--workdir", type=Path, default=Path("runs/table2"))
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--reuse", action="store_true", help="evaluate the newest last.ckpt in --workdir, no training"
+    )
+    parser.add_argument(
+        "--sheet", type=Path, default=None, help="draw STYLE.jpg of 4 test photos in this folder"
+    )
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
 
@@ -116,11 +160,20 @@ def main() -> None:
         test_pairs = [(x["input"], x["target"]) for x in _whole(dm, "test")]
         start = time.time()
         baseline = mean_distance(test_pairs)
-        global_fit = mean_distance(test_pairs, apply_global(fit_global_quadratic(train_pairs)))
-        with contextlib.redirect_stdout(sys.stderr):
-            ckpt = train(style, args.workdir / style, args.epochs, args.extra_config)
+        if args.reuse:
+            ckpt = newest_last(args.workdir / style)
+        else:
+            with contextlib.redirect_stdout(sys.stderr):
+                ckpt = train(style, args.workdir / style, args.epochs, args.extra_config)
+        model = model_predictor(load_checkpoint(str(ckpt)))
+        global_map = apply_global(fit_global_quadratic(train_pairs))
         with torch.no_grad():
-            model_err = mean_distance(test_pairs, model_predictor(load_checkpoint(str(ckpt))))
+            global_fit = mean_distance(test_pairs, global_map)
+            model_err = mean_distance(test_pairs, model)
+        if args.sheet:
+            args.sheet.mkdir(parents=True, exist_ok=True)
+            columns = {"global quadratic fit": global_map, "lumastyle": model}
+            contact_sheet(args.sheet / f"{style}.jpg", test_pairs[:4], columns)
         rows.append(
             {
                 "style": style,
