@@ -99,8 +99,10 @@ def _quiet_library_noise() -> None:
     """Drop two messages users can do nothing about: Lightning's advert for its cloud logger and a
     deprecation inside Lightning's own pytree helper (torch >= 2.14)."""
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    rank_zero = lightning_rank_zero.log  # the logger Lightning's rank_zero_info writes to
-    if not any(getattr(f, "lumastyle", False) for f in rank_zero.filters):
+    rank_zero = getattr(lightning_rank_zero, "log", None)  # the logger Lightning's rank_zero_info writes to
+    if isinstance(rank_zero, logging.Logger) and not any(
+        getattr(f, "lumastyle", False) for f in rank_zero.filters
+    ):
         advert = logging.Filter()
         advert.filter = lambda record: "litlogger" not in record.getMessage()  # type: ignore[method-assign]
         advert.lumastyle = True  # type: ignore[attr-defined]
