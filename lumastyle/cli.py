@@ -13,7 +13,6 @@ from typing import Any
 
 import lightning_utilities.core.rank_zero as lightning_rank_zero
 from jsonargparse import ArgumentParser
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
@@ -38,19 +37,15 @@ EPILOG = (
 class LumaStyleCLI(LightningCLI):
     """LightningCLI with omegaconf interpolation and lumastyle's defaults."""
 
-    def _without_checkpointing(self) -> None:
-        # validate/test/predict save no checkpoints; a ModelCheckpoint from the style file would only
-        # warn that the run folder differs from the one it was trained in.
-        self.trainer.callbacks = [cb for cb in self.trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
+    def _evaluating(self) -> None:
+        # validate/test/predict write no checkpoints, so ModelCheckpoint's notice that this run's folder
+        # differs from the training run's (its best-k bookkeeping is not reloaded) does not concern them.
+        warnings.filterwarnings("ignore", message="The dirpath has changed from")
 
-    def before_validate(self) -> None:
-        self._without_checkpointing()
-
-    def before_test(self) -> None:
-        self._without_checkpointing()
+    before_validate = before_test = _evaluating
 
     def before_predict(self) -> None:
-        self._without_checkpointing()
+        self._evaluating()
         if not any(isinstance(cb, PredictionWriter) for cb in self.trainer.callbacks):
             self.trainer.callbacks.append(PredictionWriter())
 
