@@ -118,8 +118,8 @@ class Action:
     def from_spec(cls, spec: Spec | Action) -> Action:
         """Build from a list of ``{operation: {params}}`` dicts, a preset name or a look file path.
 
-        Files (by suffix): ``.yaml``/``.yml`` recipes, Adobe ``.cube`` LUTs, Photoshop ``.acv``
-        curves, Lightroom/Camera Raw ``.xmp`` presets.
+        Files (by suffix): ``.yaml``/``.yml`` recipes (or a style config, whose ``data.init_args.action``
+        is used), Adobe ``.cube`` LUTs, Photoshop ``.acv`` curves, Lightroom/Camera Raw ``.xmp`` presets.
         """
         if isinstance(spec, Action):
             return spec
@@ -189,12 +189,19 @@ def _from_string(spec: str) -> Action:
         raise LumastyleError(f"action file {path} does not exist; give a {_SUFFIXES} file or a preset name")
     if suffix in (".yaml", ".yml"):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(read_look_file(path).decode("utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as err:
             reason = " ".join(str(err).split())
             raise LumastyleError(f"{path}: not valid YAML ({reason}); fix the recipe file") from None
-        except OSError as err:
-            raise LumastyleError(f"{path}: cannot read ({err.strerror or err}); check the file") from None
+        if isinstance(data, dict) and isinstance(data.get("data"), dict):  # a style config: use its look
+            look = (data["data"].get("init_args") or {}).get("action")
+            if look is None:
+                raise LumastyleError(
+                    f"{path}: a config without data.init_args.action; give a recipe, a look file or a preset"
+                )
+            if isinstance(look, str):
+                return _from_string(look)
+            data = look
         return Action(_parse_steps(data, str(path)), str(path))
     if suffix == ".cube":
         from lumastyle.actions.cube import read_cube_action

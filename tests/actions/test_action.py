@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from lumastyle.actions import OPERATIONS, Action, load_action, ops, preset_names
 from lumastyle.actions.cube import identity_lut
@@ -59,6 +60,19 @@ def test_yaml_file(tmp_path: Path, suffix):
     assert [name for name, _ in action.steps] == ["levels", "vibrance", "exposure"]
     assert load_action(tmp_path / f"look{suffix}").to_spec() == action.to_spec()  # a Path works too
     assert load_action(action) is action
+
+
+def test_style_config_gives_its_look(tmp_path: Path):
+    recipe = [{"exposure": {"stops": 0.5}}]
+    (tmp_path / "inline.yaml").write_text(
+        yaml.safe_dump({"model": {}, "data": {"init_args": {"action": recipe}}})
+    )
+    assert load_action(str(tmp_path / "inline.yaml")).steps == [("exposure", {"stops": 0.5})]
+    (tmp_path / "named.yaml").write_text(yaml.safe_dump({"data": {"init_args": {"action": "cold"}}}))
+    assert load_action(str(tmp_path / "named.yaml")).to_spec() == load_action("cold").to_spec()
+    (tmp_path / "pairs.yaml").write_text(yaml.safe_dump({"data": {"init_args": {"root": "x"}}}))
+    with pytest.raises(LumastyleError, match=r"pairs.yaml: a config without data.init_args.action"):
+        load_action(str(tmp_path / "pairs.yaml"))
 
 
 def test_presets_by_bare_name():

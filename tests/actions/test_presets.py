@@ -65,6 +65,10 @@ def test_style_file_renders_the_preset(name):
     style = yaml.safe_load((REPO / "styles" / f"{name}.yaml").read_text())
     inline = load_action(style["data"]["init_args"]["action"])
     assert torch.allclose(bake_lut(inline, size=9), bake_lut(name, size=9), atol=1e-6)
+    # the style file itself is a look too (what `lumastyle action apply styles/spring.yaml ...` reads)
+    assert torch.allclose(
+        bake_lut(str(REPO / "styles" / f"{name}.yaml"), size=9), bake_lut(name, size=9), atol=1e-6
+    )
 
 
 def test_sample_photos_are_attributed():
