@@ -17,29 +17,31 @@ LAB_SHIFT = (50.0, 0.0, 0.0)
 LAB_SCALE = (50.0, 100.0, 100.0)
 
 
-def _check_image(image: Tensor, name: str) -> None:
+def check_image(image: Tensor, name: str) -> None:
+    """Raise TypeError/ValueError unless ``image`` is a tensor of shape (*, 3, H, W)."""
     if not isinstance(image, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(image).__name__}")
     if image.ndim < 3 or image.shape[-3] != 3:
         raise ValueError(f"{name} must have shape (*, 3, H, W), got {tuple(image.shape)}")
 
 
-def _full(x: Tensor) -> Tensor:
+def full_precision(x: Tensor) -> Tensor:
+    """``x`` as float64 if it is float64, else as float32 (the precision colour maths runs in)."""
     return x if x.dtype == torch.float64 else x.float()
 
 
 def rgb_to_lab(rgb: Tensor) -> Tensor:
     """sRGB in [0, 1] of shape (*, 3, H, W) -> CIELab (D65), L in [0, 100]; float32 (float64 stays)."""
-    _check_image(rgb, "rgb")
+    check_image(rgb, "rgb")
     with torch.autocast(rgb.device.type, enabled=False):
-        return _kornia_rgb_to_lab(_full(rgb).clamp(0.0, 1.0))
+        return _kornia_rgb_to_lab(full_precision(rgb).clamp(0.0, 1.0))
 
 
 def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
     """CIELab (D65) of shape (*, 3, H, W) -> sRGB, float32 (float64 stays); ``clip`` clamps to [0, 1]."""
-    _check_image(lab, "lab")
+    check_image(lab, "lab")
     with torch.autocast(lab.device.type, enabled=False):
-        return _kornia_lab_to_rgb(_full(lab), clip=clip)
+        return _kornia_lab_to_rgb(full_precision(lab), clip=clip)
 
 
 def _lab_affine(ref: Tensor) -> tuple[Tensor, Tensor]:
@@ -51,21 +53,21 @@ def _lab_affine(ref: Tensor) -> tuple[Tensor, Tensor]:
 
 def normalize_lab(lab: Tensor) -> Tensor:
     """Lab in its natural units -> roughly [-1, 1] per channel, so the quadratic basis is well conditioned."""
-    _check_image(lab, "lab")
+    check_image(lab, "lab")
     shift, scale = _lab_affine(lab)
     return (lab - shift) / scale
 
 
 def denormalize_lab(lab_n: Tensor) -> Tensor:
     """Inverse of :func:`normalize_lab`."""
-    _check_image(lab_n, "lab_n")
+    check_image(lab_n, "lab_n")
     shift, scale = _lab_affine(lab_n)
     return lab_n * scale + shift
 
 
 def quadratic_basis(c: Tensor) -> Tensor:
     """The paper's basis V(c) = [L², a², b², La, Lb, ab, L, a, b, 1]: (*, 3, H, W) -> (*, 10, H, W)."""
-    _check_image(c, "c")
+    check_image(c, "c")
     L, a, b = c.unbind(-3)
     terms = (L * L, a * a, b * b, L * a, L * b, a * b, L, a, b, torch.ones_like(L))
     return torch.stack(terms, dim=-3)
@@ -73,7 +75,7 @@ def quadratic_basis(c: Tensor) -> Tensor:
 
 def affine_basis(c: Tensor) -> Tensor:
     """Affine basis [L, a, b, 1]: (*, 3, H, W) -> (*, 4, H, W)."""
-    _check_image(c, "c")
+    check_image(c, "c")
     return torch.cat([c, torch.ones_like(c[..., :1, :, :])], dim=-3)
 
 

@@ -167,6 +167,26 @@ def read_size(path: str | os.PathLike) -> tuple[int, int]:
     return (h, w) if swap else (w, h)
 
 
+def photos_at(path: Path, label: str = "") -> list[Path]:
+    """The photo ``path``, or the photos in the folder ``path``; a one-line LumastyleError otherwise.
+
+    Args:
+        path: a PNG, JPEG or TIFF file, or a folder of them.
+        label: how messages name the path (a flag such as ``--input``), before the path itself.
+    """
+    name = f"{label} {path}".strip()
+    if path.is_file():
+        if not is_image_file(path):
+            raise LumastyleError(f"{name}: not a PNG, JPEG or TIFF photo; give a photo or a folder of photos")
+        return [path]
+    if path.is_dir():
+        photos = list_images(path)
+        if not photos:
+            raise LumastyleError(f"{name}: no PNG, JPEG or TIFF photos in this folder; check the path")
+        return photos
+    raise LumastyleError(f"{name} does not exist; give a photo or a folder of photos")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` in one step.

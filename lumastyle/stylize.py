@@ -10,7 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lumastyle.errors import LumastyleError
-from lumastyle.io import is_image_file, list_images, output_name, read_image, write_image
+from lumastyle.io import output_name, photos_at, read_image, write_image
 from lumastyle.model import context_cap, load_checkpoint
 
 
@@ -24,19 +24,6 @@ def _resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise LumastyleError(f"device {device!r} asked for but no CUDA GPU is available; use --device cpu")
     return resolved
-
-
-def _inputs(input: Path) -> list[Path]:
-    if input.is_file():
-        if not is_image_file(input):
-            raise LumastyleError(f"{input}: not a PNG, JPEG or TIFF photo")
-        return [input]
-    if input.is_dir():
-        photos = list_images(input)
-        if not photos:
-            raise LumastyleError(f"{input}: no PNG, JPEG or TIFF photos in this folder")
-        return photos
-    raise LumastyleError(f"--input {input} does not exist; give a photo or a folder of photos")
 
 
 def stylize(
@@ -61,7 +48,7 @@ def stylize(
         precision: ``32`` or ``bf16`` (autocast; the colour layer stays float32).
     """
     in_path, out_dir = Path(input).expanduser(), Path(output).expanduser()
-    photos = _inputs(in_path)
+    photos = photos_at(in_path, "--input")
     if out_dir.exists() and not out_dir.is_dir():
         raise LumastyleError(f"--output {out_dir} is a file; give a folder")
     if in_path.is_dir() and out_dir.exists() and out_dir.resolve() == in_path.resolve():

@@ -13,7 +13,9 @@ import struct
 from pathlib import Path
 
 from lumastyle.actions.action import Action, read_look_file
+from lumastyle.actions.ops import IDENTITY_CURVE
 from lumastyle.errors import LumastyleError
+from lumastyle.io import atomic_path
 
 CHANNELS = ("master", "r", "g", "b")  # the order of the curves in the file
 _MAX_POINTS = 64  # Photoshop writes at most 16; allow some slack for other tools
@@ -57,7 +59,7 @@ def read_acv(path: str | os.PathLike) -> Action:
         inputs = [p[0] for p in points]
         if any(b <= a for a, b in itertools.pairwise(inputs)):
             raise LumastyleError(f"{path}: curve '{name}' inputs are not increasing ({raw[1::2]}); {_FIX}")
-        if points != [[0.0, 0.0], [1.0, 1.0]]:
+        if points != IDENTITY_CURVE:
             params[name] = points
     return Action([("curves", params)], str(path))
 
@@ -66,9 +68,10 @@ def write_acv(path: str | os.PathLike, curves: dict[str, list[list[float]]]) -> 
     """Write ``{master|r|g|b: [[x, y], ...]}`` (values in 0..1) as a .acv file; absent curves are the identity."""
     out = struct.pack(">HH", 4, len(CHANNELS))
     for name in CHANNELS:
-        pts = sorted(curves.get(name, [[0.0, 0.0], [1.0, 1.0]]))
+        pts = sorted(curves.get(name, IDENTITY_CURVE))
         out += struct.pack(">H", len(pts))
         for x, y in pts:
             out += struct.pack(">HH", round(y * 255), round(x * 255))
-    Path(path).write_bytes(out)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(out)
     return Path(path)

@@ -8,14 +8,13 @@ from tqdm.auto import tqdm
 
 from lumastyle.actions.action import load_action
 from lumastyle.errors import LumastyleError
-from lumastyle.io import IMAGE_SUFFIXES, is_image_file, list_images, output_name, read_image, write_image
+from lumastyle.io import IMAGE_SUFFIXES, output_name, photos_at, read_image, write_image
 
 
 def _plan(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     """(input photo, output file) pairs for IN and OUT, each a file or a folder."""
+    photos = photos_at(src)
     if src.is_file():
-        if not is_image_file(src):
-            raise LumastyleError(f"{src}: not a PNG, JPEG or TIFF photo; give a photo or a folder of photos")
         if dst.is_dir() or not dst.suffix:
             target = dst / output_name(src)
         elif dst.suffix.lower() in IMAGE_SUFFIXES:
@@ -27,18 +26,11 @@ def _plan(src: Path, dst: Path) -> list[tuple[Path, Path]]:
         if target.resolve() == src.resolve():
             raise LumastyleError(f"{target} is the input photo; give another output so the input is kept")
         return [(src, target)]
-    if src.is_dir():
-        if dst.is_file() or dst.suffix.lower() in IMAGE_SUFFIXES:
-            raise LumastyleError(f"{dst}: the input {src} is a folder, so the output must be a folder too")
-        if dst.exists() and dst.resolve() == src.resolve():
-            raise LumastyleError(
-                f"{dst} is the input folder; give another output folder so the inputs are kept"
-            )
-        photos = list_images(src)
-        if not photos:
-            raise LumastyleError(f"{src}: no PNG, JPEG or TIFF photos in this folder; check the path")
-        return [(p, dst / output_name(p)) for p in photos]
-    raise LumastyleError(f"{src} does not exist; give a photo or a folder of photos")
+    if dst.is_file() or dst.suffix.lower() in IMAGE_SUFFIXES:
+        raise LumastyleError(f"{dst}: the input {src} is a folder, so the output must be a folder too")
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise LumastyleError(f"{dst} is the input folder; give another output folder so the inputs are kept")
+    return [(p, dst / output_name(p)) for p in photos]
 
 
 def apply_action(recipe: str, input: str, output: str) -> list[Path]:

@@ -19,20 +19,21 @@ import torch.nn.functional as F
 from kornia.color import hsv_to_rgb, linear_rgb_to_rgb, rgb_to_grayscale, rgb_to_hsv, rgb_to_linear_rgb
 from torch import Tensor
 
+from lumastyle.color import check_image, full_precision
 from lumastyle.errors import LumastyleError
 
 Points = Sequence[Sequence[float]]
 PerChannel = float | Sequence[float]
 LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)  # Rec. 709 / sRGB relative luminance weights
+#: The curve that changes nothing, as control points.
+IDENTITY_CURVE = [[0.0, 0.0], [1.0, 1.0]]
 
 
 def _prepare(image: Tensor) -> Tensor:
-    if not isinstance(image, Tensor) or image.ndim < 3 or image.shape[-3] != 3:
-        shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
-        raise ValueError(f"expected an image tensor of shape (*, 3, H, W), got {shape}")
+    check_image(image, "image")
     if not image.is_floating_point():
         raise ValueError(f"expected a floating point image in [0, 1], got {image.dtype}")
-    return image if image.dtype == torch.float64 else image.float()
+    return full_precision(image)
 
 
 def _finish(out: Tensor, like: Tensor) -> Tensor:
@@ -67,9 +68,8 @@ def luminance(image: Tensor) -> Tensor:
     return rgb_to_grayscale(image, rgb_weights=weights)
 
 
-def _preserve_luminosity(out: Tensor, original: Tensor) -> Tensor:
-    """Scale ``out`` so its luminance equals the original's, desaturating (not clipping) out-of-range colours."""
-    y = luminance(original)
+def _preserve_luminosity(out: Tensor, y: Tensor) -> Tensor:
+    """Scale ``out`` so its luminance is ``y`` (the original's), desaturating (not clipping) out-of-range colours."""
     out = out * (y / luminance(out).clamp_min(1e-6))
     # pull colours that left [0, 1] towards their grey: luminance is kept, the hue too
     high, low = out.amax(dim=-3, keepdim=True), out.amin(dim=-3, keepdim=True)
@@ -351,7 +351,7 @@ def color_balance(
     ):
         out = out + 0.25 * w * _per_channel(shift, x, name)
     if preserve_luminosity:
-        out = _preserve_luminosity(out, x)
+        out = _preserve_luminosity(out, y)
     return _finish(out, image)
 
 
@@ -404,7 +404,7 @@ def photo_filter(
     dens = _number(density, "density", 0.0, 1.0)
     out = x * (1 - dens + dens * tint)
     if preserve_luminosity:
-        out = _preserve_luminosity(out, x)
+        out = _preserve_luminosity(out, luminance(x))
     return _finish(out, image)
 
 
@@ -446,7 +446,7 @@ def split_toning(
         if sat:
             tint = _hue_color(hue, x)
             out = out + sat * 0.3 * w * (tint - luminance(tint))
-    return _finish(_preserve_luminosity(out, x), image)
+    return _finish(_preserve_luminosity(out, y), image)
 
 
 # -- lookup tables ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 from xml.parsers import expat
 
 from lumastyle.actions.action import Action, read_look_file
+from lumastyle.actions.ops import IDENTITY_CURVE
 from lumastyle.errors import LumastyleError
 
 CRS = "http://ns.adobe.com/camera-raw-settings/1.0/"
@@ -145,7 +146,12 @@ def read_xmp(path: str | os.PathLike) -> Action:
             f"{path}: ignoring unsupported settings: {', '.join(unknown)} (lumastyle has no counterpart)",
             stacklevel=2,
         )
-    n = {k: _number(s, k, path) / 100.0 for k in (*_TONE, "Vibrance", "Saturation", *_HSL, *_SPLIT)}
+    hues = ("SplitToningShadowHue", "SplitToningHighlightHue")  # degrees; the rest are -100..100 sliders
+    n = {
+        k: _number(s, k, path) / 100.0
+        for k in (*_TONE, "Vibrance", "Saturation", *_HSL, *_SPLIT)
+        if k not in hues
+    }
     steps: list[tuple[str, dict[str, Any]]] = []
     stops = _number(s, "Exposure2012", path)
     if stops:
@@ -153,7 +159,7 @@ def read_xmp(path: str | os.PathLike) -> Action:
     if any(n[k] for k in _TONE):
         steps.append(("curves", {"master": _tone_curve(*(n[k] for k in _TONE))}))
     curves = {ch: _curve(s[key], key, path) for key, ch in _CURVES.items() if key in s}
-    curves = {ch: pts for ch, pts in curves.items() if pts != [[0.0, 0.0], [1.0, 1.0]]}
+    curves = {ch: pts for ch, pts in curves.items() if pts != IDENTITY_CURVE}
     if curves:
         steps.append(("curves", curves))
     ranges = []

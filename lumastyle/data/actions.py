@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from lumastyle.actions import Action, load_action
-from lumastyle.data.base import Example, StyleDataModule
+from lumastyle.data.base import Example, StyleDataModule, photos_by_stem
 from lumastyle.errors import LumastyleError
-from lumastyle.io import list_images, read_image, write_image
+from lumastyle.io import read_image, write_image
 
 #: What the ``action`` option accepts: a list of operations, a preset name, or a recipe/.cube/.acv/.xmp file.
 ActionSpec = str | list[dict[str, Any]]
@@ -43,7 +43,6 @@ class GlobalActionDataModule(StyleDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(test_fraction=test_fraction, val_fraction=val_fraction, **kwargs)
-        self.action_spec = action
         self.action: Action = load_action(action)
         self.photos = Path(photos).expanduser() if photos else sample_photos_dir()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
@@ -56,13 +55,7 @@ class GlobalActionDataModule(StyleDataModule):
             raise LumastyleError(
                 f"data.photos {self.photos} is not a folder; pass --data.photos DIR of photos"
             )
-        photos = list_images(self.photos)
-        names = [p.stem for p in photos]
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise LumastyleError(
-                f"{self.photos}: several photos share the stem '{dup}'; keep one file per stem"
-            )
+        photos = photos_by_stem(self.photos).values()
         if self.cache_dir is None:
             return [Example(p.stem, p, render=self.action) for p in photos]
         return [Example(p.stem, p, target=self._cached_target(p)) for p in photos]

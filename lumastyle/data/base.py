@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from lumastyle.context import resize
 from lumastyle.errors import LumastyleError
-from lumastyle.io import read_image, read_size
+from lumastyle.io import list_images, read_image, read_size
 
 SPLITS = ("train", "val", "test")
 
@@ -47,6 +47,19 @@ class Example:
         else:
             raise ValueError(f"example {self.name} has neither a target file nor a renderer")
         return rgb, target
+
+
+def photos_by_stem(folder: Path) -> dict[str, Path]:
+    """The photos in ``folder`` by file stem; two files sharing a stem raise a one-line LumastyleError."""
+    found: dict[str, Path] = {}
+    for path in list_images(folder):
+        if path.stem in found:
+            raise LumastyleError(
+                f"{folder}: '{found[path.stem].name}' and '{path.name}' share the stem '{path.stem}'; "
+                "keep one file per stem"
+            )
+        found[path.stem] = path
+    return found
 
 
 def fit_long_side(image: Tensor, long_side: int | None) -> Tensor:

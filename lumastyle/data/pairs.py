@@ -5,21 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lumastyle.data.base import SPLITS, Example, StyleDataModule
+from lumastyle.data.base import SPLITS, Example, StyleDataModule, photos_by_stem
 from lumastyle.errors import LumastyleError
-from lumastyle.io import IMAGE_SUFFIXES, list_images
-
-
-def _by_stem(folder: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for path in list_images(folder):
-        if path.stem in found:
-            raise LumastyleError(
-                f"{folder}: '{found[path.stem].name}' and '{path.name}' share the stem '{path.stem}'; "
-                "keep one file per stem"
-            )
-        found[path.stem] = path
-    return found
+from lumastyle.io import IMAGE_SUFFIXES
 
 
 class PairDataModule(StyleDataModule):
@@ -56,7 +44,7 @@ class PairDataModule(StyleDataModule):
                 raise LumastyleError(
                     f"{folder} is missing; data.root needs input/ and target/ folders of photos"
                 )
-        inputs, targets = _by_stem(inputs_dir), _by_stem(targets_dir)
+        inputs, targets = photos_by_stem(inputs_dir), photos_by_stem(targets_dir)
         if not inputs:
             raise LumastyleError(
                 f"{inputs_dir} holds no photos ({', '.join(IMAGE_SUFFIXES)}); add the input photos"
