@@ -178,7 +178,7 @@ def _preset_path(name: str) -> Path:
 def _from_string(spec: str) -> Action:
     path = Path(spec).expanduser()
     suffix = path.suffix.lower()
-    if not suffix and not path.exists():
+    if not suffix and not path.is_file():  # a folder named like a preset does not hide it
         if spec not in preset_names():
             raise LumastyleError(
                 f"unknown action {spec!r}: not a file, and not a preset ({', '.join(preset_names())}); "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,18 @@ class GlobalActionDataModule(StyleDataModule):
         photos = photos_by_stem(self.photos).values()
         if self.cache_dir is None:
             return [Example(p.stem, p, render=self.action) for p in photos]
-        return [Example(p.stem, p, target=self._cached_target(p)) for p in photos]
+        folder = self.cache_dir / self.action.fingerprint()
+        return [Example(p.stem, p, target=self._cached_target(p, folder)) for p in photos]
 
-    def _cached_target(self, photo: Path) -> Path:
-        path = self.cache_dir / self.action.fingerprint() / f"{photo.stem}.png"  # type: ignore[operator]
+    def _cached_target(self, photo: Path, folder: Path) -> Path:
+        """The photo's rendered target in ``folder``, rendered now if absent.
+
+        The file name carries the photo's path, size and modification time, so photos sharing a name
+        (another folder) or edited since get their own render.
+        """
+        stat = photo.stat()
+        key = hashlib.sha1(f"{photo.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+        path = folder / f"{photo.stem}-{key}.png"
         if not path.is_file():  # rendered at the photo's full size, so it pairs with the file as it is
             write_image(path, self.action(read_image(photo)[0]), bit_depth=16)
         return path

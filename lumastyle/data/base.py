@@ -36,17 +36,18 @@ class Example:
     target: Path | None = None
     render: Callable[[Tensor], Tensor] | None = None
 
-    def load(self, long_side: int | None = None) -> tuple[Tensor, Tensor]:
-        """(input, target) float32 (3, H, W) tensors, both shrunk to ``long_side`` if larger."""
-        rgb, _ = read_image(self.input)
-        rgb = fit_long_side(rgb, long_side)
-        if self.target is not None:
-            target = fit_long_side(read_image(self.target)[0], long_side)
-        elif self.render is not None:
-            target = self.render(rgb)
-        else:
+    def load(self, long_side: int | None = None, render: bool = True) -> tuple[Tensor, Tensor | None]:
+        """(input, target) float32 (3, H, W) tensors, both shrunk to ``long_side`` if larger.
+
+        With ``render=False`` a target that a renderer would make is None: the caller renders it
+        (after cropping, say: looks are per pixel, so a crop's render is the render's crop).
+        """
+        if self.target is None and self.render is None:
             raise ValueError(f"example {self.name} has neither a target file nor a renderer")
-        return rgb, target
+        rgb = fit_long_side(read_image(self.input)[0], long_side)
+        if self.target is not None:
+            return rgb, fit_long_side(read_image(self.target)[0], long_side)
+        return rgb, self.render(rgb) if render else None
 
 
 def photos_by_stem(folder: Path) -> dict[str, Path]:
@@ -87,8 +88,8 @@ class CropDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         ex = self.examples[index % len(self.examples)]
-        rgb, target = ex.load(self.long_side)
-        pair = torch.cat([rgb, target], dim=0)
+        rgb, target = ex.load(self.long_side, render=False)
+        pair = rgb if target is None else torch.cat([rgb, target], dim=0)
         c = self.crop_size
         h, w = pair.shape[-2:]
         if min(h, w) < c:  # too small for a crop: enlarge the pair so the short side fits
@@ -100,7 +101,9 @@ class CropDataset(Dataset):
         pair = pair[:, top : top + c, left : left + c]
         if torch.rand(()) < 0.5:
             pair = pair.flip(-1)
-        return {"input": pair[:3].contiguous(), "target": pair[3:].contiguous(), "name": ex.name}
+        crop = pair[:3].contiguous()
+        target = ex.render(crop) if target is None else pair[3:].contiguous()  # render only the crop
+        return {"input": crop, "target": target, "name": ex.name}
 
 
 class WholeImageDataset(Dataset):

@@ -24,16 +24,16 @@ class PairDataModule(StyleDataModule):
 
     def __init__(self, root: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.root = Path(root).expanduser() if root else None
+        if not root:  # before the Trainer is built, not after
+            raise LumastyleError(
+                "data.root is not set; pass --data.root DIR, a folder with input/ and target/"
+            )
+        self.root = Path(root).expanduser()
 
     def describe(self) -> str:
         return str(self.root)
 
     def discover(self) -> list[Example]:
-        if self.root is None:
-            raise LumastyleError(
-                "data.root is not set; pass --data.root DIR, a folder with input/ and target/"
-            )
         if not self.root.is_dir():
             raise LumastyleError(
                 f"data.root {self.root} is not a folder; pass --data.root DIR with input/ and target/"

@@ -75,6 +75,12 @@ def test_style_config_gives_its_look(tmp_path: Path):
         load_action(str(tmp_path / "pairs.yaml"))
 
 
+def test_folder_named_like_a_preset_does_not_hide_it(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spring").mkdir()
+    assert len(load_action("spring")) > 0
+
+
 def test_presets_by_bare_name():
     assert {"spring", "cold"} <= set(preset_names())
     action = Action.from_spec("spring")

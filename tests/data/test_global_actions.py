@@ -42,8 +42,9 @@ def test_seeded_split_by_file(photos):
 
 
 def test_crops_batch(photos):
-    batch = next(iter(make(photos).train_dataloader()))
+    batch = next(iter(make(photos, action="cold").train_dataloader()))
     assert batch["input"].shape == batch["target"].shape == (2, 3, 16, 16)
+    assert torch.allclose(batch["target"], load_action("cold")(batch["input"]), atol=1e-6)
 
 
 def test_cache_renders_once(photos, tmp_path: Path):
@@ -54,6 +55,20 @@ def test_cache_renders_once(photos, tmp_path: Path):
     make(photos, action="spring", cache_dir=str(tmp_path / "cache"))
     assert [p.stat().st_mtime_ns for p in cached] == stamps
     item = dm.val_dataloader().dataset[0]
+    assert torch.allclose(item["target"], load_action("spring")(item["input"]), atol=2e-3)
+
+
+def test_cached_targets_are_read_and_kept_apart(photos, tmp_path: Path, photo):
+    cache = str(tmp_path / "cache")
+    dm = make(photos, action="spring", cache_dir=cache)
+    first = dm.splits["train"][0]
+    write_image(first.target, torch.zeros(3, 40, 48), bit_depth=16)  # the loader must read this file
+    assert first.load()[1].abs().max() == 0
+    # another folder with the same file names gets its own renders from the same cache
+    other = tmp_path / "other"
+    for k in range(10):
+        write_image(other / f"img{k}.jpg", photo(40, 48, seed=100 + k))
+    item = make(other, action="spring", cache_dir=cache).val_dataloader().dataset[0]
     assert torch.allclose(item["target"], load_action("spring")(item["input"]), atol=2e-3)
 
 
