@@ -86,14 +86,12 @@ def train(style: str, workdir: Path, epochs: int, extra: list[str]) -> Path:
     for cfg in extra:
         args += ["--config", str(REPO / cfg)]
     args += ["--trainer.max_epochs", str(epochs), "--trainer.enable_model_summary", "false"]
-    cwd, argv = os.getcwd(), sys.argv
+    cwd = os.getcwd()
     os.chdir(workdir)
-    sys.argv = argv[:1]  # the CLI gets `args`, not this script's own flags
     try:
         lumastyle_main(args)
     finally:
         os.chdir(cwd)
-        sys.argv = argv
     return newest_last(workdir)
 
 

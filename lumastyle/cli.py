@@ -37,6 +37,11 @@ EPILOG = (
 class LumaStyleCLI(LightningCLI):
     """LightningCLI with omegaconf interpolation and lumastyle's defaults."""
 
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        # main() always passes the arguments it was given; Lightning's warning about ``args`` given
+        # beside a non-empty sys.argv (meant for notebooks) does not apply.
+        self.config = parser.parse_args(args)
+
     def _evaluating(self) -> None:
         # validate/test/predict write no checkpoints, so ModelCheckpoint's notice that this run's folder
         # differs from the training run's (its best-k bookkeeping is not reloaded) does not concern them.
@@ -58,10 +63,19 @@ def _run_function(name: str, function: Callable[..., Any], positional: bool, arg
 
 
 def main(args: Sequence[str] | None = None) -> None:
-    """Entry point of the ``lumastyle`` console script."""
+    """Entry point of the ``lumastyle`` console script (``args``: its arguments, default sys.argv[1:])."""
     argv = list(sys.argv[1:] if args is None else args)
+    formatwarning = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
-    _quiet_library_noise()
+    try:
+        with warnings.catch_warnings():  # the filters set while running stay with this run
+            _quiet_library_noise()
+            _run(argv)
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _run(argv: list[str]) -> None:
     try:
         words = next((w for w in EXTRA_COMMANDS if tuple(argv[: len(w)]) == w), None)
         if words is not None:
@@ -76,7 +90,7 @@ def main(args: Sequence[str] | None = None) -> None:
             subclass_mode_data=True,
             parser_kwargs={"parser_mode": "omegaconf", "epilog": EPILOG},
             save_config_kwargs={"overwrite": True},
-            args=None if args is None else argv,
+            args=argv,
         )
     except Exception as err:
         user_error = _find_user_error(err)
@@ -90,18 +104,17 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *args: An
     return f"warning: {message}\n"
 
 
+def _not_an_advert(record: logging.LogRecord) -> bool:
+    return "litlogger" not in record.getMessage()
+
+
 def _quiet_library_noise() -> None:
     """Drop two messages users can do nothing about: Lightning's advert for its cloud logger and a
     deprecation inside Lightning's own pytree helper (torch >= 2.14)."""
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     rank_zero = getattr(lightning_rank_zero, "log", None)  # the logger Lightning's rank_zero_info writes to
-    if isinstance(rank_zero, logging.Logger) and not any(
-        getattr(f, "lumastyle", False) for f in rank_zero.filters
-    ):
-        advert = logging.Filter()
-        advert.filter = lambda record: "litlogger" not in record.getMessage()  # type: ignore[method-assign]
-        advert.lumastyle = True  # type: ignore[attr-defined]
-        rank_zero.addFilter(advert)
+    if isinstance(rank_zero, logging.Logger):
+        rank_zero.addFilter(_not_an_advert)  # adding the same filter again is a no-op
 
 
 def _find_user_error(err: BaseException | None) -> LumastyleError | None:
@@ -111,7 +124,7 @@ def _find_user_error(err: BaseException | None) -> LumastyleError | None:
         if isinstance(err, LumastyleError):
             return err
         seen.add(id(err))
-        err = err.__cause__ or err.__context__
+        err = err.__cause__
     return None
 
 

@@ -154,3 +154,9 @@ def test_bad_look_while_building_the_datamodule_is_one_line(workdir, capsys):
     spring = [a if not a.endswith("pairs.yaml") else str(REPO / "styles" / "spring.yaml") for a in TINY]
     line = run_error(["fit", *spring, "--data.action", "nope.cube"], capsys)
     assert line.startswith("error: action file nope.cube does not exist")
+
+
+def test_main_leaves_the_callers_warning_settings_alone(workdir, capsys):
+    formatwarning, filters = warnings.formatwarning, list(warnings.filters)
+    run_error(["stylize", "--ckpt", "x", "--input", str(workdir / "none"), "--output", "out"], capsys)
+    assert warnings.formatwarning is formatwarning and warnings.filters == filters
