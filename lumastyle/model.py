@@ -201,7 +201,9 @@ class LumaStyle(L.LightningModule):
         optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         # Adam's first steps move every weight by about lr; a short ramp keeps the quadratic head from
         # overshooting before its moment estimates settle
-        warmup = max(1, self.hparams.warmup_steps)
+        warmup = self.hparams.warmup_steps
+        if warmup <= 0:
+            return {"optimizer": optimizer}
         ramp = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
 

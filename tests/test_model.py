@@ -63,6 +63,18 @@ def test_colour_only_model():
     assert m(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
 
 
+def test_learning_rate_warms_up():
+    conf = LumaStyle(**SMALL, lr=1e-3, warmup_steps=4).configure_optimizers()
+    opt, ramp = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    seen = []
+    for _ in range(6):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ramp.step()
+    assert seen == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    assert "lr_scheduler" not in LumaStyle(**SMALL, warmup_steps=0).configure_optimizers()
+
+
 def test_loss_goes_down_on_a_learnable_style(photo, style):
     torch.manual_seed(0)
     m = LumaStyle(**SMALL, lr=3e-3)

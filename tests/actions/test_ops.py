@@ -217,6 +217,13 @@ class TestExposure:
         out_lin = skcolor.rgb2xyz(out.permute(1, 2, 0).numpy())
         np.testing.assert_allclose(out_lin, 2 * lin, rtol=1e-3)
 
+    def test_offset_then_gamma_in_linear_light(self):
+        x = torch.full((3, 1, 1), 0.3, dtype=torch.float64)
+        lin = skcolor.rgb2xyz(np.full((1, 1, 3), 0.3))[..., 1]  # Y of a grey is its linear value
+        out = ops.exposure(x, offset=0.05, gamma=2.0)
+        out_lin = skcolor.rgb2xyz(out.permute(1, 2, 0).numpy())[..., 1]
+        np.testing.assert_allclose(out_lin, (lin + 0.05) ** 0.5, rtol=1e-3)
+
     def test_minus_stops_darken(self):
         x = image(3, 4, 4)
         assert (ops.exposure(x, stops=-1.0) < x).all()
@@ -341,6 +348,11 @@ class TestChannelMixer:
             image(3, 2, 2), matrix=[[0.3, 0.6, 0.1], [0, 1, 0], [0, 0, 1]], monochrome=True
         )
         assert torch.allclose(out[0], out[1]) and torch.allclose(out[1], out[2])
+        x = image(3, 2, 2)
+        grey = ops.channel_mixer(x, matrix=[[0.3, 0.6, 0.1], [0, 1, 0], [0, 0, 1]], monochrome=True)[0]
+        assert torch.allclose(
+            grey, (0.3 * x[0] + 0.6 * x[1] + 0.1 * x[2]).clamp(0, 1), atol=1e-6
+        )  # the first row
 
     def test_swap_channels(self):
         x = image(3, 2, 2)

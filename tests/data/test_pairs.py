@@ -56,9 +56,12 @@ def test_small_photos_are_enlarged_for_crops(tmp_path, pair_factory):
 
 def test_mixed_formats_and_16bit(tmp_path, pair_factory):
     root = pair_factory(tmp_path / "mixed", n=3, suffix=".tif")
-    write_image(root / "input" / "p0.tif", torch.rand(3, 40, 56), bit_depth=16)
+    deep = torch.rand(3, 40, 56)
+    write_image(root / "input" / "p0.tif", deep, bit_depth=16)
     dm = setup(root)
     assert dm.image_long_side == 56
+    p0 = next(ex for split in dm.splits.values() for ex in split if ex.name == "p0")
+    assert torch.allclose(p0.load()[0], deep, atol=1 / 65535)  # 16-bit precision, not 8-bit's 1/255
 
 
 def one_line(match: str, root: Path, **kwargs) -> None:
