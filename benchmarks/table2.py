@@ -20,9 +20,17 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from lumastyle.cli import main as lumastyle_main
-from lumastyle.color import lab_distance, lab_to_rgb, normalize_lab, quadratic_basis, rgb_to_lab
+from lumastyle.color import (
+    apply_color_transform,
+    lab_distance,
+    lab_to_rgb,
+    normalize_lab,
+    quadratic_basis,
+    rgb_to_lab,
+)
 from lumastyle.data.actions import GlobalActionDataModule
 from lumastyle.model import load_checkpoint
 
@@ -30,10 +38,18 @@ REPO = Path(__file__).resolve().parents[1]
 PAPER = {"spring": (18.56, 3.56), "cold": (16.95, 1.98)}
 
 
-def _whole(dm: GlobalActionDataModule, split: str):
-    from lumastyle.data.base import WholeImageDataset
+def run_data(ckpt: Path) -> GlobalActionDataModule:
+    """The DataModule the run trained on, rebuilt from the config.yaml beside its checkpoints (same split)."""
+    data = yaml.safe_load((ckpt.parent.parent / "config.yaml").read_text())["data"]
+    if not data["class_path"].endswith("GlobalActionDataModule"):
+        raise SystemExit(f"error: {ckpt} was not trained on a global-action style")
+    dm = GlobalActionDataModule(**{**data["init_args"], "num_workers": 0})
+    dm.setup()
+    return dm
 
-    return WholeImageDataset(dm.splits[split], dm.long_side)
+
+def whole_pairs(dm: GlobalActionDataModule, split: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [ex.load(dm.long_side) for ex in dm.splits[split]]
 
 
 def mean_distance(pairs: list[tuple[torch.Tensor, torch.Tensor]], predict=None) -> float:
@@ -62,7 +78,7 @@ def fit_global_quadratic(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torc
 def apply_global(matrix: torch.Tensor):
     def predict(rgb: torch.Tensor) -> torch.Tensor:
         v = quadratic_basis(normalize_lab(rgb_to_lab(rgb.double())))
-        return torch.einsum("ok,khw->ohw", matrix, v).float()
+        return apply_color_transform(matrix.reshape(30, 1, 1), v).float()
 
     return predict
 
@@ -152,17 +168,15 @@ def main() -> None:
 
     rows = []
     for style in args.styles:
-        dm = GlobalActionDataModule(action=style, long_side=256, num_workers=0)
-        dm.setup()
-        train_pairs = [(x["input"], x["target"]) for x in _whole(dm, "train")]
-        test_pairs = [(x["input"], x["target"]) for x in _whole(dm, "test")]
         start = time.time()
-        baseline = mean_distance(test_pairs)
         if args.reuse:
             ckpt = newest_last(args.workdir / style)
         else:
             with contextlib.redirect_stdout(sys.stderr):
                 ckpt = train(style, args.workdir / style, args.epochs, args.extra_config)
+        dm = run_data(ckpt)
+        train_pairs, test_pairs = whole_pairs(dm, "train"), whole_pairs(dm, "test")
+        baseline = mean_distance(test_pairs)
         model = model_predictor(load_checkpoint(str(ckpt)))
         global_map = apply_global(fit_global_quadratic(train_pairs))
         with torch.no_grad():

@@ -9,8 +9,6 @@ import torch
 
 from lumastyle.io import write_image
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
 
 def smooth_photo(h: int, w: int, seed: int) -> torch.Tensor:
     """A small photo-like image: smooth colour gradients plus mild noise, in [0, 1]."""
