@@ -85,7 +85,7 @@ class DilatedVGG16(nn.Module):
         in_ch = 3
         for item in _CFG:
             if item == "M":
-                layers.append(nn.MaxPool2d(2, stride=2, ceil_mode=True))
+                layers.append(nn.MaxPool2d(2, stride=2))  # as torchvision; the network feeds multiples of 8
             elif item == "P":
                 layers.append(nn.MaxPool2d(3, stride=1, padding=1))
             else:

@@ -8,11 +8,12 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from lumastyle.io import write_image
+from lumastyle.io import output_name, write_image
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Writes ``lumastyle predict`` outputs as PNGs named after their inputs.
+    """Writes ``lumastyle predict`` outputs exactly as ``lumastyle stylize`` writes them: the input's
+    name, PNG or the input's own lossless format (PNG, TIFF) and bit depth.
 
     Args:
         output_dir: folder for the images (default: ``predictions/`` in the run's log folder).
@@ -35,5 +36,9 @@ class PredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        for name, image in zip(prediction["name"], prediction["output"], strict=True):
-            write_image(self.folder(trainer) / f"{name}.png", image.float().cpu())
+        for path, depth, image in zip(
+            prediction["path"], prediction["bit_depth"], prediction["output"], strict=True
+        ):
+            write_image(
+                self.folder(trainer) / output_name(Path(path)), image.float().cpu(), bit_depth=int(depth)
+            )

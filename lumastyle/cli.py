@@ -5,23 +5,36 @@ Importing the DataModules here makes their short class names (``PairDataModule``
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import lightning_utilities.core.rank_zero as lightning_rank_zero
-from jsonargparse import ArgumentParser
-from lightning.pytorch.cli import LightningCLI
+import yaml
+from jsonargparse import ArgumentParser, Namespace, set_parsing_settings
+from lightning.pytorch.cli import LightningCLI, LRSchedulerCallable, OptimizerCallable
 
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
 from lumastyle.actions import apply_action
 from lumastyle.callbacks import PredictionWriter
 from lumastyle.data.base import StyleDataModule
 from lumastyle.errors import LumastyleError
-from lumastyle.model import LumaStyle
+from lumastyle.loggers import trim_metrics
+from lumastyle.model import LumaStyle, check_checkpoint
+from lumastyle.optim import DEFAULT_LR
 from lumastyle.stylize import stylize
+
+#: lumastyle's run settings, applied before any --config (see the file).
+RUN_DEFAULTS = Path(str(resources.files("lumastyle") / "configs" / "run.yaml"))
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+#: LumaStyle arguments set by the config's top-level blocks of the same names.
+MODEL_OPTIMISATION = {"optimizer", "lr_scheduler"}
 
 #: Commands beside LightningCLI's: words -> (function, whether its required arguments are positional).
 EXTRA_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., Any], bool]] = {
@@ -35,12 +48,61 @@ EPILOG = (
 
 
 class LumaStyleCLI(LightningCLI):
-    """LightningCLI with omegaconf interpolation and lumastyle's defaults."""
+    """LightningCLI with lumastyle's run settings, one optimiser channel, run names and resuming.
+
+    - ``lumastyle/configs/run.yaml`` (trainer, logger, checkpoints, optimiser defaults) is applied
+      before any ``--config``, so a style file holds only the style.
+    - ``optimizer:`` and ``lr_scheduler:`` are the one place the optimiser and schedule are set; they
+      reach the model's ``optimizer``/``lr_scheduler`` arguments (not options of their own), which
+      its param groups use.
+    - A logger whose ``name`` is null is named after the look or style; ``save_dir`` follows
+      ``trainer.default_root_dir`` (``${trainer.default_root_dir}`` in run.yaml).
+    - ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the same run, in its own folder.
+    - validate/test/predict with ``--ckpt_path`` build the model without downloading weights (the
+      checkpoint has them).
+    """
+
+    def add_core_arguments_to_parser(self, parser: Any) -> None:
+        # as LightningCLI's, except that the model's optimizer/lr_scheduler are not options of their
+        # own: the top-level blocks are the one place to set them (see instantiate_classes)
+        parser.add_lightning_class_args(self.trainer_class, "trainer")
+        parser.add_class_arguments(
+            self._model_class, "model", fail_untyped=False, sub_configs=True, skip=MODEL_OPTIMISATION
+        )
+        parser.add_lightning_class_args(self._datamodule_class, "data", subclass_mode=self.subclass_mode_data)
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        built = self.config_init[self.subcommand]
+        self.model.set_optimisation(built.get("optimizer"), built.get("lr_scheduler"))
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.add_argument(
+            "--optimizer",
+            type=OptimizerCallable | None,
+            default={"class_path": "torch.optim.Adam", "init_args": {"lr": DEFAULT_LR}},
+            help="The optimizer (class_path and init_args).",
+        )
+        parser.add_argument(
+            "--lr_scheduler",
+            type=LRSchedulerCallable | None,
+            default={"class_path": "lumastyle.optim.LinearWarmup", "init_args": {"warmup_steps": 20}},
+            help="The learning-rate schedule (class_path and init_args; null: none).",
+        )
 
     def parse_arguments(self, parser: Any, args: Any) -> None:
         # main() always passes the arguments it was given; Lightning's warning about ``args`` given
         # beside a non-empty sys.argv (meant for notebooks) does not apply.
         self.config = parser.parse_args(args)
+        self.config_files = _config_files(args)
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        _name_loggers(config, self.config_files)
+        if self.subcommand == "fit" and config.get("ckpt_path") == "last":
+            _resume_last(config)
+        if self.subcommand != "fit" and config.get("ckpt_path"):
+            config.model.backbone_weights = None  # the checkpoint holds the trained weights
 
     def _evaluating(self) -> None:
         # validate/test/predict write no checkpoints, so ModelCheckpoint's notice that this run's folder
@@ -53,6 +115,80 @@ class LumaStyleCLI(LightningCLI):
         self._evaluating()
         if not any(isinstance(cb, PredictionWriter) for cb in self.trainer.callbacks):
             self.trainer.callbacks.append(PredictionWriter())
+
+
+def _loggers(config: Namespace) -> list[Namespace]:
+    """The logger entries (class_path/init_args namespaces) of a parsed subcommand config."""
+    value = config.trainer.get("logger")
+    entries = value if isinstance(value, list) else [value]
+    return [e for e in entries if isinstance(e, Namespace) and isinstance(e.get("init_args"), Namespace)]
+
+
+def _config_files(args: Sequence[str]) -> list[Path]:
+    """The ``--config``/``-c`` files in ``args``, in order (jsonargparse does not keep them)."""
+    files = []
+    for i, arg in enumerate(args):
+        if arg in ("--config", "-c") and i + 1 < len(args):
+            files.append(Path(args[i + 1]))
+        elif arg.startswith("--config="):
+            files.append(Path(arg.split("=", 1)[1]))
+    return files
+
+
+def run_name(config: Namespace, config_files: Sequence[Path] = ()) -> str:
+    """The run folder's name: what the DataModule suggests (the look file, the pairs folder), else the
+    stem of the style file (the first ``--config`` that sets ``data``), else ``lumastyle``."""
+    data_config = config.get("data")
+    if isinstance(data_config, Namespace) and data_config.get("class_path"):
+        module, _, name = data_config.class_path.rpartition(".")
+        cls = getattr(importlib.import_module(module), name, None)
+        suggest = getattr(cls, "run_name", None)
+        if suggest is not None:
+            init_args = data_config.get("init_args")
+            suggested = suggest(init_args.as_dict() if isinstance(init_args, Namespace) else {})
+            if suggested:
+                return suggested
+    for path in config_files:
+        try:
+            content = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(content, dict) and "data" in content:
+            return path.stem
+    return config_files[0].stem if config_files else "lumastyle"
+
+
+def _name_loggers(config: Namespace, config_files: Sequence[Path]) -> None:
+    name = None
+    for logger in _loggers(config):
+        if "name" in logger.init_args and logger.init_args.name is None:
+            name = name or run_name(config, config_files)
+            logger.init_args.name = name
+
+
+def _resume_last(config: Namespace) -> None:
+    """``--ckpt_path last``: the newest last.ckpt of this run (save_dir/name/version_*), resumed in its
+    own folder, with the metrics of the interrupted epoch dropped (it is trained again)."""
+    loggers = [lg for lg in _loggers(config) if lg.init_args.get("save_dir") and lg.init_args.get("name")]
+    if not loggers:
+        return  # no named run folder: Lightning's own 'last' lookup applies
+    init = loggers[0].init_args
+    run = Path(os.fspath(init.save_dir)) / init.name
+    found = sorted(run.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        warnings.warn(f"no {run}/version_*/checkpoints/last.ckpt to resume; starting a new run", stacklevel=2)
+        config.ckpt_path = None
+        return
+    last = found[-1]
+    version_dir = last.parent.parent
+    for logger in loggers:
+        logger.init_args.version = version_dir.name
+    state = check_checkpoint(last)
+    trim_metrics(version_dir, int(state.get("epoch", 0)), int(state.get("global_step", 0)))
+    config.ckpt_path = str(last)
+    # resuming into the run's own folder: its checkpoints are expected to be there
+    warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+    print(f"resuming {last} (epoch {state.get('epoch')}, step {state.get('global_step')})", file=sys.stderr)
 
 
 def _run_function(name: str, function: Callable[..., Any], positional: bool, argv: Sequence[str]) -> Any:
@@ -84,11 +220,22 @@ def _run(argv: list[str]) -> None:
             if isinstance(written, list) and written:
                 print(f"wrote {len(written)} file(s) to {written[0].parent}")
             return
+        set_parsing_settings(omegaconf_absolute_to_relative_paths=True)  # ${trainer.x} in any subcommand
         LumaStyleCLI(
             LumaStyle,
             StyleDataModule,
             subclass_mode_data=True,
-            parser_kwargs={"parser_mode": "omegaconf", "epilog": EPILOG},
+            auto_configure_optimizers=False,  # optimizer/lr_scheduler reach the model (param groups)
+            parser_kwargs={
+                "parser_mode": "omegaconf+",  # interpolation over the merged config of all files
+                "epilog": EPILOG,
+                "allow_abbrev": False,
+                # no abbreviations: --model.backbone_lr must not silently mean --model.backbone_lr_scale
+                **{
+                    sub: {"default_config_files": [str(RUN_DEFAULTS)], "allow_abbrev": False}
+                    for sub in SUBCOMMANDS
+                },
+            },
             save_config_kwargs={"overwrite": True},
             args=argv,
         )

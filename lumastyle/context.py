@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lumastyle.backbone import STRIDE
+from lumastyle.color import full_precision
 
 
 class ContextMap(NamedTuple):
@@ -25,24 +26,37 @@ class ContextMap(NamedTuple):
     pad: int  #: reflection padding (pixels) on the top and left of the scaled image
 
 
+def _reflect_indices(n: int, before: int, after: int, device: torch.device) -> Tensor:
+    """Indices of a mirror extension of a length-``n`` axis by ``before``/``after`` (any amounts).
+
+    The mirror image without edge repetition is periodic with period 2(n - 1), so each padded
+    position maps to a source index arithmetically (no loop or branch on sizes; a 1-pixel axis
+    has period 1 and is replicated).
+    """
+    period = torch.sym_max(2 * (n - 1), 1)
+    i = torch.arange(-before, n + after, device=device).remainder(period)
+    return torch.where(i >= n, period - i, i)
+
+
 def reflect_pad(x: Tensor, top: int, bottom: int, left: int, right: int) -> Tensor:
     """Reflection padding of any amount: repeats the reflection when the image is smaller than the pad."""
-    while top or bottom or left or right:
-        h, w = x.shape[-2:]
-        step = [min(left, w - 1), min(right, w - 1), min(top, h - 1), min(bottom, h - 1)]
-        if max(step) == 0:  # a 1-pixel dimension cannot reflect: replicate it instead
-            return F.pad(x, (left, right, top, bottom), mode="replicate")
-        x = F.pad(x, step, mode="reflect")
-        left, right, top, bottom = left - step[0], right - step[1], top - step[2], bottom - step[3]
-    return x
+    h, w = x.shape[-2:]
+    x = x.index_select(-2, _reflect_indices(h, top, bottom, x.device))
+    return x.index_select(-1, _reflect_indices(w, left, right, x.device))
 
 
-def resize(x: Tensor, hw: tuple[int, int]) -> Tensor:
-    """Bilinear resize (antialiased when shrinking)."""
-    if tuple(x.shape[-2:]) == tuple(hw):
-        return x
-    shrink = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
-    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=shrink)
+def resize(x: Tensor, hw: tuple[int, int], antialias: bool | None = None) -> Tensor:
+    """Bilinear resize; ``antialias`` (default: when shrinking) filters before downsampling."""
+    if antialias is None:
+        if tuple(x.shape[-2:]) == tuple(hw):
+            return x
+        antialias = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
+    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=antialias)
+
+
+def scaled_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
+    """``hw`` times ``scale``, rounded, at least 1 pixel a side."""
+    return (torch.sym_max(1, round(hw[0] * scale)), torch.sym_max(1, round(hw[1] * scale)))
 
 
 class TwoScaleContext(nn.Module):
@@ -72,8 +86,10 @@ class TwoScaleContext(nn.Module):
         maps = []
         h, w = rgb.shape[-2:]
         for i, s in enumerate(self.scales):
-            hw = (max(1, round(h * s)), max(1, round(w * s)))
-            x = resize(rgb, hw)
+            # branches on the configured scale only, never on the image size (the network exports
+            # for any size)
+            hw = (h, w) if s == 1.0 else scaled_size((h, w), s)
+            x = rgb if s == 1.0 else resize(rgb, hw, antialias=s < 1.0)
             # pad by `pad` on every side, plus enough bottom/right to make the size a multiple of STRIDE,
             # so that feature cell j covers exactly pixels [STRIDE*j, STRIDE*(j+1)) of the padded copy
             extra_h = -(hw[0] + 2 * self.pad) % STRIDE
@@ -93,7 +109,11 @@ def sample_context(
     """Bilinearly sample a context map at the pixel centres of an ``out_hw`` image (rows ``[r0, r1)``).
 
     Output pixel (y, x) sits at ((y + 0.5) * scaled_h / out_h + pad) in the padded scaled copy, which
-    is feature coordinate that / STRIDE - 0.5 (cell centres at integers). Returns (B, C, r1 - r0, W).
+    is feature coordinate that / STRIDE - 0.5 (cell centres at integers). Returns (B, C, r1 - r0, W),
+    float32 (float64 stays).
+
+    Positions and interpolation weights are always computed in float32, also under autocast: in
+    bfloat16 a position in a 6000-pixel photo is off by up to a quarter of a feature cell.
     """
     b, _, fh, fw = features.shape
     out_h, out_w = out_hw
@@ -105,5 +125,7 @@ def sample_context(
     gy = ((ys + 0.5) * (scaled_hw[0] / out_h) + pad) / (STRIDE * fh / 2) - 1
     gx = ((xs + 0.5) * (scaled_hw[1] / out_w) + pad) / (STRIDE * fw / 2) - 1
     grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)  # (rows, W, 2) as (x, y)
+    features = full_precision(features)
     grid = grid.unsqueeze(0).expand(b, -1, -1, -1).to(features.dtype)
-    return F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    with torch.autocast(device.type, enabled=False):
+        return F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)

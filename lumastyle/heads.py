@@ -1,17 +1,32 @@
-"""Heads: per-pixel colour-transform predictors, looked up by name in a registry.
+"""Heads: per-pixel colour-transform predictors, chosen by ``class_path`` or by a short name.
 
-A head sees, per pixel, the normalised Lab colour and the context features of each scale, runs two
-1x1 conv + ReLU layers and a 1x1 conv to 3*K channels, and applies the predicted 3xK matrix to a
-K-term colour basis of the pixel (the paper's enhancement layer).
+The interface every head implements (:class:`Head`), which the network calls in this order:
 
-The first 1x1 layer is split into a pixel part (3 -> hidden, with the bias) and one context part per
-scale (C -> hidden, no bias). Because that layer and bilinear interpolation are both linear, the
-model may apply the context parts at the backbone's 1/8 resolution and interpolate their small output
-(``project_context``) instead of interpolating the C-channel maps: the same network, less memory.
+1. ``head = HeadClass(context_channels, num_scales, **its_own_arguments)``: the network passes the
+   channels of each context map (the backbone's conv7) and how many scales there are (0: colour only);
+   everything else (widths, options) is the head's own constructor arguments, set in the config as
+   ``model.head.init_args``.
+2. ``head.encode_context(index, features)`` on each scale's map at the backbone's 1/8 resolution.
+   Whatever it returns is what the network samples bilinearly at every pixel, so a head whose first
+   layer is linear in the context applies that layer here, on the small map, and the network
+   interpolates its few output channels instead of thousands of context channels (the head owns its
+   factorisation). The default returns the features unchanged.
+3. ``head(lab_n, context)`` per block of pixels: ``lab_n`` is the normalised Lab of the pixels
+   (B, 3, h, W) and ``context`` a list with one sampled map (B, C_i, h, W) per scale. It returns the
+   transformed normalised Lab (B, 3, h, W) in at least float32.
+
+The paper's head (:class:`QuadraticHead`, the default) runs two 1x1 conv + ReLU layers on [pixel Lab,
+context] and a 1x1 conv to 3*K channels, and applies the predicted 3xK matrix to a K-term colour basis
+of the pixel (the paper's enhancement layer). Its first 1x1 layer is split into a pixel part (with the
+bias) and one context part per scale (no bias); because that part and bilinear interpolation are both
+linear, applying it before sampling (``factorize=True``) is the same network as after.
+
+Short names (``head: quadratic``) are looked up in :data:`HEADS`; ``register_head`` adds to it.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -21,13 +36,41 @@ from lumastyle.color import affine_basis, apply_color_transform, quadratic_basis
 from lumastyle.errors import LumastyleError
 
 
-class ColorTransformHead(nn.Module):
-    """Base head: pixel Lab + context -> per-pixel 3xK matrix -> transformed Lab (all normalised).
+class Head(nn.Module):
+    """Base of every head: see the module docstring for the interface.
 
     Args:
-        context_channels: channels of each context feature map (the backbone's conv7).
-        num_scales: how many context maps the head receives (0 = colour-only, no context).
-        hidden: widths of the two hidden 1x1 layers.
+        context_channels: channels of each context feature map (given by the network).
+        num_scales: how many context maps the head receives (given by the network; 0 = colour only).
+    """
+
+    def __init__(self, context_channels: int, num_scales: int) -> None:
+        super().__init__()
+        self.context_channels = context_channels
+        self.num_scales = num_scales
+
+    def encode_context(self, index: int, features: Tensor) -> Tensor:
+        """Scale ``index``'s context (B, C, h, w) at backbone resolution -> the map sampled at each pixel."""
+        return features
+
+    def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
+        """Normalised Lab (B, 3, h, W) and one sampled context map per scale -> transformed normalised Lab."""
+        raise NotImplementedError
+
+
+#: What ``model.head`` builds: called with (context_channels, num_scales), returns a head.
+HeadFactory = Callable[[int, int], Head]
+
+
+class ColorTransformHead(Head):
+    """Pixel Lab + context -> 1x1 layers -> per-pixel 3xK matrix -> that matrix times the colour basis.
+
+    Args:
+        context_channels: channels of each context feature map (given by the network).
+        num_scales: number of context maps (given by the network).
+        hidden: widths of the hidden 1x1 layers (each followed by ReLU); the paper uses two.
+        factorize: apply the first layer's context part at the backbone's resolution, before sampling
+            (the same network, a fraction of the memory); ``False`` samples the full context first.
     """
 
     #: the colour basis V(c): (*, 3, H, W) -> (*, K, H, W); set by subclasses
@@ -37,17 +80,27 @@ class ColorTransformHead(nn.Module):
     #: index of the L term in the basis (L, a, b follow); used to start from the identity transform
     linear_index: int
 
-    def __init__(self, context_channels: int, num_scales: int = 2, hidden: Sequence[int] = (64, 64)) -> None:
-        super().__init__()
-        if len(hidden) != 2 or min(hidden) < 1:
-            raise LumastyleError(f"head hidden must be two positive widths, got {list(hidden)}")
-        h1, h2 = hidden
-        self.pixel_in = nn.Conv2d(3, h1, 1)
+    def __init__(
+        self,
+        context_channels: int,
+        num_scales: int,
+        hidden: Sequence[int] = (64, 64),
+        factorize: bool = True,
+    ) -> None:
+        super().__init__(context_channels, num_scales)
+        hidden = [int(h) for h in hidden]
+        if not hidden or min(hidden) < 1:
+            raise LumastyleError(f"model.head hidden must be one or more positive widths, got {list(hidden)}")
+        self.factorize = factorize
+        self.pixel_in = nn.Conv2d(3, hidden[0], 1)
         self.context_in = nn.ModuleList(
-            nn.Conv2d(context_channels, h1, 1, bias=False) for _ in range(num_scales)
+            nn.Conv2d(context_channels, hidden[0], 1, bias=False) for _ in range(num_scales)
         )
-        self.mlp = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(h1, h2, 1), nn.ReLU(inplace=True))
-        self.out = nn.Conv2d(h2, 3 * self.n_basis, 1)
+        layers: list[nn.Module] = [nn.ReLU(inplace=True)]
+        for a, b in itertools.pairwise(hidden):
+            layers += [nn.Conv2d(a, b, 1), nn.ReLU(inplace=True)]
+        self.mlp = nn.Sequential(*layers)
+        self.out = nn.Conv2d(hidden[-1], 3 * self.n_basis, 1)
         self.reset_to_identity()
 
     def reset_to_identity(self) -> None:
@@ -59,48 +112,22 @@ class ColorTransformHead(nn.Module):
                 bias[c, self.linear_index + c] = 1.0
             self.out.bias.copy_(bias.flatten())
 
-    def project_context(self, index: int, features: Tensor) -> Tensor:
-        """Apply scale ``index``'s part of the first 1x1 layer to its context features (any resolution)."""
-        return self.context_in[index](features)
+    def encode_context(self, index: int, features: Tensor) -> Tensor:
+        return self.context_in[index](features) if self.factorize else features
 
-    def predict_phi(self, lab_n: Tensor, context: Tensor | None) -> Tensor:
-        """Per-pixel transform (B, 3K, H, W) from normalised Lab and the summed projected context."""
+    def predict_phi(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
+        """Per-pixel transform (B, 3K, h, W) from normalised Lab and the sampled context maps."""
         x = self.pixel_in(lab_n)
-        if context is not None:
-            x = x + context
+        for index, sampled in enumerate(context):
+            x = x + (sampled if self.factorize else self.context_in[index](sampled))
         return self.out(self.mlp(x))
 
-    def forward(self, lab_n: Tensor, context: Tensor | None) -> Tensor:
-        """Normalised Lab (B, 3, H, W) and summed projected context -> transformed normalised Lab (float32)."""
+    def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
         phi = self.predict_phi(lab_n, context)
         dtype = torch.promote_types(lab_n.dtype, torch.float32)  # the enhancement layer stays >= float32
         return apply_color_transform(phi.to(dtype), type(self).basis(lab_n.to(dtype)))
 
 
-HEADS: dict[str, type[ColorTransformHead]] = {}
-
-
-def register_head(name: str) -> Callable[[type[ColorTransformHead]], type[ColorTransformHead]]:
-    """Class decorator adding a head to the registry under ``name`` (``--model.head NAME``)."""
-
-    def add(cls: type[ColorTransformHead]) -> type[ColorTransformHead]:
-        if name in HEADS and HEADS[name] is not cls:
-            raise LumastyleError(f"a head named {name!r} is already registered ({HEADS[name].__qualname__})")
-        HEADS[name] = cls
-        return cls
-
-    return add
-
-
-def get_head(name: str) -> type[ColorTransformHead]:
-    """The head class registered as ``name``; an unknown name lists the valid ones."""
-    try:
-        return HEADS[name]
-    except KeyError:
-        raise LumastyleError(f"unknown head {name!r}; choose one of: {', '.join(sorted(HEADS))}") from None
-
-
-@register_head("quadratic")
 class QuadraticHead(ColorTransformHead):
     """The paper's head: a 3x10 matrix on the quadratic basis [L², a², b², La, Lb, ab, L, a, b, 1]."""
 
@@ -109,10 +136,47 @@ class QuadraticHead(ColorTransformHead):
     linear_index = 6
 
 
-@register_head("affine")
 class AffineHead(ColorTransformHead):
     """A per-pixel 3x4 affine colour transform on [L, a, b, 1] (as in HDRNet's per-pixel affine model)."""
 
     basis = staticmethod(affine_basis)
     n_basis = 4
     linear_index = 0
+
+
+#: Short head names -> classes (``head: quadratic``); plugins add theirs with :func:`register_head`.
+HEADS: dict[str, type[Head]] = {"quadratic": QuadraticHead, "affine": AffineHead}
+
+
+def register_head(name: str) -> Callable[[type[Head]], type[Head]]:
+    """Class decorator adding a head to :data:`HEADS` under ``name`` (``--model.head NAME``)."""
+
+    def add(cls: type[Head]) -> type[Head]:
+        if name in HEADS and HEADS[name] is not cls:
+            raise LumastyleError(f"a head named {name!r} is already registered ({HEADS[name].__qualname__})")
+        HEADS[name] = cls
+        return cls
+
+    return add
+
+
+def get_head(name: str) -> type[Head]:
+    """The head class registered as ``name``; an unknown name lists the valid ones."""
+    try:
+        return HEADS[name]
+    except KeyError:
+        raise LumastyleError(
+            f"unknown head {name!r}; choose one of: {', '.join(sorted(HEADS))}, "
+            "or give a class: --model.head.class_path package.module.MyHead"
+        ) from None
+
+
+def build_head(head: HeadFactory | str, context_channels: int, num_scales: int) -> Head:
+    """Build ``head`` (a short name, a head class, or a factory from a config) for the network."""
+    factory = get_head(head) if isinstance(head, str) else head
+    built = factory(context_channels, num_scales)
+    if not isinstance(built, Head):
+        raise LumastyleError(
+            f"model.head built a {type(built).__name__}, not a lumastyle.heads.Head; subclass Head"
+        )
+    return built

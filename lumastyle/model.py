@@ -1,38 +1,49 @@
-"""The LightningModule: photo -> Lab -> two-scale context -> head -> Lab -> photo.
+"""The LightningModule: trains, evaluates and predicts with the plain-torch :class:`StyleNetwork`.
 
-Composes the dilated VGG-16 backbone(s) (lumastyle.backbone), the two-scale context
-(lumastyle.context), a head from the registry (lumastyle.heads) and the kornia colour layer
-(lumastyle.color). Its constructor arguments are what ``model:`` in a YAML config sets.
+``LumaStyle`` builds the network from its constructor arguments (what ``model:`` in a config sets)
+and adds what Lightning needs: the paper's loss, metrics measured on the image a user gets (the
+prediction clipped to sRGB, through :func:`lumastyle.inference.stylize_tensor`, the same path as
+``stylize``), the optimiser and schedule from the config's ``optimizer:``/``lr_scheduler:`` blocks,
+a non-finite-loss guard that costs no host-device sync per step, and the extra checkpoint state
+``stylize`` needs (the training scale). Checkpoints load through Lightning's
+``LumaStyle.load_from_checkpoint`` (see :meth:`LumaStyle.from_checkpoint`) and never download weights.
 """
 
 from __future__ import annotations
 
-import inspect
+import math
 import os
+import types
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio
 
-from lumastyle.backbone import DilatedVGG16, Freeze, InputNorm
-from lumastyle.color import denormalize_lab, lab_distance, lab_to_rgb, normalize_lab, rgb_to_lab
-from lumastyle.context import ContextMap, TwoScaleContext, resize, sample_context
+from lumastyle.backbone import Freeze, InputNorm
+from lumastyle.color import lab_distance, rgb_to_lab
 from lumastyle.errors import LumastyleError
-from lumastyle.heads import get_head
+from lumastyle.heads import HeadFactory, QuadraticHead
+from lumastyle.inference import stylize_tensor
+from lumastyle.network import StyleNetwork
+from lumastyle.optim import LinearWarmup, default_optimizer
 
 #: Version of the extra state lumastyle stores in checkpoints (``checkpoint["lumastyle"]``).
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+#: The metric the default checkpoint callback and ReduceLROnPlateau watch.
+MONITOR = "val/lab_distance"
 
 
 class LumaStyle(L.LightningModule):
     """Zhu & Yu's automatic stylization network (arXiv:1811.10872) as a LightningModule.
 
     Args:
-        head: name of the head in the registry (``quadratic`` is the paper's 3x10 quadratic colour transform).
-        hidden: widths of the head's two hidden 1x1 layers (the paper leaves them open).
+        head: the per-pixel head: ``quadratic`` (the paper's 3x10 quadratic colour transform), ``affine``,
+            or any :class:`~lumastyle.heads.Head` subclass by ``class_path`` with its own ``init_args``.
         backbone_width: factor on every backbone channel count (1.0 = the paper's VGG-16; small for CPU runs).
         backbone_weights: ``imagenet`` (torchvision download), a VGG-16 state dict file, or null (random init).
         backbone_input_norm: input normalisation the weights expect: ``imagenet`` (torchvision) or ``caffe``.
@@ -40,19 +51,19 @@ class LumaStyle(L.LightningModule):
         scales: upsampling factor of each context copy (the paper: [1, 2]); [] trains a colour-only model.
         share_backbone: one backbone for all scales instead of one copy per scale.
         context_pad: reflection padding in pixels added on every side of each scaled copy.
-        factorize_context: apply the head's first layer to the context at 1/8 resolution (same result, less memory).
-        context_long_side: long side of the copy the context is computed on at stylize time (null: the training scale).
+        context_long_side: long side of the copy the context is computed on outside training (null: the
+            long side of the training photos, stored in the checkpoint).
         tile_pixels: at most this many pixels go through the per-pixel head at once outside training.
-        lr: learning rate of Adam (used unless the config gives ``optimizer:``).
-        backbone_lr: learning rate of the trainable backbone parameters (null: same as ``lr``).
-        weight_decay: Adam weight decay.
-        warmup_steps: steps over which the learning rate ramps up linearly from lr/warmup_steps (0: none).
+        optimizer: set by the config's top-level ``optimizer:`` block (null here: Adam, lr 1e-4).
+        lr_scheduler: set by the config's top-level ``lr_scheduler:`` block (null: none).
+        backbone_lr_scale: the backbone's trainable parameters learn at the optimizer's lr times this.
+        check_finite_every_n_steps: how often (in steps) a non-finite training loss is looked for; it is
+            also looked for at every epoch end and before every checkpoint is written.
     """
 
     def __init__(
         self,
-        head: str = "quadratic",
-        hidden: tuple[int, int] = (64, 64),
+        head: str | HeadFactory = QuadraticHead,
         backbone_width: float = 1.0,
         backbone_weights: str | None = "imagenet",
         backbone_input_norm: InputNorm = "imagenet",
@@ -60,123 +71,122 @@ class LumaStyle(L.LightningModule):
         scales: tuple[float, ...] = (1.0, 2.0),
         share_backbone: bool = False,
         context_pad: int = 32,
-        factorize_context: bool = True,
         context_long_side: int | None = None,
         tile_pixels: int = 1 << 18,
-        lr: float = 1e-4,
-        backbone_lr: float | None = None,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 20,
+        optimizer: OptimizerCallable | None = None,
+        lr_scheduler: LRSchedulerCallable | None = LinearWarmup,
+        backbone_lr_scale: float = 1.0,
+        check_finite_every_n_steps: int = 50,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        if context_pad < 0:
-            raise LumastyleError(f"model.context_pad must be >= 0, got {context_pad}")
-        if any(s <= 0 for s in scales):
-            raise LumastyleError(f"model.scales must be positive, got {list(scales)}")
-        head_cls = get_head(head)
-        self.context: TwoScaleContext | None = None
-        context_channels = 1
-        if scales:
-            n = 1 if share_backbone else len(scales)
-            backbones = [
-                DilatedVGG16(backbone_width, backbone_weights, backbone_input_norm, freeze) for _ in range(n)
-            ]
-            self.context = TwoScaleContext(backbones, scales, context_pad)
-            context_channels = backbones[0].out_channels
-        self.head = head_cls(context_channels, len(scales), hidden)
-        self.factorize_context = factorize_context
-        self.tile_pixels = tile_pixels
+        # the optimiser is configuration of a run (config.yaml records it), not of the network
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        _plain_hparams(self.hparams)  # checkpoints then load with torch.load(weights_only=True)
+        if check_finite_every_n_steps < 1:
+            raise LumastyleError(
+                f"model.check_finite_every_n_steps must be at least 1, got {check_finite_every_n_steps}"
+            )
+        if backbone_lr_scale < 0:
+            raise LumastyleError(f"model.backbone_lr_scale must be >= 0, got {backbone_lr_scale}")
+        self.network = StyleNetwork(
+            head,
+            backbone_width,
+            backbone_weights,
+            backbone_input_norm,
+            freeze,
+            scales,
+            share_backbone,
+            context_pad,
+        )
+        self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints
         self.trained_long_side: int | None = None
+        # first training step whose loss was not finite (-1: none yet); kept on the device, read rarely
+        self.register_buffer("first_nonfinite_step", torch.tensor(-1), persistent=False)
         self.val_distance = MeanMetric()
         self.test_distance = MeanMetric()
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))
         self.test_psnr = PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))
 
-    # -- the network ---------------------------------------------------------------------------
-
-    def compute_context(self, context_rgb: Tensor) -> list[ContextMap]:
-        """Backbone maps for each scale; projected by the head's first layer when factorised."""
-        if self.context is None:
-            return []
-        maps = self.context(context_rgb)
-        if self.factorize_context:
-            maps = [m._replace(features=self.head.project_context(i, m.features)) for i, m in enumerate(maps)]
-        return maps
-
-    def _context_rows(
-        self, maps: list[ContextMap], out_hw: tuple[int, int], rows: tuple[int, int]
-    ) -> Tensor | None:
-        total = None
-        for i, m in enumerate(maps):
-            sampled = sample_context(m.features, m.scaled_hw, m.pad, out_hw, rows)
-            if not self.factorize_context:
-                sampled = self.head.project_context(i, sampled)
-            total = sampled if total is None else total + sampled
-        return total
-
-    def forward_lab(self, rgb: Tensor, context_rgb: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """sRGB (B, 3, H, W) -> (input Lab, predicted Lab), context from ``context_rgb`` (default: ``rgb``).
-
-        Outside training the per-pixel head runs over blocks of rows of at most ``tile_pixels`` pixels.
-        """
-        lab = rgb_to_lab(rgb)
-        lab_n = normalize_lab(lab)
-        maps = self.compute_context(rgb if context_rgb is None else context_rgb)
-        h, w = rgb.shape[-2:]
-        step = h if self.training else max(1, self.tile_pixels // max(1, w * rgb.shape[0]))
-        outputs = []
-        for r0 in range(0, h, step):
-            rows = (r0, min(h, r0 + step))
-            ctx = self._context_rows(maps, (h, w), rows)
-            outputs.append(self.head(lab_n[..., rows[0] : rows[1], :], ctx))
-        out_n = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-2)
-        return lab, denormalize_lab(out_n)
-
     def forward(self, rgb: Tensor, context_rgb: Tensor | None = None) -> Tensor:
-        """Stylize sRGB (B, 3, H, W) in [0, 1]; returns sRGB in [0, 1] of the same size."""
-        return lab_to_rgb(self.forward_lab(rgb, context_rgb)[1])
+        """Stylize sRGB (B, 3, H, W) in [0, 1] (the network's forward: no tiling, no context cap)."""
+        return self.network(rgb, context_rgb)
 
-    @torch.no_grad()
-    def stylize(self, rgb: Tensor, context_long_side: int | None = None) -> Tensor:
-        """Stylize one photo (3, H, W) of any size: context on a copy capped at ``context_long_side``."""
-        cap = context_cap(self, context_long_side)
-        batch = rgb.unsqueeze(0)
-        context_rgb = batch
-        long_side = max(rgb.shape[-2:])
-        if cap and long_side > cap:
-            f = cap / long_side
-            context_rgb = resize(batch, (max(1, round(rgb.shape[-2] * f)), max(1, round(rgb.shape[-1] * f))))
-        return self(batch, context_rgb)[0]
+    def set_optimisation(
+        self, optimizer: OptimizerCallable | None, lr_scheduler: LRSchedulerCallable | None
+    ) -> None:
+        """Use these instead of the constructor's ``optimizer``/``lr_scheduler`` (the CLI passes its
+        top-level blocks here); ``optimizer`` None means Adam with lr 1e-4, ``lr_scheduler`` None none."""
+        self.optimizer_factory = optimizer or default_optimizer
+        self.lr_scheduler_factory = lr_scheduler
+
+    def context_long_side(self, requested: int | None = None) -> int | None:
+        """The context cap inference uses: ``requested``, else ``model.context_long_side``, else the
+        training scale stored in the checkpoint."""
+        cap = requested or self.hparams.context_long_side or self.trained_long_side
+        return int(cap) if cap else None
+
+    def stylize(self, rgb: Tensor, context_long_side: int | None = None, precision: str = "32") -> Tensor:
+        """A photo (3, H, W) or batch as ``lumastyle stylize`` renders it (see :mod:`lumastyle.inference`)."""
+        return stylize_tensor(
+            self.network, rgb, self.context_long_side(context_long_side), self.hparams.tile_pixels, precision
+        )
 
     # -- training ------------------------------------------------------------------------------
 
-    def _step(self, batch: dict[str, Any], stage: str) -> tuple[Tensor, Tensor, Tensor]:
-        _, lab_pred = self.forward_lab(batch["input"])
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        _, lab_pred = self.network.forward_lab(batch["input"])
         lab_target = rgb_to_lab(batch["target"])
         # the paper's loss: squared L2 per pixel in Lab units (averaged over pixels here, not summed)
         loss = (lab_pred - lab_target).square().sum(dim=1).mean()
-        if not torch.isfinite(loss):
-            raise LumastyleError(
-                f"the {stage} loss became {loss.item()} at step {self.global_step}; lower model.lr or check the data"
-            )
-        return loss, lab_pred, lab_target
-
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        loss, lab_pred, lab_target = self._step(batch, "training")
+        self._note_nonfinite(loss)
         bs = batch["input"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bs)
         self.log("train/lab_distance", lab_distance(lab_pred, lab_target).mean().detach(), batch_size=bs)
         return loss
 
+    def _note_nonfinite(self, loss: Tensor) -> None:
+        """Remember the first step with a non-finite loss, on the device (no sync)."""
+        step = torch.full_like(self.first_nonfinite_step, self.global_step)
+        first = (~torch.isfinite(loss.detach())) & (self.first_nonfinite_step < 0)
+        self.first_nonfinite_step = torch.where(first, step, self.first_nonfinite_step)
+
+    def check_finite(self) -> None:
+        """Raise a LumastyleError naming the first step whose training loss was not finite.
+
+        Every process calls this at the same points (it reduces across processes under DDP), so all
+        of them stop together instead of one raising while the others wait.
+        """
+        seen = self.first_nonfinite_step.double()
+        seen = torch.where(seen < 0, torch.full_like(seen, math.inf), seen)
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:
+            seen = trainer.strategy.reduce(seen, reduce_op="min")
+        step = seen.item()
+        if math.isfinite(step):
+            raise LumastyleError(
+                f"the training loss became NaN or infinite at step {int(step)}; lower the learning rate "
+                "(--optimizer.lr) or check the photos; checkpoints written before that step are kept"
+            )
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if (batch_idx + 1) % self.hparams.check_finite_every_n_steps == 0:
+            self.check_finite()
+
+    def on_train_epoch_end(self) -> None:
+        self.check_finite()
+
+    # -- evaluation: on what the user gets -------------------------------------------------------
+
     def _evaluate(
         self, batch: dict[str, Any], stage: str, distance: MeanMetric, psnr: PeakSignalNoiseRatio
     ) -> Tensor:
-        loss, lab_pred, lab_target = self._step(batch, stage)
-        per_pixel = lab_distance(lab_pred, lab_target)
+        written = self.stylize(batch["input"])  # clipped sRGB, as stylize writes it
+        target = batch["target"].float()
+        per_pixel = lab_distance(rgb_to_lab(written), rgb_to_lab(target))
         distance.update(per_pixel)  # mean over all pixels of all images, reduced correctly across processes
-        psnr.update(lab_to_rgb(lab_pred), batch["target"].float())
+        psnr.update(written, target)
+        loss = per_pixel.square().mean()
         bs = batch["input"].shape[0]
         self.log(f"{stage}/loss", loss, batch_size=bs, sync_dist=True)
         self.log(f"{stage}/lab_distance", distance, prog_bar=True, batch_size=bs)
@@ -190,22 +200,27 @@ class LumaStyle(L.LightningModule):
         return self._evaluate(batch, "test", self.test_distance, self.test_psnr)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        return {"name": batch["name"], "output": self(batch["input"])}
+        return {**batch, "output": self.stylize(batch["input"])}
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        backbone = [p for p in (self.context.parameters() if self.context else []) if p.requires_grad]
-        head = [p for p in self.head.parameters() if p.requires_grad]
-        groups = [{"params": head, "lr": self.hparams.lr}]
+    # -- optimisation --------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        network = self.network
+        head = [p for p in network.head.parameters() if p.requires_grad]
+        backbone = [p for p in (network.context.parameters() if network.context else []) if p.requires_grad]
+        groups: list[dict[str, Any]] = [{"params": head}]
         if backbone:
-            groups.append({"params": backbone, "lr": self.hparams.backbone_lr or self.hparams.lr})
-        optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        # Adam's first steps move every weight by about lr; a short ramp keeps the quadratic head from
-        # overshooting before its moment estimates settle
-        warmup = self.hparams.warmup_steps
-        if warmup <= 0:
-            return {"optimizer": optimizer}
-        ramp = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
+            groups.append({"params": backbone, "lr_scale": self.hparams.backbone_lr_scale})
+        optimizer = self.optimizer_factory(groups)
+        for group in optimizer.param_groups:
+            group["lr"] *= group.get("lr_scale", 1.0)
+        if self.lr_scheduler_factory is None:
+            return optimizer
+        scheduler = self.lr_scheduler_factory(optimizer)
+        config = {"scheduler": scheduler, "interval": getattr(scheduler, "interval", "epoch")}
+        if isinstance(scheduler, ReduceLROnPlateau):
+            config["monitor"] = MONITOR
+        return {"optimizer": optimizer, "lr_scheduler": config}
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -216,41 +231,58 @@ class LumaStyle(L.LightningModule):
             self.trained_long_side = int(long_side)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_finite()  # never write weights trained on a NaN
         checkpoint["lumastyle"] = {"format": CHECKPOINT_FORMAT, "trained_long_side": self.trained_long_side}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        extra = checkpoint.get("lumastyle", {})
-        self.trained_long_side = extra.get("trained_long_side")
+        self.trained_long_side = checkpoint.get("lumastyle", {}).get("trained_long_side")
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LumaStyle:
+        """An eval-mode model from a checkpoint written by ``lumastyle fit``, through Lightning's
+        ``load_from_checkpoint``; the weights come from the checkpoint, nothing is downloaded.
+
+        A path that is not such a checkpoint raises a one-line :class:`LumastyleError`.
+        """
+        check_checkpoint(path)
+        model = cls.load_from_checkpoint(
+            path, map_location=map_location, weights_only=True, backbone_weights=None
+        )
+        return model.eval()
 
 
-def context_cap(model: LumaStyle, requested: int | None) -> int | None:
-    """The context long side ``stylize`` will use: the request, else the config, else the training scale."""
-    cap = requested or model.hparams.context_long_side or model.trained_long_side
-    return int(cap) if cap else None
-
-
-def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> LumaStyle:
-    """Load a checkpoint written by ``lumastyle fit`` as an eval-mode model, without downloading weights."""
+def check_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint at ``path`` (tensors memory-mapped), or a one-line LumastyleError saying why not."""
     if not os.path.isfile(path):
         raise LumastyleError(
             f"checkpoint {path} does not exist; pass a .ckpt file written by 'lumastyle fit'"
         )
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
+        raw = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except Exception as err:  # torch raises many types for a file that is not a checkpoint
         raise LumastyleError(
             f"{path}: not a readable checkpoint ({type(err).__name__}); pass a .ckpt from 'lumastyle fit'"
         ) from None
-    if not isinstance(raw, dict) or "state_dict" not in raw or "lumastyle" not in raw:
+    extra = raw.get("lumastyle") if isinstance(raw, dict) else None
+    if not isinstance(extra, dict) or "state_dict" not in raw:
         raise LumastyleError(f"{path}: not a lumastyle checkpoint (no model state or lumastyle section)")
-    if raw["lumastyle"].get("format", 0) > CHECKPOINT_FORMAT:
+    found = extra.get("format", 0)
+    if found > CHECKPOINT_FORMAT:
+        raise LumastyleError(f"{path}: written by a newer lumastyle (format {found}); upgrade lumastyle")
+    if found < CHECKPOINT_FORMAT:
         raise LumastyleError(
-            f"{path}: written by a newer lumastyle (format {raw['lumastyle']['format']}); upgrade lumastyle"
+            f"{path}: written by an older lumastyle (checkpoint format {found}, this one reads "
+            f"{CHECKPOINT_FORMAT}); train it again with this version"
         )
-    accepted = inspect.signature(LumaStyle.__init__).parameters
-    hparams = {k: v for k, v in raw.get("hyper_parameters", {}).items() if k in accepted}
-    hparams["backbone_weights"] = None  # the checkpoint holds the trained weights; never download
-    model = LumaStyle(**hparams)
-    model.load_state_dict(raw["state_dict"])
-    model.on_load_checkpoint(raw)
-    return model.eval().to(map_location)
+    return raw
+
+
+def _plain_hparams(hparams: dict[str, Any]) -> None:
+    """Classes and functions given in Python become their import path, as a config would name them,
+    and loading rebuilds them the way LightningCLI does (through jsonargparse)."""
+    hparams.setdefault("_instantiator", "lightning.pytorch.cli.instantiate_module")
+    for key, value in hparams.items():
+        if isinstance(value, type):
+            hparams[key] = {"class_path": f"{value.__module__}.{value.__qualname__}"}
+        elif isinstance(value, types.FunctionType):
+            hparams[key] = f"{value.__module__}.{value.__qualname__}"

@@ -1,4 +1,8 @@
-"""``lumastyle stylize``: apply a trained style to photos of any size, at full resolution."""
+"""``lumastyle stylize``: apply a trained style to photos of any size, at full resolution.
+
+The checkpoint loads through Lightning (:meth:`LumaStyle.from_checkpoint`) and every photo goes
+through :func:`lumastyle.inference.stylize_tensor`, the path ``lumastyle predict`` also takes.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from tqdm.auto import tqdm
 
 from lumastyle.errors import LumastyleError
 from lumastyle.io import output_name, photos_at, read_image, write_image
-from lumastyle.model import context_cap, load_checkpoint
+from lumastyle.model import LumaStyle
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -56,15 +60,13 @@ def stylize(
             f"--output {out_dir} is the input folder; give another folder so inputs are kept"
         )
     dev = _resolve_device(device)
-    model = load_checkpoint(ckpt, map_location=dev)
-    cap = context_cap(model, context_long_side)
+    model = LumaStyle.from_checkpoint(ckpt, map_location=dev)
     written = []
     bar = tqdm(photos, desc="stylizing", unit="photo", disable=len(photos) < 2)
     for photo in bar:
         rgb, depth = read_image(photo)
         start = time.perf_counter()
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            result = model.stylize(rgb.to(dev), cap)
+        result = model.stylize(rgb.to(dev), context_long_side, precision)
         bar.set_postfix_str(f"{photo.name} {time.perf_counter() - start:.1f}s")
-        written.append(write_image(out_dir / output_name(photo), result.float().cpu(), bit_depth=depth))
+        written.append(write_image(out_dir / output_name(photo), result.cpu(), bit_depth=depth))
     return written

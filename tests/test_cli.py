@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lumastyle.cli import main
+from lumastyle.heads import QuadraticHead
 from lumastyle.io import read_image, write_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +53,7 @@ def test_fit_then_everything_else(workdir, pair_factory, capfd, caplog):
     ]
     assert not noise
     assert list(workdir.glob("runs/pairs/version_*/predictions/p*.png"))
+    assert "lr-Adam/pg1" in (run / "metrics.csv").read_text()  # the learning rate is logged
 
     # stylize: a folder with mixed formats and sizes, names and sizes kept
     photos = workdir / "photos"
@@ -141,8 +143,10 @@ def test_global_style_fit_and_other_looks(workdir, photo):
 
     write_cube(workdir / "look.cube", bake_lut(load_action("cold"), size=9))
     main([*common, "--data.action", str(workdir / "look.cube")])
-    config = (workdir / "runs" / "spring" / "version_1" / "config.yaml").read_text()
+    # the run is named after the look it learned, not the style file it started from
+    config = (workdir / "runs" / "look" / "version_0" / "config.yaml").read_text()
     assert "look.cube" in config
+    assert not (workdir / "runs" / "spring" / "version_1").exists()
 
 
 def test_missing_root_is_one_line(workdir, capsys):
@@ -160,3 +164,179 @@ def test_main_leaves_the_callers_warning_settings_alone(workdir, capsys):
     formatwarning, filters = warnings.formatwarning, list(warnings.filters)
     run_error(["stylize", "--ckpt", "x", "--input", str(workdir / "none"), "--output", "out"], capsys)
     assert warnings.formatwarning is formatwarning and warnings.filters == filters
+
+
+def test_predict_and_stylize_write_identical_files(workdir, pair_factory):
+    """Same photos, same checkpoint: predict writes what stylize writes, format and bit depth included."""
+    root = pair_factory(workdir / "pairs", n=6, size=(48, 64))
+    write_image(root / "input" / "p3.png", read_image(root / "input" / "p3.png")[0], bit_depth=16)
+    write_image(root / "input" / "p4.tif", read_image(root / "input" / "p4.png")[0])
+    os.remove(root / "input" / "p4.png")
+    write_image(root / "input" / "p5.jpg", read_image(root / "input" / "p5.png")[0])
+    os.remove(root / "input" / "p5.png")
+    (root / "train.txt").write_text("p0\np1\n")
+    (root / "val.txt").write_text("p2\n")
+    (root / "test.txt").write_text("p3\np4\np5\n")
+    small = [*TINY, "--data.root", str(root), "--data.long_side", "40"]  # context cap below photo size
+    main(["fit", *small, "--trainer.max_epochs", "1"])
+    last = workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
+    main(["predict", *small, "--ckpt_path", str(last)])
+    predicted = workdir / "runs" / "pairs" / "version_1" / "predictions"
+    photos = workdir / "test_photos"
+    for name in ("p3.png", "p4.tif", "p5.jpg"):
+        photos.mkdir(exist_ok=True)
+        (photos / name).write_bytes((root / "input" / name).read_bytes())
+    main(["stylize", "--ckpt", str(last), "--input", str(photos), "--output", str(workdir / "styled")])
+    names = sorted(p.name for p in predicted.iterdir())
+    assert names == sorted(p.name for p in (workdir / "styled").iterdir()) == ["p3.png", "p4.tif", "p5.png"]
+    for name in names:
+        assert (predicted / name).read_bytes() == (workdir / "styled" / name).read_bytes(), name
+    assert read_image(predicted / "p3.png")[1] == 16
+
+
+def test_default_root_dir_moves_everything(workdir, pair_factory):
+    root = pair_factory(workdir / "pairs", n=4)
+    main(
+        [
+            "fit",
+            *TINY,
+            "--data.root",
+            str(root),
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.default_root_dir",
+            "exp",
+        ]
+    )
+    run = workdir / "exp" / "pairs" / "version_0"
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "metrics.csv").is_file()
+    assert (run / "config.yaml").is_file()
+    assert not (workdir / "runs").exists()
+
+
+def test_logger_name_given_by_the_user_is_kept(workdir, pair_factory):
+    root = pair_factory(workdir / "pairs", n=4)
+    main(
+        ["fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "1", "--trainer.logger.name", "mine"]
+    )
+    assert (workdir / "runs" / "mine" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+
+
+class TestOptimiserChannel:
+    def fit(self, root: Path, *extra: str) -> dict:
+        main(["fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "1", *extra])
+        ckpt = torch.load(next(Path("runs").glob("*/version_*/checkpoints/last.ckpt")), weights_only=True)
+        return ckpt["optimizer_states"][0]["param_groups"]
+
+    def test_optimizer_block_reaches_every_group(self, workdir, pair_factory):
+        root = pair_factory(workdir / "pairs", n=4)
+        groups = self.fit(
+            root,
+            "--optimizer", "torch.optim.AdamW",
+            "--optimizer.lr", "0.01",
+            "--optimizer.weight_decay", "0.02",
+            "--lr_scheduler", "null",
+            "--model.backbone_lr_scale", "0.5",
+        )  # fmt: skip
+        assert [g["lr"] for g in groups] == pytest.approx([0.01, 0.005])
+        assert [g["weight_decay"] for g in groups] == [0.02, 0.02]
+
+    def test_default_is_adam_with_warmup(self, workdir, pair_factory):
+        root = pair_factory(workdir / "pairs", n=4)
+        groups = self.fit(root, "--trainer.limit_train_batches", "2")
+        # cpu-small.yaml sets lr 2e-3 (Adam); two steps into the 20-step warm-up the rate is still ramping
+        assert groups[0]["initial_lr"] == pytest.approx(2e-3)
+        assert 0 < groups[0]["lr"] <= 2e-3 * 3 / 20
+
+    @pytest.mark.parametrize("key", ["lr", "weight_decay", "warmup_steps", "backbone_lr", "hidden"])
+    def test_old_model_keys_are_refused(self, workdir, key, capsys):
+        with pytest.raises(SystemExit):
+            main(["fit", *TINY, "--data.root", "x", f"--model.{key}", "1"])
+        assert key in capsys.readouterr().err
+
+
+def test_head_from_the_users_module(workdir, pair_factory):
+    root = pair_factory(workdir / "pairs", n=4)
+    main(
+        [
+            "fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "1",
+            "--model.head.class_path", f"{__name__}.WideHead",
+            "--model.head.init_args.width", "12",
+        ]
+    )  # fmt: skip
+    last = workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
+    from lumastyle.model import LumaStyle
+
+    head = LumaStyle.from_checkpoint(last).network.head
+    assert type(head) is WideHead and head.pixel_in.out_channels == 12
+
+
+def test_short_head_name(workdir, pair_factory):
+    root = pair_factory(workdir / "pairs", n=4)
+    main(["fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "1", "--model.head", "affine"])
+    from lumastyle.heads import AffineHead
+    from lumastyle.model import LumaStyle
+
+    last = workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert type(LumaStyle.from_checkpoint(last).network.head) is AffineHead
+
+
+def test_evaluating_a_checkpoint_downloads_nothing(workdir, pair_factory, monkeypatch):
+    root = pair_factory(workdir / "pairs", n=4)
+    main(["fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "1"])
+    last = workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
+
+    def offline(*args, **kwargs):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr("lumastyle.backbone._download_imagenet_state_dict", offline)
+    imagenet = ["--model.backbone_weights", "imagenet"]
+    main(["validate", *TINY, "--data.root", str(root), *imagenet, "--ckpt_path", str(last)])
+
+
+def test_resume_after_sigkill(workdir, pair_factory):
+    """A training process killed with SIGKILL resumes with --ckpt_path last in its own run folder."""
+    import csv
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = pair_factory(workdir / "pairs", n=6, size=(48, 64))
+    args = [*TINY, "--data.root", str(root), "--trainer.enable_progress_bar", "false"]
+    run = workdir / "runs" / "pairs" / "version_0"
+    last = run / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lumastyle.cli", "fit", *args, "--trainer.max_epochs", "1000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        epoch = -1
+        while epoch < 2 and time.monotonic() < deadline:  # a few epochs in, mid-training
+            time.sleep(0.2)
+            try:
+                epoch = torch.load(last, weights_only=True)["epoch"]
+            except Exception:  # not there yet, or being written
+                continue
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_at = torch.load(last, weights_only=True)["epoch"]
+    assert killed_at >= 2
+    end = killed_at + 3
+    main(["fit", *args, "--trainer.max_epochs", str(end + 1), "--ckpt_path", "last"])
+    assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]  # the same run folder
+    state = torch.load(last, weights_only=True)
+    assert state["epoch"] == end
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    val_epochs = [int(r["epoch"]) for r in rows if r.get("val/lab_distance")]
+    assert val_epochs == list(range(end + 1))  # every epoch's validation once: history kept, none twice
+
+
+class WideHead(QuadraticHead):
+    """A head defined in a user's module (here, this test module)."""
+
+    def __init__(self, context_channels: int, num_scales: int, width: int = 8) -> None:
+        super().__init__(context_channels, num_scales, hidden=(width, width))

@@ -21,6 +21,16 @@ class TestReflectPad:
         assert out.shape == (1, 3, 5 + 41, 4 + 39)
         assert torch.equal(out[..., 20:25, 30:34], x)
 
+    @pytest.mark.parametrize("pads", [(20, 21, 30, 9), (3, 0, 0, 7), (13, 13, 1, 2)])
+    def test_matches_numpy_mirror_for_any_pad(self, pads):
+        """numpy's 'reflect' repeats the mirror for pads larger than the image, as the context needs."""
+        import numpy as np
+
+        x = torch.rand(1, 2, 5, 4)
+        top, bottom, left, right = pads
+        expected = np.pad(x.numpy(), ((0, 0), (0, 0), (top, bottom), (left, right)), mode="reflect")
+        assert torch.equal(reflect_pad(x, *pads), torch.from_numpy(expected))
+
     def test_one_pixel_image(self):
         x = torch.rand(1, 3, 1, 1)
         out = reflect_pad(x, 2, 2, 2, 2)
@@ -43,6 +53,20 @@ class TestSampleContext:
         expect_x = ((x + pad) / STRIDE - 0.5).clamp(0, fw - 1)
         assert torch.allclose(sampled[0, 0, :, 0], expect_y, atol=1e-4)
         assert torch.allclose(sampled[0, 1, 0, :], expect_x, atol=1e-4)
+
+    def test_bf16_autocast_samples_the_float32_positions(self):
+        """Under bf16 autocast the positions stay float32: a 6000-pixel photo whose context was capped
+        to 1024 pixels reads each pixel's exact feature coordinate (bf16 positions were off by up to a
+        quarter of a cell, about 6 output pixels)."""
+        out_w, scaled_w, pad = 6000, 1024, 32
+        fw = (scaled_w + 2 * pad) // STRIDE
+        cols = torch.arange(fw, dtype=torch.float32).view(1, 1, 1, fw).expand(1, 1, 2, fw).contiguous()
+        exact = sample_context(cols, (2, scaled_w), pad, (2, out_w))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            auto = sample_context(cols.bfloat16(), (2, scaled_w), pad, (2, out_w))
+        assert auto.dtype == torch.float32
+        # the features themselves are bf16 (integers up to 136 are exact), so only positions could differ
+        assert (auto - exact).abs().max() < 1e-3
 
     def test_rows_are_a_slice_of_the_whole(self):
         feat = torch.rand(2, 5, 7, 9)

@@ -1,4 +1,4 @@
-"""Head registry tests."""
+"""Heads: the interface, the paper's head, short names and heads defined outside lumastyle."""
 
 from __future__ import annotations
 
@@ -7,18 +7,28 @@ import torch
 
 from lumastyle.color import normalize_lab, rgb_to_lab
 from lumastyle.errors import LumastyleError
-from lumastyle.heads import HEADS, AffineHead, ColorTransformHead, QuadraticHead, get_head, register_head
+from lumastyle.heads import (
+    HEADS,
+    AffineHead,
+    ColorTransformHead,
+    Head,
+    QuadraticHead,
+    build_head,
+    get_head,
+    register_head,
+)
 
 
-def test_registry_has_the_papers_head():
+def test_short_names_of_the_papers_head_and_affine():
     assert get_head("quadratic") is QuadraticHead
     assert get_head("affine") is AffineHead
+    assert isinstance(build_head("quadratic", 8, 2), QuadraticHead)
 
 
 def test_unknown_head_lists_valid_names():
     with pytest.raises(LumastyleError, match="quadratic") as info:
         get_head("cubic")
-    assert "unknown head 'cubic'" in str(info.value)
+    assert "unknown head 'cubic'" in str(info.value) and "class_path" in str(info.value)
 
 
 def test_register_new_head():
@@ -36,27 +46,49 @@ def test_register_new_head():
         HEADS.pop("test-linear")
 
 
+def test_a_factory_must_build_a_head():
+    with pytest.raises(LumastyleError, match=r"not a lumastyle\.heads\.Head"):
+        build_head(lambda channels, scales: torch.nn.Identity(), 8, 2)
+
+
+def sampled_context(head: Head, b: int, h: int, w: int) -> list[torch.Tensor]:
+    maps = [torch.randn(b, head.context_channels, h, w) for _ in range(head.num_scales)]
+    return [head.encode_context(i, m) for i, m in enumerate(maps)]
+
+
 @pytest.mark.parametrize("name", ["quadratic", "affine"])
 def test_starts_as_identity(name):
     head = get_head(name)(context_channels=8, num_scales=2, hidden=(16, 16))
     lab_n = normalize_lab(rgb_to_lab(torch.rand(2, 3, 5, 6)))
-    out = head(lab_n, torch.randn(2, 16, 5, 6))
+    out = head(lab_n, sampled_context(head, 2, 5, 6))
     assert out.shape == lab_n.shape
     assert (out - lab_n).abs().max() < 0.05
 
 
-def test_quadratic_head_outputs_30_channels():
+def test_encode_context_is_the_first_layer_when_factorised():
     head = QuadraticHead(context_channels=8, num_scales=2, hidden=(16, 8))
-    assert head.out.out_channels == 30
-    assert head.predict_phi(torch.rand(1, 3, 2, 2), None).shape == (1, 30, 2, 2)
+    features = torch.randn(1, 8, 3, 3)
+    assert head.encode_context(1, features).shape == (1, 16, 3, 3)
+    assert torch.equal(QuadraticHead(8, 2, factorize=False).encode_context(1, features), features)
+
+
+@pytest.mark.parametrize("hidden", [(16,), (16, 8), (32, 16, 8)])
+def test_any_number_of_hidden_layers(hidden):
+    head = QuadraticHead(context_channels=8, num_scales=2, hidden=hidden)
+    assert head.out.in_channels == hidden[-1] and head.out.out_channels == 30
+    convs = [m for m in head.mlp if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == list(hidden[1:])
+    assert head.predict_phi(torch.rand(1, 3, 2, 2), sampled_context(head, 1, 2, 2)).shape == (1, 30, 2, 2)
 
 
 def test_colour_only_head():
     head = QuadraticHead(context_channels=1, num_scales=0)
     assert len(head.context_in) == 0
-    assert head(torch.rand(1, 3, 4, 4), None).shape == (1, 3, 4, 4)
+    assert head(torch.rand(1, 3, 4, 4), []).shape == (1, 3, 4, 4)
 
 
 def test_bad_hidden():
     with pytest.raises(LumastyleError, match="hidden"):
-        QuadraticHead(8, 2, hidden=(16,))
+        QuadraticHead(8, 2, hidden=())
+    with pytest.raises(LumastyleError, match="hidden"):
+        QuadraticHead(8, 2, hidden=(16, 0))

@@ -1,89 +1,52 @@
-"""LightningModule tests: factorised head equivalence, tiling, learning, precision, stylize, checkpoints."""
+"""The LightningModule: learning, the optimiser channel, metrics on the written image, the non-finite
+loss guard, checkpoints through Lightning's loading."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
-from lumastyle.color import rgb_to_lab
+from lumastyle.color import lab_distance, rgb_to_lab
 from lumastyle.errors import LumastyleError
-from lumastyle.model import LumaStyle, load_checkpoint
+from lumastyle.heads import QuadraticHead
+from lumastyle.model import LumaStyle, check_checkpoint
+from lumastyle.optim import LinearWarmup
 
-SMALL = {"backbone_width": 1 / 16, "backbone_weights": None, "hidden": (16, 16), "context_pad": 8}
-
-
-@pytest.fixture
-def model() -> LumaStyle:
-    torch.manual_seed(0)
-    m = LumaStyle(**SMALL)
-    # move the head away from its identity start so the context path matters
-    for p in m.head.parameters():
-        p.data.normal_(0, 0.1)
-    return m
+SMALL = {"backbone_width": 1 / 16, "backbone_weights": None, "context_pad": 8}
 
 
-def test_forward_keeps_size(model):
-    rgb = torch.rand(2, 3, 37, 51)
-    assert model(rgb).shape == rgb.shape
+class TinyHead(QuadraticHead):
+    """A head defined outside lumastyle (here, in the test module)."""
+
+    def __init__(self, context_channels: int, num_scales: int, width: int = 8) -> None:
+        super().__init__(context_channels, num_scales, hidden=(width,))
 
 
-def test_factorised_head_equals_unfactorised(model):
-    """Applying the first 1x1 layer before or after interpolation is the same network."""
-    rgb = torch.rand(2, 3, 40, 56)
-    model.factorize_context = True
-    fact = model.forward_lab(rgb)[1]
-    model.factorize_context = False
-    full = model.forward_lab(rgb)[1]
-    assert torch.allclose(fact, full, atol=1e-3, rtol=1e-4)
-    assert not torch.allclose(fact, rgb_to_lab(rgb), atol=1e-1)  # the context/head really did something
-
-
-def test_tiled_head_equals_whole(model):
-    rgb = torch.rand(1, 3, 45, 33)
-    model.eval()
-    model.tile_pixels = 1 << 30
-    whole = model(rgb)
-    model.tile_pixels = 100  # three rows per tile
-    assert torch.allclose(model(rgb), whole, atol=1e-5)
-
-
-def test_context_matters_and_scales_are_used(model):
-    rgb = torch.rand(1, 3, 32, 32)
-    other = torch.rand(1, 3, 32, 32)
-    assert not torch.allclose(model(rgb), model(rgb, context_rgb=other), atol=1e-4)
-    assert len(model.context.backbones) == 2
-    assert len(LumaStyle(**SMALL, share_backbone=True).context.backbones) == 1
-
-
-def test_colour_only_model():
-    m = LumaStyle(**SMALL, scales=())
-    assert m.context is None
-    assert m(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
-
-
-def test_learning_rate_warms_up():
-    conf = LumaStyle(**SMALL, lr=1e-3, warmup_steps=4).configure_optimizers()
-    opt, ramp = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
-    seen = []
-    for _ in range(6):
-        seen.append(opt.param_groups[0]["lr"])
-        opt.step()
-        ramp.step()
-    assert seen == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
-    assert "lr_scheduler" not in LumaStyle(**SMALL, warmup_steps=0).configure_optimizers()
+def quiet_trainer(tmp_path: Path, **kwargs) -> L.Trainer:
+    defaults = {
+        "default_root_dir": tmp_path,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "accelerator": "cpu",
+    }
+    return L.Trainer(**{**defaults, **kwargs})
 
 
 def test_loss_goes_down_on_a_learnable_style(photo, style):
     torch.manual_seed(0)
-    m = LumaStyle(**SMALL, lr=3e-3)
+    model = LumaStyle(**SMALL, optimizer=lambda p: torch.optim.Adam(p, lr=3e-3), lr_scheduler=None)
     inputs = torch.stack([photo(32, 32, seed=k) for k in range(4)])
     batch = {"input": inputs, "target": torch.stack([style(x) for x in inputs])}
-    opt = m.configure_optimizers()["optimizer"]
+    opt = model.configure_optimizers()
     losses = []
     for _ in range(40):
-        loss, _, _ = m._step(batch, "training")
+        _, lab_pred = model.network.forward_lab(batch["input"])
+        loss = (lab_pred - rgb_to_lab(batch["target"])).square().sum(1).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -91,32 +54,183 @@ def test_loss_goes_down_on_a_learnable_style(photo, style):
     assert losses[-1] < 0.2 * losses[0]
 
 
-def test_bf16_autocast_keeps_colour_layer_float32(model):
-    rgb = torch.rand(1, 3, 32, 32)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        lab_in, lab_out = model.forward_lab(rgb)
-    assert lab_in.dtype == torch.float32 and lab_out.dtype == torch.float32
-    assert torch.allclose(lab_out, model.forward_lab(rgb)[1], atol=2.0)
+class TestOptimiser:
+    def test_default_is_adam_1e4_with_warmup(self):
+        conf = LumaStyle(**SMALL).configure_optimizers()
+        opt, sched = conf["optimizer"], conf["lr_scheduler"]
+        assert isinstance(opt, torch.optim.Adam) and isinstance(sched["scheduler"], LinearWarmup)
+        assert sched["interval"] == "step" and sched["scheduler"].warmup_steps == 20
+        assert opt.param_groups[0]["lr"] == pytest.approx(1e-4 / 20)  # the first step of the ramp
+
+    def test_warmup_ramp(self):
+        conf = LumaStyle(
+            **SMALL, lr_scheduler=lambda o: LinearWarmup(o, warmup_steps=4)
+        ).configure_optimizers()
+        opt, ramp = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+        seen = []
+        for _ in range(6):
+            seen.append(opt.param_groups[0]["lr"])
+            opt.step()
+            ramp.step()
+        assert seen == pytest.approx([2.5e-5, 5e-5, 7.5e-5, 1e-4, 1e-4, 1e-4])
+
+    def test_no_scheduler(self):
+        assert isinstance(LumaStyle(**SMALL, lr_scheduler=None).configure_optimizers(), torch.optim.Adam)
+
+    def test_optimizer_settings_and_backbone_scale_reach_the_groups(self):
+        model = LumaStyle(
+            **SMALL,
+            optimizer=lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.05),
+            lr_scheduler=None,
+            backbone_lr_scale=0.1,
+        )
+        opt = model.configure_optimizers()
+        head, backbone = opt.param_groups
+        assert isinstance(opt, torch.optim.AdamW)
+        assert head["lr"] == pytest.approx(1e-3) and backbone["lr"] == pytest.approx(1e-4)
+        assert head["weight_decay"] == backbone["weight_decay"] == 0.05
+        assert {id(p) for p in backbone["params"]} == {id(p) for p in model.network.context.parameters()}
+
+    def test_frozen_backbone_not_optimised(self):
+        model = LumaStyle(**SMALL, freeze="all", lr_scheduler=None)
+        params = {id(p) for group in model.configure_optimizers().param_groups for p in group["params"]}
+        assert all(id(p) not in params for p in model.network.context.parameters())
+        assert all(id(p) in params for p in model.network.head.parameters())
+
+    def test_plateau_scheduler_watches_validation(self):
+        model = LumaStyle(**SMALL, lr_scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau)
+        sched = model.configure_optimizers()["lr_scheduler"]
+        assert sched["monitor"] == "val/lab_distance" and sched["interval"] == "epoch"
 
 
-def test_frozen_backbone_not_optimised():
-    m = LumaStyle(**SMALL, freeze="all")
-    params = {id(p) for group in m.configure_optimizers()["optimizer"].param_groups for p in group["params"]}
-    assert all(id(p) not in params for p in m.context.parameters())
-    assert all(id(p) in params for p in m.head.parameters())
+def test_validation_measures_the_written_image(tmp_path):
+    """A prediction beyond sRGB white, clipped to white, matches a white target: the metric is 0 on the
+    written image though the unclipped Lab is far off."""
+    model = LumaStyle(backbone_weights=None, scales=())
+    with torch.no_grad():
+        model.network.head.out.bias.view(3, 10)[0, 9] = 0.6  # +30 L everywhere: far beyond white
+    rgb = torch.full((1, 3, 8, 8), 0.97)
+    target = torch.ones(1, 3, 8, 8)
+    unclipped = lab_distance(model.network.forward_lab(rgb)[1], rgb_to_lab(target)).mean()
+    assert unclipped > 20
+    batches = [{"input": rgb, "target": target, "name": ["white"]}]
+    result = quiet_trainer(tmp_path).validate(model, DataLoader(batches, batch_size=None), verbose=False)
+    assert result[0]["val/lab_distance"] < 0.05
+    assert result[0]["val/psnr"] > 60
 
 
-def test_stylize_caps_context_resolution(model, monkeypatch):
-    seen = []
-    original = model.context.forward
-    monkeypatch.setattr(model.context, "forward", lambda x: seen.append(tuple(x.shape[-2:])) or original(x))
-    rgb = torch.rand(3, 120, 200)
-    out = model.eval().stylize(rgb, context_long_side=50)
-    assert out.shape == rgb.shape
-    assert seen == [(30, 50)]
-    model.trained_long_side = 100
-    model.stylize(rgb)
-    assert seen[-1] == (60, 100)
+class NanAt(torch.utils.data.Dataset):
+    """Training pairs; the pair served at ``bad_index`` has a NaN pixel."""
+
+    def __init__(self, n: int, bad_index: int) -> None:
+        self.n, self.bad_index = n, bad_index
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        g = torch.Generator().manual_seed(index)
+        rgb = torch.rand(3, 16, 16, generator=g)
+        if index == self.bad_index:
+            rgb[0, 3, 3] = float("nan")
+        return {"input": rgb, "target": rgb.flip(0)}
+
+
+class TestNonFiniteLoss:
+    def test_named_with_its_step_and_no_nan_checkpoint(self, tmp_path):
+        torch.manual_seed(0)
+        model = LumaStyle(**SMALL, lr_scheduler=None)
+        checkpoints = L.pytorch.callbacks.ModelCheckpoint(tmp_path / "ckpt", save_top_k=-1, monitor=None)
+        trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[checkpoints], limit_val_batches=0)
+        loader = DataLoader(NanAt(8, bad_index=6), batch_size=2)  # 4 steps an epoch; index 6 is step 3
+        with pytest.raises(LumastyleError, match="at step 3;"):
+            trainer.fit(model, loader)
+        assert not list((tmp_path / "ckpt").glob("*.ckpt"))  # caught at the end of epoch 0, before its save
+
+    def test_earlier_checkpoints_are_kept_and_finite(self, tmp_path):
+        torch.manual_seed(0)
+        model = LumaStyle(**SMALL, lr_scheduler=None, check_finite_every_n_steps=1)
+        checkpoints = L.pytorch.callbacks.ModelCheckpoint(tmp_path / "ckpt", save_top_k=-1, monitor=None)
+        trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[checkpoints], limit_val_batches=0)
+
+        class SecondEpochNan(NanAt):
+            def __getitem__(self, index):
+                item = super().__getitem__(index)
+                if trainer.current_epoch == 1 and index == 0:
+                    item["input"][0, 0, 0] = float("inf")
+                return item
+
+        with pytest.raises(LumastyleError, match="at step 4;"):
+            trainer.fit(model, DataLoader(SecondEpochNan(8, bad_index=-1), batch_size=2))
+        saved = list((tmp_path / "ckpt").glob("*.ckpt"))
+        assert [p.name for p in saved] == ["epoch=0-step=4.ckpt"]
+        state = torch.load(saved[0], weights_only=True)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values())
+
+    def test_no_host_sync_between_checks(self):
+        """The guard records on the device: no .item() (a sync) happens in a training step."""
+        model = LumaStyle(**SMALL)
+        calls = []
+        original = torch.Tensor.item
+        torch.Tensor.item = lambda self: calls.append(1) or original(self)
+        try:
+            model._note_nonfinite(torch.tensor(float("nan")))
+            model._note_nonfinite(torch.tensor(1.0))
+        finally:
+            torch.Tensor.item = original
+        assert not calls and int(model.first_nonfinite_step) == 0
+
+
+class TestCheckpoints:
+    def save(self, model: LumaStyle, path: Path) -> Path:
+        trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+        trainer.strategy.connect(model)
+        trainer.save_checkpoint(path)
+        return path
+
+    def test_round_trip_through_lightning(self, tmp_path: Path):
+        torch.manual_seed(0)
+        model = LumaStyle(**SMALL, head=TinyHead)
+        for p in model.network.head.parameters():
+            p.data.normal_(0, 0.1)
+        model.trained_long_side = 321
+        loaded = LumaStyle.from_checkpoint(self.save(model, tmp_path / "m.ckpt"))
+        assert loaded.trained_long_side == 321 and not loaded.training
+        assert type(loaded.network.head) is TinyHead and loaded.network.head.out.in_channels == 8
+        rgb = torch.rand(1, 3, 24, 24)
+        assert torch.allclose(loaded(rgb), model.eval()(rgb), atol=1e-6)
+
+    def test_never_downloads(self, tmp_path: Path, monkeypatch):
+        path = self.save(LumaStyle(**SMALL), tmp_path / "m.ckpt")
+        ckpt = torch.load(path, weights_only=True)
+        ckpt["hyper_parameters"]["backbone_weights"] = "imagenet"  # as the paper's full model is trained
+        torch.save(ckpt, path)
+
+        def no_network(*args, **kwargs):
+            raise AssertionError("tried to download")
+
+        monkeypatch.setattr("lumastyle.backbone._download_imagenet_state_dict", no_network)
+        LumaStyle.from_checkpoint(path)
+
+    def test_missing(self, tmp_path: Path):
+        with pytest.raises(LumastyleError, match="does not exist"):
+            LumaStyle.from_checkpoint(tmp_path / "none.ckpt")
+
+    def test_not_a_checkpoint(self, tmp_path: Path):
+        (tmp_path / "x.ckpt").write_text("hello")
+        with pytest.raises(LumastyleError, match="not a readable checkpoint"):
+            LumaStyle.from_checkpoint(tmp_path / "x.ckpt")
+
+    def test_other_checkpoint(self, tmp_path: Path):
+        torch.save({"state_dict": {}}, tmp_path / "y.ckpt")
+        with pytest.raises(LumastyleError, match="not a lumastyle checkpoint"):
+            LumaStyle.from_checkpoint(tmp_path / "y.ckpt")
+
+    @pytest.mark.parametrize(("version", "says"), [(1, "older lumastyle"), (99, "newer lumastyle")])
+    def test_other_format(self, tmp_path: Path, version, says):
+        torch.save({"state_dict": {}, "lumastyle": {"format": version}}, tmp_path / "z.ckpt")
+        with pytest.raises(LumastyleError, match=says):
+            check_checkpoint(tmp_path / "z.ckpt")
 
 
 def test_bad_options_are_one_line():
@@ -124,31 +238,5 @@ def test_bad_options_are_one_line():
         LumaStyle(**SMALL, head="nope")
     with pytest.raises(LumastyleError, match="scales"):
         LumaStyle(**SMALL, scales=(1.0, -2.0))
-
-
-class TestLoadCheckpoint:
-    def test_round_trip(self, model, tmp_path: Path):
-        import lightning as L
-
-        trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
-        trainer.strategy.connect(model)
-        model.trained_long_side = 321
-        trainer.save_checkpoint(tmp_path / "m.ckpt")
-        loaded = load_checkpoint(str(tmp_path / "m.ckpt"))
-        assert loaded.trained_long_side == 321 and not loaded.training
-        rgb = torch.rand(1, 3, 24, 24)
-        assert torch.allclose(loaded(rgb), model.eval()(rgb), atol=1e-6)
-
-    def test_missing(self, tmp_path: Path):
-        with pytest.raises(LumastyleError, match="does not exist"):
-            load_checkpoint(str(tmp_path / "none.ckpt"))
-
-    def test_not_a_checkpoint(self, tmp_path: Path):
-        (tmp_path / "x.ckpt").write_text("hello")
-        with pytest.raises(LumastyleError, match="not a readable checkpoint"):
-            load_checkpoint(str(tmp_path / "x.ckpt"))
-
-    def test_other_checkpoint(self, tmp_path: Path):
-        torch.save({"state_dict": {}}, tmp_path / "y.ckpt")
-        with pytest.raises(LumastyleError, match="not a lumastyle checkpoint"):
-            load_checkpoint(str(tmp_path / "y.ckpt"))
+    with pytest.raises(LumastyleError, match="backbone_lr_scale"):
+        LumaStyle(**SMALL, backbone_lr_scale=-1)

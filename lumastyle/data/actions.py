@@ -24,8 +24,8 @@ def sample_photos_dir() -> Path:
 class GlobalActionDataModule(StyleDataModule):
     """Photos from a folder (default: the bundled sample photos), targets rendered by an action.
 
-    The split is seeded and by file (the paper's Uniform split is 70 train / 45 test); without a
-    validation share the test photos are used for validation.
+    The split is seeded and by file (the paper's Uniform split is 70 train / 45 test), with a
+    validation share of its own so the best checkpoint is not chosen on the test photos.
 
     Args:
         action: the look to learn: a list of operations, a preset name (``spring``, ``cold``), or a recipe YAML, ``.cube``, ``.acv`` or ``.xmp`` file.
@@ -40,7 +40,7 @@ class GlobalActionDataModule(StyleDataModule):
         photos: str | None = None,
         cache_dir: str | None = None,
         test_fraction: float = 0.4,
-        val_fraction: float = 0.0,
+        val_fraction: float = 0.1,
         **kwargs: Any,
     ) -> None:
         super().__init__(test_fraction=test_fraction, val_fraction=val_fraction, **kwargs)
@@ -50,6 +50,13 @@ class GlobalActionDataModule(StyleDataModule):
 
     def describe(self) -> str:
         return str(self.photos)
+
+    @classmethod
+    def run_name(cls, init_args: dict[str, Any]) -> str | None:
+        """A look given by name or file names the run (``teal.cube`` -> ``runs/teal``); an inline
+        recipe leaves it to the style file's name."""
+        action = init_args.get("action")
+        return Path(action).stem if isinstance(action, str) and action else None
 
     def discover(self) -> list[Example]:
         if not self.photos.is_dir():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,7 @@ class CropDataset(Dataset):
 
 
 class WholeImageDataset(Dataset):
-    """Whole photos, for validation, test and predict."""
+    """Whole photos and their targets (shrunk to ``long_side``), for validation and test."""
 
     def __init__(self, examples: Sequence[Example], long_side: int | None):
         self.examples = list(examples)
@@ -122,6 +123,22 @@ class WholeImageDataset(Dataset):
         return {"input": rgb, "target": target, "name": ex.name}
 
 
+class PhotoDataset(Dataset):
+    """Input photos at full resolution with their file and bit depth, for predict: the batch carries
+    what ``stylize`` would know, so both write the same file."""
+
+    def __init__(self, examples: Sequence[Example]):
+        self.examples = list(examples)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ex = self.examples[index]
+        rgb, depth = read_image(ex.input)
+        return {"input": rgb, "name": ex.name, "path": str(ex.input), "bit_depth": depth}
+
+
 class StyleDataModule(L.LightningDataModule):
     """Base for lumastyle's DataModules (see the subclasses' docstrings for their arguments).
 
@@ -130,7 +147,8 @@ class StyleDataModule(L.LightningDataModule):
         crops_per_image: random crops drawn from each training photo per epoch.
         batch_size: training crops per batch (validation and test use whole photos, one at a time).
         long_side: shrink photos whose long side exceeds this many pixels when loading (null: keep size).
-        val_fraction: share of photos held out for validation when no split files are given.
+        val_fraction: share of photos held out for validation (of the training photos when split files
+            give no val.txt); validation never uses test photos, so the best checkpoint is not chosen on them.
         test_fraction: share of photos held out for testing when no split files are given.
         seed: seed of the split when no split files are given.
         num_workers: data loading processes.
@@ -217,10 +235,17 @@ class StyleDataModule(L.LightningDataModule):
                             "fix the split file or add the photo"
                         )
             splits = {s: [by_name[n] for n in names.get(s, [])] for s in SPLITS}
+            if "val" not in names:  # hold out validation photos from train, never from test
+                splits["train"], splits["val"] = self._hold_out(splits["train"], self.val_fraction)
         else:
             splits = self._seeded_split(examples)
-        if not splits["val"]:  # no validation split of its own: validate on the test photos
-            splits["val"] = splits["test"]
+        if not splits["val"]:
+            warnings.warn(
+                f"{self.describe()}: no validation photos (data.val_fraction {self.val_fraction}); "
+                "validating on the training photos",
+                stacklevel=2,
+            )
+            splits["val"] = splits["train"]
         if not splits["train"]:
             raise LumastyleError(
                 f"{self.describe()}: the training split is empty; add photos or fix train.txt"
@@ -233,21 +258,41 @@ class StyleDataModule(L.LightningDataModule):
         self.splits = splits
 
     def _seeded_split(self, examples: list[Example]) -> dict[str, list[Example]]:
-        order = sorted(examples, key=lambda ex: ex.name)
-        random.Random(self.seed).shuffle(order)
+        order = self._shuffled(examples)
         n = len(order)
         n_test = round(n * self.test_fraction) if n >= 3 else 0
-        n_val = round(n * self.val_fraction) if n >= 3 else 0
-        if n >= 3 and self.val_fraction > 0:
-            n_val = max(1, n_val)
+        n_val = self._n_val(n, self.val_fraction)
         return {
             "val": order[:n_val],
             "test": order[n_val : n_val + n_test],
             "train": order[n_val + n_test :],
         }
 
+    def _shuffled(self, examples: list[Example]) -> list[Example]:
+        order = sorted(examples, key=lambda ex: ex.name)
+        random.Random(self.seed).shuffle(order)
+        return order
+
+    @staticmethod
+    def _n_val(n: int, fraction: float) -> int:
+        """Validation photos out of ``n``: at least one when a share is asked for and n >= 3."""
+        return max(1, round(n * fraction)) if n >= 3 and fraction > 0 else 0
+
+    def _hold_out(self, train: list[Example], fraction: float) -> tuple[list[Example], list[Example]]:
+        """(train, val): a seeded ``fraction`` of the training photos held out for validation."""
+        order = self._shuffled(train)
+        n_val = self._n_val(len(order), fraction)
+        held = {ex.name for ex in order[:n_val]}
+        return [ex for ex in train if ex.name not in held], order[:n_val]
+
     def describe(self) -> str:
         return type(self).__name__
+
+    @classmethod
+    def run_name(cls, init_args: dict[str, Any]) -> str | None:
+        """The run folder name these (not yet validated) constructor arguments suggest, or None for the
+        style file's name. Called by the CLI before the DataModule is built."""
+        return None
 
     @property
     def image_long_side(self) -> int | None:
@@ -286,5 +331,6 @@ class StyleDataModule(L.LightningDataModule):
         return self._loader(WholeImageDataset(self._examples("test"), self.long_side), 1, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
+        """The test photos (else validation, else training) at full resolution, as ``stylize`` reads them."""
         examples = self._examples("test") or self._examples("val") or self._examples("train")
-        return self._loader(WholeImageDataset(examples, self.long_side), 1, shuffle=False)
+        return self._loader(PhotoDataset(examples), 1, shuffle=False)

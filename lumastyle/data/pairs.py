@@ -15,7 +15,8 @@ class PairDataModule(StyleDataModule):
 
     Files are matched by stem (``input/a.jpg`` with ``target/a.png``). Optional ``train.txt``,
     ``val.txt`` and ``test.txt`` in ``root`` (one stem a line) fix the split; without them a seeded
-    split is drawn. Without ``val.txt`` the test split is used for validation.
+    split is drawn. Without ``val.txt`` a seeded ``val_fraction`` of the training stems is held out
+    for validation.
 
     Args:
         root: folder holding ``input/`` and ``target/`` (and optional split files); required.
@@ -32,6 +33,12 @@ class PairDataModule(StyleDataModule):
 
     def describe(self) -> str:
         return str(self.root)
+
+    @classmethod
+    def run_name(cls, init_args: dict[str, Any]) -> str | None:
+        """Runs are named after the pairs folder (``--data.root my_look`` -> ``runs/my_look``)."""
+        root = init_args.get("root")
+        return Path(str(root)).expanduser().resolve().name if root else None
 
     def discover(self) -> list[Example]:
         if not self.root.is_dir():

@@ -28,10 +28,27 @@ def test_seeded_split_is_deterministic_and_complete(pairs_root):
 
 def test_split_files(pairs_root):
     (pairs_root / "train.txt").write_text("p0\np1\np2\n")
+    (pairs_root / "val.txt").write_text("p5\n")
     (pairs_root / "test.txt").write_text("p3\np4\n")
     dm = setup(pairs_root)
-    assert [ex.name for ex in dm.splits["train"]] == ["p0", "p1", "p2"]
-    assert [ex.name for ex in dm.splits["val"]] == ["p3", "p4"]  # no val.txt: validate on the test split
+    names = {s: [ex.name for ex in dm.splits[s]] for s in dm.splits}
+    assert names == {"train": ["p0", "p1", "p2"], "val": ["p5"], "test": ["p3", "p4"]}
+
+
+def test_without_val_txt_validation_is_held_out_of_train_not_test(pairs_root):
+    (pairs_root / "train.txt").write_text("p0\np1\np2\np5\n")
+    (pairs_root / "test.txt").write_text("p3\np4\n")
+    dm = setup(pairs_root, val_fraction=0.25)
+    train, val = [ex.name for ex in dm.splits["train"]], [ex.name for ex in dm.splits["val"]]
+    assert len(val) == 1 and sorted(train + val) == ["p0", "p1", "p2", "p5"]
+    assert [ex.name for ex in dm.splits["test"]] == ["p3", "p4"]
+    assert val == [ex.name for ex in setup(pairs_root, val_fraction=0.25).splits["val"]]  # seeded
+
+
+def test_no_validation_share_validates_on_train_and_says_so(pairs_root):
+    with pytest.warns(UserWarning, match="validating on the training photos"):
+        dm = setup(pairs_root, val_fraction=0.0)
+    assert dm.splits["val"] == dm.splits["train"]
 
 
 def test_crops_take_the_same_window(pairs_root, style):
@@ -45,6 +62,17 @@ def test_crops_take_the_same_window(pairs_root, style):
 def test_whole_images_for_validation(pairs_root):
     batch = next(iter(setup(pairs_root).val_dataloader()))
     assert batch["input"].shape == (1, 3, 40, 56)
+
+
+def test_predict_reads_full_resolution_with_file_and_depth(tmp_path, pair_factory):
+    root = pair_factory(tmp_path / "big", n=3, size=(40, 56))
+    write_image(root / "input" / "p0.png", torch.rand(3, 40, 56), bit_depth=16)
+    dm = PairDataModule(str(root), long_side=20, num_workers=0, val_fraction=0, test_fraction=0)
+    with pytest.warns(UserWarning):
+        dm.setup()
+    batch = next(iter(dm.predict_dataloader()))
+    assert batch["input"].shape == (1, 3, 40, 56)  # not shrunk to long_side: what stylize reads
+    assert batch["path"] == [str(root / "input" / "p0.png")] and batch["bit_depth"].tolist() == [16]
 
 
 def test_small_photos_are_enlarged_for_crops(tmp_path, pair_factory):

@@ -1,0 +1,99 @@
+"""The network, in plain torch: photo -> Lab -> two-scale context -> head -> Lab -> photo.
+
+:class:`StyleNetwork` composes the dilated VGG-16 backbone(s) (:mod:`lumastyle.backbone`), the
+two-scale context (:mod:`lumastyle.context`), a head (:mod:`lumastyle.heads`) and the kornia colour
+layer (:mod:`lumastyle.color`, float32 even under autocast). It has no Lightning in it: the
+LightningModule (:mod:`lumastyle.model`) wraps it for training, and :mod:`lumastyle.inference` runs it
+on photos of any size (context cap, tiles, precision) for ``stylize``, ``predict`` and the benchmarks.
+
+Its forward pass has no Python control flow on tensor sizes (sizes only enter arithmetic), so it can
+be traced or exported once for photos of any size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from lumastyle.backbone import DilatedVGG16, Freeze, InputNorm
+from lumastyle.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
+from lumastyle.context import ContextMap, TwoScaleContext, sample_context
+from lumastyle.errors import LumastyleError
+from lumastyle.heads import HeadFactory, QuadraticHead, build_head
+
+
+class StyleNetwork(nn.Module):
+    """Zhu & Yu's automatic stylization network (arXiv:1811.10872).
+
+    Args:
+        head: the per-pixel head: a short name (``quadratic``, ``affine``), a :class:`~lumastyle.heads.Head`
+            subclass, or a factory ``(context_channels, num_scales) -> Head`` (what a config's
+            ``class_path``/``init_args`` builds).
+        backbone_width: factor on every backbone channel count (1.0 = the paper's VGG-16).
+        backbone_weights: ``imagenet`` (torchvision download), a VGG-16 state dict file, or None (random init).
+        backbone_input_norm: input normalisation the weights expect: ``imagenet`` or ``caffe``.
+        freeze: backbone parameters kept fixed: ``none``, ``features`` (conv1-conv5) or ``all``.
+        scales: upsampling factor of each context copy (the paper: [1, 2]); () is a colour-only model.
+        share_backbone: one backbone for all scales instead of one copy per scale.
+        context_pad: reflection padding in pixels added on every side of each scaled copy.
+    """
+
+    def __init__(
+        self,
+        head: HeadFactory | str = QuadraticHead,
+        backbone_width: float = 1.0,
+        backbone_weights: str | None = None,
+        backbone_input_norm: InputNorm = "imagenet",
+        freeze: Freeze = "none",
+        scales: Sequence[float] = (1.0, 2.0),
+        share_backbone: bool = False,
+        context_pad: int = 32,
+    ) -> None:
+        super().__init__()
+        if context_pad < 0:
+            raise LumastyleError(f"model.context_pad must be >= 0, got {context_pad}")
+        if any(s <= 0 for s in scales):
+            raise LumastyleError(f"model.scales must be positive, got {list(scales)}")
+        self.context: TwoScaleContext | None = None
+        context_channels = 1
+        if scales:
+            n = 1 if share_backbone else len(scales)
+            backbones = [
+                DilatedVGG16(backbone_width, backbone_weights, backbone_input_norm, freeze) for _ in range(n)
+            ]
+            self.context = TwoScaleContext(backbones, scales, context_pad)
+            context_channels = backbones[0].out_channels
+        self.head = build_head(head, context_channels, len(scales))
+
+    def encode_context(self, context_rgb: Tensor) -> list[ContextMap]:
+        """sRGB (B, 3, h, w) -> per scale, the head's encoding of the backbone map (at 1/8 resolution)."""
+        if self.context is None:
+            return []
+        return [
+            m._replace(features=self.head.encode_context(i, m.features))
+            for i, m in enumerate(self.context(context_rgb))
+        ]
+
+    def transform(
+        self,
+        lab: Tensor,
+        maps: Sequence[ContextMap],
+        out_hw: tuple[int, int] | None = None,
+        rows: tuple[int, int] | None = None,
+    ) -> Tensor:
+        """New Lab for the pixels ``lab`` (B, 3, h, W): rows ``rows`` of an ``out_hw`` photo (default: all)."""
+        out_hw = tuple(lab.shape[-2:]) if out_hw is None else out_hw
+        context = [sample_context(m.features, m.scaled_hw, m.pad, out_hw, rows) for m in maps]
+        return denormalize_lab(self.head(normalize_lab(lab), context))
+
+    def forward_lab(self, rgb: Tensor, context_rgb: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """sRGB (B, 3, H, W) -> (its Lab, the predicted Lab, unclipped); context from ``context_rgb``
+        (default: ``rgb`` itself). The training loss is computed on these."""
+        lab = rgb_to_lab(rgb)
+        maps = self.encode_context(rgb if context_rgb is None else context_rgb)
+        return lab, self.transform(lab, maps)
+
+    def forward(self, rgb: Tensor, context_rgb: Tensor | None = None) -> Tensor:
+        """Stylize sRGB (B, 3, H, W) in [0, 1]; returns the sRGB image a user gets (clipped to [0, 1])."""
+        return lab_to_rgb(self.forward_lab(rgb, context_rgb)[1])

@@ -1,0 +1,117 @@
+"""The plain-torch network and the one inference path: factorisation, tiling, context cap, precision,
+export for any size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lumastyle.color import rgb_to_lab
+from lumastyle.heads import QuadraticHead
+from lumastyle.inference import context_copy, stylize_tensor
+from lumastyle.network import StyleNetwork
+
+SMALL = {"backbone_width": 1 / 16, "context_pad": 8}
+
+
+def small_network(**kwargs) -> StyleNetwork:
+    torch.manual_seed(0)
+    net = StyleNetwork(**{**SMALL, **kwargs}).eval()
+    # move the head away from its identity start so the context path matters
+    for p in net.head.parameters():
+        p.data.normal_(0, 0.1)
+    return net
+
+
+@pytest.fixture
+def network() -> StyleNetwork:
+    return small_network()
+
+
+def test_no_lightning_in_the_network():
+    import lightning
+
+    assert not isinstance(StyleNetwork(**SMALL), lightning.LightningModule)
+
+
+def test_forward_keeps_size_and_clips(network):
+    rgb = torch.rand(2, 3, 37, 51)
+    out = network(rgb)
+    assert out.shape == rgb.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_factorised_head_equals_unfactorised(network):
+    """Applying the head's first layer before or after sampling the context is the same network."""
+    rgb = torch.rand(2, 3, 40, 56)
+    fact = network.forward_lab(rgb)[1]
+    network.head.factorize = False
+    full = network.forward_lab(rgb)[1]
+    assert torch.allclose(fact, full, atol=1e-3, rtol=1e-4)
+    assert not torch.allclose(fact, rgb_to_lab(rgb), atol=1e-1)  # the context/head really did something
+
+
+def test_tiled_inference_equals_the_network(network):
+    rgb = torch.rand(3, 45, 33)
+    whole = network(rgb.unsqueeze(0))[0]
+    tiled = stylize_tensor(network, rgb, tile_pixels=100)  # three rows per tile
+    assert torch.allclose(tiled, whole, atol=1e-5)
+
+
+def test_context_matters_and_scales_are_used(network):
+    rgb, other = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    assert not torch.allclose(network(rgb), network(rgb, context_rgb=other), atol=1e-4)
+    assert len(network.context.backbones) == 2
+    assert len(StyleNetwork(**SMALL, share_backbone=True).context.backbones) == 1
+
+
+def test_colour_only_network():
+    net = StyleNetwork(**SMALL, scales=())
+    assert net.context is None
+    assert net(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+
+
+def test_inference_caps_the_context(network, monkeypatch):
+    seen = []
+    original = network.context.forward
+    monkeypatch.setattr(network.context, "forward", lambda x: seen.append(tuple(x.shape[-2:])) or original(x))
+    rgb = torch.rand(3, 120, 200)
+    out = stylize_tensor(network, rgb, context_long_side=50)
+    assert out.shape == rgb.shape and seen == [(30, 50)]
+    stylize_tensor(network, rgb, context_long_side=400)  # never enlarged
+    assert seen[-1] == (120, 200)
+    assert torch.equal(out, network(rgb.unsqueeze(0), context_copy(rgb.unsqueeze(0), 50))[0])
+
+
+def test_bf16_keeps_colour_layer_float32(network):
+    rgb = torch.rand(1, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        lab_in, lab_out = network.forward_lab(rgb)
+    assert lab_in.dtype == torch.float32 and lab_out.dtype == torch.float32
+    assert torch.allclose(lab_out, network.forward_lab(rgb)[1], atol=2.0)
+    out = stylize_tensor(network, rgb[0], precision="bf16")
+    assert out.dtype == torch.float32 and torch.allclose(out, network(rgb)[0], atol=0.03)
+
+
+def test_custom_head_class():
+    """A head outside lumastyle, built by class: it gets the context channels and scales."""
+
+    class MeanContextHead(QuadraticHead):
+        def __init__(self, context_channels: int, num_scales: int, gain: float = 1.0):
+            super().__init__(context_channels, num_scales, hidden=(8,), factorize=False)
+            self.gain = gain
+
+    net = StyleNetwork(head=MeanContextHead, **SMALL)
+    assert isinstance(net.head, MeanContextHead)
+    assert net.head.context_channels == net.context.backbones[0].out_channels and net.head.num_scales == 2
+    assert net(torch.rand(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+def test_exports_once_for_any_size(network):
+    """No Python control flow on sizes: one export with dynamic height and width serves every size."""
+    from torch.export import Dim, export
+
+    h, w = Dim("h", min=16, max=512), Dim("w", min=16, max=512)
+    program = export(network, (torch.rand(1, 3, 40, 56),), dynamic_shapes=({2: h, 3: w},))
+    for size in [(40, 56), (33, 71), (64, 24)]:
+        rgb = torch.rand(1, 3, *size)
+        assert torch.allclose(program.module()(rgb), network(rgb), atol=1e-5)
