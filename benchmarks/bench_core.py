@@ -1,12 +1,12 @@
-"""Core-model benchmark (issue 2): speed and peak memory of LumaStyle on this machine's CPU.
+"""Core-model benchmark (issue 2): speed and peak memory of the StyleNetwork on this machine's CPU.
 
 Reports, from one run:
 
 1. forward+backward seconds per training crop (batch of 1, ``model.train()``, loss = mean squared
    Lab error against a random target): one warm-up step, then the median of ``--steps`` timed steps;
-2. ``model.stylize(rgb, context_long_side=640)`` seconds and peak memory for a 1 MP (1152x864) and a
+2. ``lumastyle.inference.stylize_tensor(network, rgb, context_long_side=640)`` seconds and peak memory for a 1 MP (1152x864) and a
    12 MP (4000x3000) photo (context on a copy with long side 640, head at full resolution in tiles);
-3. training-step peak memory with the factorised head (``factorize_context=True``) against the
+3. training-step peak memory with the factorised head (``QuadraticHead(factorize=True)``) against the
    unfactorised one (``False``) at the same crop, and their ratio.
 
 Every case runs in a fresh subprocess (this script with the hidden ``--case NAME``), which reads
@@ -58,14 +58,18 @@ def run_case(case: str, width: float, crop: int, steps: int, warmup: int) -> dic
     """One case in this (fresh) process; returns its timings and memory."""
     import torch
 
-    from lumastyle.model import LumaStyle
+    from lumastyle.color import rgb_to_lab
+    from lumastyle.heads import QuadraticHead
+    from lumastyle.inference import stylize_tensor
+    from lumastyle.network import StyleNetwork
 
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(0)
-    model = LumaStyle(
+    factorize = case != "train_unfactorised"
+    model = StyleNetwork(
+        head=lambda channels, scales: QuadraticHead(channels, scales, factorize=factorize),
         backbone_width=width,
         backbone_weights=None,
-        factorize_context=(case != "train_unfactorised"),
     )
     baseline = _peak_rss_mib()
     times: list[float] = []
@@ -77,7 +81,8 @@ def run_case(case: str, width: float, crop: int, steps: int, warmup: int) -> dic
         for i in range(warmup + steps):
             model.zero_grad(set_to_none=True)
             t0 = time.perf_counter()
-            loss, _, _ = model._step(batch, "training")  # the training loss, as LumaStyle computes it
+            _, lab_pred = model.forward_lab(batch["input"])  # the training loss, as LumaStyle computes it
+            loss = (lab_pred - rgb_to_lab(batch["target"])).square().sum(dim=1).mean()
             loss.backward()
             dt = time.perf_counter() - t0
             if i >= warmup:
@@ -89,7 +94,7 @@ def run_case(case: str, width: float, crop: int, steps: int, warmup: int) -> dic
         rgb = torch.rand(3, h, w)
         for i in range(warmup + steps):
             t0 = time.perf_counter()
-            out = model.stylize(rgb, context_long_side=CONTEXT_LONG_SIDE)
+            out = stylize_tensor(model, rgb, context_long_side=CONTEXT_LONG_SIDE)  # what stylize runs
             dt = time.perf_counter() - t0
             assert out.shape == rgb.shape
             del out

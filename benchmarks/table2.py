@@ -32,7 +32,7 @@ from lumastyle.color import (
     rgb_to_lab,
 )
 from lumastyle.data.actions import GlobalActionDataModule
-from lumastyle.model import load_checkpoint
+from lumastyle.model import LumaStyle
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = {"spring": (18.56, 3.56), "cold": (16.95, 1.98)}
@@ -53,11 +53,12 @@ def whole_pairs(dm: GlobalActionDataModule, split: str) -> list[tuple[torch.Tens
 
 
 def mean_distance(pairs: list[tuple[torch.Tensor, torch.Tensor]], predict=None) -> float:
-    """Mean per-pixel Lab distance over all pixels of all photos (the paper's metric)."""
+    """Mean per-pixel Lab distance over all pixels of all photos (the paper's metric), measured on the
+    image a user gets: each predictor returns sRGB clipped to [0, 1]."""
     total, count = 0.0, 0
     for rgb, target in pairs:
-        pred_lab = rgb_to_lab(rgb) if predict is None else predict(rgb)
-        d = lab_distance(pred_lab, rgb_to_lab(target))
+        written = rgb if predict is None else predict(rgb)
+        d = lab_distance(rgb_to_lab(written), rgb_to_lab(target))
         total += d.sum().item()
         count += d.numel()
     return total / count
@@ -78,14 +79,14 @@ def fit_global_quadratic(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torc
 def apply_global(matrix: torch.Tensor):
     def predict(rgb: torch.Tensor) -> torch.Tensor:
         v = quadratic_basis(normalize_lab(rgb_to_lab(rgb.double())))
-        return apply_color_transform(matrix.reshape(30, 1, 1), v).float()
+        return lab_to_rgb(apply_color_transform(matrix.reshape(30, 1, 1), v).float())  # clipped sRGB
 
     return predict
 
 
-def model_predictor(model: torch.nn.Module):
+def model_predictor(model: LumaStyle):
     def predict(rgb: torch.Tensor) -> torch.Tensor:
-        return model.forward_lab(rgb.unsqueeze(0))[1][0]
+        return model.stylize(rgb)  # lumastyle.inference: what `lumastyle stylize` writes
 
     return predict
 
@@ -121,7 +122,7 @@ def newest_last(workdir: Path) -> Path:
 def contact_sheet(
     path: Path, pairs: list[tuple[torch.Tensor, torch.Tensor]], columns: dict, height: int = 150
 ) -> None:
-    """One row per photo: the input, then each predictor's rendering (Lab -> sRGB), captioned on top."""
+    """One row per photo: the input, then each predictor's rendering (sRGB), captioned on top."""
     from PIL import Image, ImageDraw
 
     def tile(rgb: torch.Tensor) -> Image.Image:
@@ -132,7 +133,7 @@ def contact_sheet(
     rows = []
     for rgb, target in pairs:
         with torch.no_grad():
-            renders = [rgb, target] + [lab_to_rgb(fn(rgb)) for fn in columns.values()]
+            renders = [rgb, target] + [fn(rgb) for fn in columns.values()]
         rows.append([tile(x) for x in renders])
     widths = [max(row[i].width for row in rows) for i in range(len(rows[0]))]
     gap, caption = 4, 16
@@ -175,9 +176,9 @@ def main() -> None:
             with contextlib.redirect_stdout(sys.stderr):
                 ckpt = train(style, args.workdir / style, args.epochs, args.extra_config)
         dm = run_data(ckpt)
-        train_pairs, test_pairs = whole_pairs(dm, "train"), whole_pairs(dm, "test")
+        train_pairs, val_pairs, test_pairs = (whole_pairs(dm, s) for s in ("train", "val", "test"))
         baseline = mean_distance(test_pairs)
-        model = model_predictor(load_checkpoint(str(ckpt)))
+        model = model_predictor(LumaStyle.from_checkpoint(ckpt))
         global_map = apply_global(fit_global_quadratic(train_pairs))
         with torch.no_grad():
             global_fit = mean_distance(test_pairs, global_map)
@@ -189,7 +190,7 @@ def main() -> None:
         rows.append(
             {
                 "style": style,
-                "train/test photos": f"{len(train_pairs)}/{len(test_pairs)}",
+                "train/val/test photos": f"{len(train_pairs)}/{len(val_pairs)}/{len(test_pairs)}",
                 "input vs target": round(baseline, 2),
                 "global quadratic fit": round(global_fit, 2),
                 "lumastyle": round(model_err, 2),
