@@ -19,6 +19,7 @@ import lightning_utilities.core.rank_zero as lightning_rank_zero
 import yaml
 from jsonargparse import ArgumentParser, Namespace, set_parsing_settings
 from lightning.pytorch.cli import LightningCLI, LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
 from lumastyle.actions import apply_action
@@ -183,12 +184,15 @@ def _resume_last(config: Namespace) -> None:
     version_dir = last.parent.parent
     for logger in loggers:
         logger.init_args.version = version_dir.name
-    state = check_checkpoint(last)
-    trim_metrics(version_dir, int(state.get("epoch", 0)), int(state.get("global_step", 0)))
     config.ckpt_path = str(last)
     # resuming into the run's own folder: its checkpoints are expected to be there
     warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
-    print(f"resuming {last} (epoch {state.get('epoch')}, step {state.get('global_step')})", file=sys.stderr)
+    if rank_zero_only.rank == 0:  # every process of a distributed run parses the command; one edits files
+        state = check_checkpoint(last)
+        trim_metrics(version_dir, int(state.get("epoch", 0)), int(state.get("global_step", 0)))
+        print(
+            f"resuming {last} (epoch {state.get('epoch')}, step {state.get('global_step')})", file=sys.stderr
+        )
 
 
 def _run_function(name: str, function: Callable[..., Any], positional: bool, argv: Sequence[str]) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import types
+import warnings
 from typing import Any
 
 import lightning as L
@@ -211,6 +212,12 @@ class LumaStyle(L.LightningModule):
         groups: list[dict[str, Any]] = [{"params": head}]
         if backbone:
             groups.append({"params": backbone, "lr_scale": self.hparams.backbone_lr_scale})
+        elif self.hparams.backbone_lr_scale != 1.0:
+            warnings.warn(
+                f"model.backbone_lr_scale {self.hparams.backbone_lr_scale} has no effect: no backbone "
+                f"parameter is trained (model.freeze {self.hparams.freeze!r}, scales {list(self.hparams.scales)})",
+                stacklevel=2,
+            )
         optimizer = self.optimizer_factory(groups)
         for group in optimizer.param_groups:
             group["lr"] *= group.get("lr_scale", 1.0)

@@ -97,6 +97,10 @@ class TestOptimiser:
         assert all(id(p) not in params for p in model.network.context.parameters())
         assert all(id(p) in params for p in model.network.head.parameters())
 
+    def test_backbone_scale_without_a_trained_backbone_says_so(self):
+        with pytest.warns(UserWarning, match="backbone_lr_scale 0.1 has no effect"):
+            LumaStyle(**SMALL, freeze="all", backbone_lr_scale=0.1).configure_optimizers()
+
     def test_plateau_scheduler_watches_validation(self):
         model = LumaStyle(**SMALL, lr_scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau)
         sched = model.configure_optimizers()["lr_scheduler"]
@@ -166,6 +170,22 @@ class TestNonFiniteLoss:
         assert [p.name for p in saved] == ["epoch=0-step=4.ckpt"]
         state = torch.load(saved[0], weights_only=True)["state_dict"]
         assert all(torch.isfinite(v).all() for v in state.values())
+
+    def test_under_ddp_every_process_stops(self):
+        """Two DDP processes (gloo, CPU); only process 1 sees the NaN. Both stop with the error at the
+        same check instead of one waiting forever for the other (a hang fails by the timeout)."""
+        import subprocess
+        import sys
+
+        script = Path(__file__).parent / "helpers" / "ddp_nonfinite.py"
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=240, check=False
+        )
+        said = done.stdout
+        for rank in (0, 1):
+            assert f"process {rank} stopped: the training loss became NaN or infinite at step 2;" in said, (
+                said + done.stderr[-2000:]
+            )
 
     def test_no_host_sync_between_checks(self):
         """The guard records on the device: no .item() (a sync) happens in a training step."""
