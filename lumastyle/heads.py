@@ -171,10 +171,14 @@ def get_head(name: str) -> type[Head]:
         ) from None
 
 
+def resolve_head(head: HeadFactory | str) -> HeadFactory:
+    """The factory ``head`` names: a short name is looked up (an unknown one raises), others pass."""
+    return get_head(head) if isinstance(head, str) else head
+
+
 def build_head(head: HeadFactory | str, context_channels: int, num_scales: int) -> Head:
     """Build ``head`` (a short name, a head class, or a factory from a config) for the network."""
-    factory = get_head(head) if isinstance(head, str) else head
-    built = factory(context_channels, num_scales)
+    built = resolve_head(head)(context_channels, num_scales)
     if not isinstance(built, Head):
         raise LumastyleError(
             f"model.head built a {type(built).__name__}, not a lumastyle.heads.Head; subclass Head"

@@ -20,7 +20,7 @@ from lumastyle.backbone import DilatedVGG16, Freeze, InputNorm
 from lumastyle.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
 from lumastyle.context import ContextMap, TwoScaleContext, sample_context
 from lumastyle.errors import LumastyleError
-from lumastyle.heads import HeadFactory, QuadraticHead, build_head
+from lumastyle.heads import HeadFactory, QuadraticHead, build_head, resolve_head
 
 
 class StyleNetwork(nn.Module):
@@ -55,6 +55,7 @@ class StyleNetwork(nn.Module):
             raise LumastyleError(f"model.context_pad must be >= 0, got {context_pad}")
         if any(s <= 0 for s in scales):
             raise LumastyleError(f"model.scales must be positive, got {list(scales)}")
+        head = resolve_head(head)  # a wrong name stops here, before any weights are loaded
         self.context: TwoScaleContext | None = None
         context_channels = 1
         if scales:

@@ -253,9 +253,13 @@ class TestCheckpoints:
             check_checkpoint(tmp_path / "z.ckpt")
 
 
-def test_bad_options_are_one_line():
+def test_bad_options_are_one_line(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("a wrong head name must be reported before any download")
+
+    monkeypatch.setattr("lumastyle.backbone._download_imagenet_state_dict", no_network)
     with pytest.raises(LumastyleError, match="unknown head 'nope'"):
-        LumaStyle(**SMALL, head="nope")
+        LumaStyle(**{**SMALL, "backbone_weights": "imagenet"}, head="nope")
     with pytest.raises(LumastyleError, match="scales"):
         LumaStyle(**SMALL, scales=(1.0, -2.0))
     with pytest.raises(LumastyleError, match="backbone_lr_scale"):
