@@ -32,7 +32,7 @@ from lumastyle.optim import DEFAULT_LR
 from lumastyle.stylize import stylize
 
 #: lumastyle's run settings, applied before any --config (see the file).
-RUN_DEFAULTS = Path(str(resources.files("lumastyle") / "configs" / "run.yaml"))
+RUN_DEFAULTS = Path(str(resources.files("lumastyle") / "defaults" / "run.yaml"))
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 #: LumaStyle arguments set by the config's top-level blocks of the same names.
 MODEL_OPTIMISATION = {"optimizer", "lr_scheduler"}
@@ -51,7 +51,7 @@ EPILOG = (
 class LumaStyleCLI(LightningCLI):
     """LightningCLI with lumastyle's run settings, one optimiser channel, run names and resuming.
 
-    - ``lumastyle/configs/run.yaml`` (trainer, logger, checkpoints, optimiser defaults) is applied
+    - ``lumastyle/defaults/run.yaml`` (trainer, logger, checkpoints, optimiser defaults) is applied
       before any ``--config``, so a style file holds only the style.
     - ``optimizer:`` and ``lr_scheduler:`` are the one place the optimiser and schedule are set; they
       reach the model's ``optimizer``/``lr_scheduler`` arguments (not options of their own), which
