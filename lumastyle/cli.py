@@ -31,8 +31,8 @@ from lumastyle.model import LumaStyle, check_checkpoint
 from lumastyle.optim import DEFAULT_LR
 from lumastyle.stylize import stylize
 
-#: lumastyle's run settings, applied before any --config (see the file).
-RUN_DEFAULTS = Path(str(resources.files("lumastyle") / "defaults" / "run.yaml"))
+#: lumastyle's run settings, applied before any --config (see the files).
+DEFAULTS = Path(str(resources.files("lumastyle") / "defaults"))
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 #: LumaStyle arguments set by the config's top-level blocks of the same names.
 MODEL_OPTIMISATION = {"optimizer", "lr_scheduler"}
@@ -116,6 +116,12 @@ class LumaStyleCLI(LightningCLI):
         self._evaluating()
         if not any(isinstance(cb, PredictionWriter) for cb in self.trainer.callbacks):
             self.trainer.callbacks.append(PredictionWriter())
+
+
+def _defaults(subcommand: str) -> list[str]:
+    """run.yaml for every subcommand, then SUBCOMMAND.yaml where one exists."""
+    own = DEFAULTS / f"{subcommand}.yaml"
+    return [str(DEFAULTS / "run.yaml")] + ([str(own)] if own.is_file() else [])
 
 
 def _loggers(config: Namespace) -> list[Namespace]:
@@ -233,10 +239,10 @@ def _run(argv: list[str]) -> None:
             parser_kwargs={
                 "parser_mode": "omegaconf+",  # interpolation over the merged config of all files
                 "epilog": EPILOG,
-                "allow_abbrev": False,
                 # no abbreviations: --model.backbone_lr must not silently mean --model.backbone_lr_scale
+                "allow_abbrev": False,
                 **{
-                    sub: {"default_config_files": [str(RUN_DEFAULTS)], "allow_abbrev": False}
+                    sub: {"default_config_files": _defaults(sub), "allow_abbrev": False}
                     for sub in SUBCOMMANDS
                 },
             },

@@ -201,7 +201,9 @@ class LumaStyle(L.LightningModule):
         return self._evaluate(batch, "test", self.test_distance, self.test_psnr)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        return {**batch, "output": self.stylize(batch["input"])}
+        """The stylized photos and what PredictionWriter needs to write them as ``stylize`` would."""
+        kept = {key: batch[key] for key in ("name", "path", "bit_depth") if key in batch}
+        return {**kept, "output": self.stylize(batch["input"])}
 
     # -- optimisation --------------------------------------------------------------------------
 
