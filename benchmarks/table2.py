@@ -25,6 +25,8 @@ import yaml
 from lumastyle.cli import main as lumastyle_main
 from lumastyle.color import (
     apply_color_transform,
+    denormalize_lab,
+    fit_color_map,
     lab_distance,
     lab_to_rgb,
     normalize_lab,
@@ -65,21 +67,16 @@ def mean_distance(pairs: list[tuple[torch.Tensor, torch.Tensor]], predict=None) 
 
 
 def fit_global_quadratic(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """Least-squares 3x10 matrix M with lab_target ~ M V(normalised lab_input), over all training pixels."""
-    gram = torch.zeros(10, 10, dtype=torch.float64)
-    cross = torch.zeros(10, 3, dtype=torch.float64)
-    for rgb, target in pairs:
-        v = quadratic_basis(normalize_lab(rgb_to_lab(rgb.double()))).flatten(1).T  # (N, 10)
-        y = rgb_to_lab(target.double()).flatten(1).T  # (N, 3)
-        gram += v.T @ v
-        cross += v.T @ y
-    return torch.linalg.solve(gram, cross).T  # (3, 10)
+    """Least-squares 3x10 matrix M with target ~ M V(input), both normalised Lab, over all training pixels
+    (what ``model.closed_form_start`` starts the head from)."""
+    return fit_color_map((normalize_lab(rgb_to_lab(a)), normalize_lab(rgb_to_lab(b))) for a, b in pairs)
 
 
 def apply_global(matrix: torch.Tensor):
     def predict(rgb: torch.Tensor) -> torch.Tensor:
         v = quadratic_basis(normalize_lab(rgb_to_lab(rgb.double())))
-        return lab_to_rgb(apply_color_transform(matrix.reshape(30, 1, 1), v).float())  # clipped sRGB
+        lab = denormalize_lab(apply_color_transform(matrix.reshape(30, 1, 1), v))
+        return lab_to_rgb(lab.float())  # clipped sRGB
 
     return predict
 

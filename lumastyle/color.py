@@ -7,6 +7,8 @@ float64, for gradcheck).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
 from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
 from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
@@ -89,6 +91,30 @@ def apply_color_transform(phi: Tensor, basis: Tensor) -> Tensor:
         raise ValueError(f"phi must have {3 * k} channels for a {k}-term basis, got {phi.shape[-3]}")
     phi = phi.unflatten(-3, (3, k))
     return (phi * basis.unsqueeze(-4)).sum(dim=-3)
+
+
+def fit_color_map(
+    pairs: Iterable[tuple[Tensor, Tensor]], basis: Callable[[Tensor], Tensor] = quadratic_basis
+) -> Tensor:
+    """The least-squares global colour map: the (3, K) matrix M minimising the squared error of
+    ``target ~ M basis(source)`` over every pixel of every (source, target) pair, each (*, 3, H, W).
+
+    The normal equations are summed photo by photo in float64, so any number of photos fits in
+    memory; the solution is the minimum-norm one when the photos do not determine every term (grey
+    photos and the a, b terms, say). Raises ValueError when ``pairs`` is empty.
+    """
+    gram = cross = None
+    for source, target in pairs:
+        check_image(source, "source")
+        check_image(target, "target")
+        terms = basis(source.double())
+        v = terms.movedim(-3, -1).reshape(-1, terms.shape[-3])  # (pixels, K)
+        y = target.double().movedim(-3, -1).reshape(-1, 3)
+        g, c = v.T @ v, v.T @ y
+        gram, cross = (g, c) if gram is None else (gram + g, cross + c)
+    if gram is None:
+        raise ValueError("fit_color_map needs at least one (source, target) pair")
+    return torch.linalg.lstsq(gram.cpu(), cross.cpu(), driver="gelsd").solution.T
 
 
 def lab_distance(pred_lab: Tensor, target_lab: Tensor) -> Tensor:

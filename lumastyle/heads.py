@@ -115,6 +115,16 @@ class ColorTransformHead(Head):
     def encode_context(self, index: int, features: Tensor) -> Tensor:
         return self.context_in[index](features) if self.factorize else features
 
+    def start_from(self, matrix: Tensor) -> None:
+        """Start from the global colour map ``matrix`` (3, K) on this head's basis: the output layer's
+        bias becomes the map and its weights zero, so the head predicts exactly that map for every
+        pixel (and learns the residual from there)."""
+        if tuple(matrix.shape) != (3, self.n_basis):
+            raise ValueError(f"expected a (3, {self.n_basis}) colour map, got {tuple(matrix.shape)}")
+        with torch.no_grad():
+            self.out.weight.zero_()
+            self.out.bias.copy_(matrix.flatten().to(self.out.bias))
+
     def predict_phi(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
         """Per-pixel transform (B, 3K, h, W) from normalised Lab and the sampled context maps."""
         x = self.pixel_in(lab_n)

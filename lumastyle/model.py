@@ -15,6 +15,7 @@ import math
 import os
 import types
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
@@ -26,7 +27,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from lumastyle.backbone import Freeze, InputNorm
-from lumastyle.color import lab_distance, rgb_to_lab
+from lumastyle.color import fit_color_map, lab_distance, normalize_lab, rgb_to_lab
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import HeadFactory, QuadraticHead
 from lumastyle.inference import stylize_tensor
@@ -60,6 +61,9 @@ class LumaStyle(L.LightningModule):
         backbone_lr_scale: the backbone's trainable parameters learn at the optimizer's lr times this.
         check_finite_every_n_steps: how often (in steps) a non-finite training loss is looked for; it is
             also looked for at every epoch end and before every checkpoint is written.
+        closed_form_start: before the first step, fit the best single global colour map on the head's
+            basis to the training photos by least squares and start the head there (it learns the
+            residual): from step 0 the model is as good as the global fit. Not redone on resume.
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class LumaStyle(L.LightningModule):
         lr_scheduler: LRSchedulerCallable | None = LinearWarmup,
         backbone_lr_scale: float = 1.0,
         check_finite_every_n_steps: int = 50,
+        closed_form_start: bool = False,
     ) -> None:
         super().__init__()
         # the optimiser is configuration of a run (config.yaml records it), not of the network
@@ -238,6 +243,33 @@ class LumaStyle(L.LightningModule):
         long_side = getattr(datamodule, "image_long_side", None)
         if long_side:
             self.trained_long_side = int(long_side)
+        if self.hparams.closed_form_start and self.trainer.ckpt_path is None:  # a resumed run has its weights
+            pairs = getattr(datamodule, "training_pairs", None)
+            if pairs is None:
+                raise LumastyleError(
+                    "model.closed_form_start needs a lumastyle DataModule (it reads the training photos)"
+                )
+            self.start_from_global_fit(pairs())
+
+    def start_from_global_fit(self, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
+        """Fit the least-squares global colour map (normalised Lab, the head's basis) to the (input,
+        target) sRGB pairs and start the head from it; returns the (3, K) map.
+
+        Every process reads the same training photos and gets the same map, so no exchange is needed.
+        """
+        head = self.network.head
+        if not hasattr(head, "start_from"):
+            raise LumastyleError(
+                f"model.closed_form_start needs a head with a colour basis (QuadraticHead, AffineHead); "
+                f"{type(head).__name__} has no start_from"
+            )
+        normalised = ((normalize_lab(rgb_to_lab(a)), normalize_lab(rgb_to_lab(b))) for a, b in pairs)
+        try:
+            matrix = fit_color_map(normalised, type(head).basis)
+        except ValueError:
+            raise LumastyleError("model.closed_form_start found no training photos") from None
+        head.start_from(matrix)
+        return matrix
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()  # never write weights trained on a NaN

@@ -14,6 +14,7 @@ from lumastyle.color import (
     affine_basis,
     apply_color_transform,
     denormalize_lab,
+    fit_color_map,
     lab_distance,
     lab_to_rgb,
     normalize_lab,
@@ -169,3 +170,35 @@ def test_lab_distance_is_euclidean():
     a = torch.zeros(1, 3, 1, 2)
     b = torch.tensor([3.0, 4.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 1, 2)
     assert torch.allclose(lab_distance(a, b), torch.full((1, 1, 2), 5.0))
+
+
+class TestFitColorMap:
+    def test_recovers_a_quadratic_map_exactly(self):
+        """Targets made by a known 3x10 map on the quadratic basis give that map back."""
+        g = torch.Generator().manual_seed(0)
+        matrix = torch.randn(3, 10, generator=g, dtype=torch.float64)
+        sources = [torch.rand(3, 7, 9, generator=g, dtype=torch.float64) * 2 - 1 for _ in range(3)]
+        pairs = [(s, apply_color_transform(matrix.reshape(30, 1, 1), quadratic_basis(s))) for s in sources]
+        assert torch.allclose(fit_color_map(pairs), matrix, atol=1e-8)
+
+    def test_matches_numpy_least_squares_over_all_pixels(self):
+        g = torch.Generator().manual_seed(1)
+        pairs = [(torch.rand(2, 3, 5, 6, generator=g), torch.rand(2, 3, 5, 6, generator=g)) for _ in range(2)]
+        v = np.concatenate(
+            [quadratic_basis(s.double()).permute(0, 2, 3, 1).reshape(-1, 10) for s, _ in pairs]
+        )
+        y = np.concatenate([t.double().permute(0, 2, 3, 1).reshape(-1, 3).numpy() for _, t in pairs])
+        expected = np.linalg.lstsq(v, y, rcond=None)[0].T
+        assert np.allclose(fit_color_map(pairs).numpy(), expected, atol=1e-8)
+
+    def test_grey_photos_leave_the_colour_terms_at_zero(self):
+        """Grey photos do not determine the a, b terms: the minimum-norm answer leaves them 0."""
+        grey = torch.zeros(3, 4, 4)
+        grey[0] = torch.linspace(-1, 1, 16).view(4, 4)
+        matrix = fit_color_map([(grey, grey * 0.5)], affine_basis)
+        assert torch.allclose(matrix[:, 1:3], torch.zeros(3, 2, dtype=matrix.dtype), atol=1e-9)
+        assert matrix[0, 0] == pytest.approx(0.5)
+
+    def test_needs_a_pair(self):
+        with pytest.raises(ValueError, match="at least one"):
+            fit_color_map([])

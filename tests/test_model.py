@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from lumastyle.color import lab_distance, rgb_to_lab
 from lumastyle.errors import LumastyleError
-from lumastyle.heads import QuadraticHead
+from lumastyle.heads import Head, QuadraticHead
 from lumastyle.model import LumaStyle, check_checkpoint
 from lumastyle.optim import LinearWarmup
 
@@ -24,6 +24,13 @@ class TinyHead(QuadraticHead):
 
     def __init__(self, context_channels: int, num_scales: int, width: int = 8) -> None:
         super().__init__(context_channels, num_scales, hidden=(width,))
+
+
+class KeepColours(Head):
+    """A head without a colour basis: returns each pixel's colour."""
+
+    def forward(self, lab_n: torch.Tensor, context) -> torch.Tensor:
+        return lab_n.float()
 
 
 def quiet_trainer(tmp_path: Path, **kwargs) -> L.Trainer:
@@ -264,3 +271,66 @@ def test_bad_options_are_one_line(monkeypatch):
         LumaStyle(**SMALL, scales=(1.0, -2.0))
     with pytest.raises(LumastyleError, match="backbone_lr_scale"):
         LumaStyle(**SMALL, backbone_lr_scale=-1)
+
+
+class TestClosedFormStart:
+    def training_error(self, model: LumaStyle, pairs) -> float:
+        with torch.no_grad():
+            errors = [
+                lab_distance(model.network.forward_lab(a.unsqueeze(0))[1], rgb_to_lab(b.unsqueeze(0))).mean()
+                for a, b in pairs
+            ]
+        return float(torch.stack(errors).mean())
+
+    def global_fit_error(self, pairs) -> float:
+        """The best global quadratic map, fitted independently with numpy's least squares."""
+        import numpy as np
+
+        from lumastyle.color import denormalize_lab, normalize_lab, quadratic_basis
+
+        def terms(rgb):
+            return quadratic_basis(normalize_lab(rgb_to_lab(rgb.double()))).flatten(1).T.numpy()
+
+        v = np.concatenate([terms(a) for a, _ in pairs])
+        y = np.concatenate([normalize_lab(rgb_to_lab(b.double())).flatten(1).T.numpy() for _, b in pairs])
+        m = torch.from_numpy(np.linalg.lstsq(v, y, rcond=None)[0])  # (10, 3)
+        errors = []
+        for a, b in pairs:
+            pred = denormalize_lab((torch.from_numpy(terms(a)) @ m).T.reshape(3, *a.shape[-2:]))
+            errors.append(lab_distance(pred, rgb_to_lab(b.double())).mean())
+        return float(torch.stack(errors).mean())
+
+    def test_from_step_0_as_good_as_the_global_fit(self, pairs_root):
+        from lumastyle.data import PairDataModule
+
+        torch.manual_seed(0)
+        dm = PairDataModule(str(pairs_root), num_workers=0, crop_size=16)
+        dm.setup()
+        pairs = list(dm.training_pairs())
+        model = LumaStyle(**SMALL, closed_form_start=True)
+        before = self.training_error(model, pairs)
+        trainer = quiet_trainer(Path(dm.root), max_steps=0, enable_checkpointing=False)
+        trainer.fit(model, dm)  # the start is fitted in on_fit_start, before any step
+        after, best = self.training_error(model, pairs), self.global_fit_error(pairs)
+        assert after == pytest.approx(best, rel=1e-3, abs=1e-3)
+        assert after < 0.5 * before
+
+    def test_not_redone_when_resuming(self, pairs_root, tmp_path):
+        from lumastyle.data import PairDataModule
+
+        dm = PairDataModule(str(pairs_root), num_workers=0, crop_size=16)
+        model = LumaStyle(**SMALL, closed_form_start=True)
+        trainer = quiet_trainer(tmp_path, max_steps=1, limit_val_batches=0)
+        trainer.fit(model, dm)
+        trainer.save_checkpoint(tmp_path / "one.ckpt")
+        saved = model.network.head.out.bias.detach().clone()
+        resumed = LumaStyle(**SMALL, closed_form_start=True)
+        quiet_trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(
+            resumed, dm, ckpt_path=tmp_path / "one.ckpt"
+        )
+        assert torch.equal(resumed.network.head.out.bias, saved)
+
+    def test_needs_a_head_with_a_basis(self):
+        model = LumaStyle(**SMALL, head=KeepColours)
+        with pytest.raises(LumastyleError, match="closed_form_start needs a head"):
+            model.start_from_global_fit([])

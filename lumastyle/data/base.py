@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import statistics
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,6 +302,14 @@ class StyleDataModule(L.LightningDataModule):
         sides = [max(read_size(ex.input)) for ex in self.splits["train"]]
         median = int(statistics.median(sides))
         return min(median, self.long_side) if self.long_side else median
+
+    def training_pairs(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """The whole training photos and their targets as training loads them (``long_side``), one
+        pair at a time, with a progress bar for long sets."""
+        examples = self._examples("train")
+        for ex in tqdm(examples, desc="reading training photos", unit="photo", disable=len(examples) < 50):
+            rgb, target = ex.load(self.long_side)
+            yield rgb, target
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
