@@ -23,14 +23,13 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 from torch.optim.lr_scheduler import ReduceLROnPlateau
-from torchmetrics import MeanMetric
-from torchmetrics.image import PeakSignalNoiseRatio
 
 from lumastyle.backbone import Freeze, InputNorm
 from lumastyle.color import fit_color_map, lab_distance, normalize_lab, rgb_to_lab
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import HeadFactory, QuadraticHead
 from lumastyle.inference import stylize_tensor
+from lumastyle.metrics import StyleMetrics
 from lumastyle.network import StyleNetwork
 from lumastyle.optim import LinearWarmup, default_optimizer
 
@@ -109,10 +108,8 @@ class LumaStyle(L.LightningModule):
         self.trained_long_side: int | None = None
         # first training step whose loss was not finite (-1: none yet); kept on the device, read rarely
         self.register_buffer("first_nonfinite_step", torch.tensor(-1), persistent=False)
-        self.val_distance = MeanMetric()
-        self.test_distance = MeanMetric()
-        self.val_psnr = PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))
-        self.test_psnr = PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))
+        self.val_metrics = StyleMetrics(full=False)  # the paper's Lab distance and PSNR, every epoch
+        self.test_metrics = StyleMetrics(full=True)  # and ΔE76, CIEDE2000, SSIM (see lumastyle.metrics)
 
     def forward(self, rgb: Tensor, context_rgb: Tensor | None = None) -> Tensor:
         """Stylize sRGB (B, 3, H, W) in [0, 1] (the network's forward: no tiling, no context cap)."""
@@ -184,26 +181,21 @@ class LumaStyle(L.LightningModule):
 
     # -- evaluation: on what the user gets -------------------------------------------------------
 
-    def _evaluate(
-        self, batch: dict[str, Any], stage: str, distance: MeanMetric, psnr: PeakSignalNoiseRatio
-    ) -> Tensor:
+    def _evaluate(self, batch: dict[str, Any], stage: str, metrics: StyleMetrics) -> Tensor:
         written = self.stylize(batch["input"])  # clipped sRGB, as stylize writes it
-        target = batch["target"].float()
-        per_pixel = lab_distance(rgb_to_lab(written), rgb_to_lab(target))
-        distance.update(per_pixel)  # mean over all pixels of all images, reduced correctly across processes
-        psnr.update(written, target)
+        per_pixel = metrics.update(written, batch["target"].float())
         loss = per_pixel.square().mean()
         bs = batch["input"].shape[0]
         self.log(f"{stage}/loss", loss, batch_size=bs, sync_dist=True)
-        self.log(f"{stage}/lab_distance", distance, prog_bar=True, batch_size=bs)
-        self.log(f"{stage}/psnr", psnr, batch_size=bs)
+        for name, metric in metrics.items():
+            self.log(f"{stage}/{name}", metric, prog_bar=name == "lab_distance", batch_size=bs)
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        return self._evaluate(batch, "val", self.val_distance, self.val_psnr)
+        return self._evaluate(batch, "val", self.val_metrics)
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        return self._evaluate(batch, "test", self.test_distance, self.test_psnr)
+        return self._evaluate(batch, "test", self.test_metrics)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """The stylized photos and what PredictionWriter needs to write them as ``stylize`` would."""

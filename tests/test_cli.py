@@ -54,6 +54,11 @@ def test_fit_then_everything_else(workdir, pair_factory, capfd, caplog):
     assert not noise
     assert list(workdir.glob("runs/pairs/version_*/predictions/p*.png"))
     assert "lr-Adam/pg1" in (run / "metrics.csv").read_text()  # the learning rate is logged
+    tested = [
+        p.read_text() for p in workdir.glob("runs/pairs/version_*/metrics.csv") if "test/" in p.read_text()
+    ]
+    header = tested[0].splitlines()[0].split(",")
+    assert {"test/lab_distance", "test/delta_e76", "test/ciede2000", "test/psnr", "test/ssim"} <= set(header)
 
     # stylize: a folder with mixed formats and sizes, names and sizes kept
     photos = workdir / "photos"
