@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
+from kornia.color import linear_rgb_to_rgb, xyz_to_rgb
 from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
 from torch import Tensor, nn
 
@@ -44,6 +45,62 @@ def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
     check_image(lab, "lab")
     with torch.autocast(lab.device.type, enabled=False):
         return _kornia_lab_to_rgb(full_precision(lab), clip=clip)
+
+
+# ProPhoto (ROMM) RGB primaries to XYZ under D50, and the Bradford adaptation from D50 to D65, as
+# B. Lindbloom tabulates them (brucelindbloom.com); the D65 white is kornia's and scikit-image's.
+_PROPHOTO_TO_XYZ_D50 = (
+    (0.7976749, 0.1351917, 0.0313534),
+    (0.2880402, 0.7118741, 0.0000857),
+    (0.0000000, 0.0000000, 0.8252100),
+)
+_BRADFORD_D50_TO_D65 = (
+    (0.9555766, -0.0230393, 0.0631636),
+    (-0.0282895, 1.0099416, 0.0210077),
+    (0.0122982, -0.0204830, 1.3299098),
+)
+D65_WHITE = (0.95047, 1.0, 1.08883)
+#: the gamma with which the Uniform set's ProPhoto TIFFs are decoded (its authors' reader)
+PROPHOTO_GAMMA = 1.8
+
+
+def _channel_matrix(matrix: Tensor, x: Tensor) -> Tensor:
+    return torch.einsum("ij,...jhw->...ihw", matrix, x)
+
+
+def prophoto_to_xyz(rgb: Tensor) -> Tensor:
+    """ProPhoto RGB in [0, 1] (gamma-encoded, as 16-bit TIFFs store it / 65535) -> CIE XYZ adapted to
+    D65: decoded with gamma 1.8, converted under D50, Bradford-adapted to D65 (*, 3, H, W).
+
+    Hand-written matrix products (kornia converts sRGB only); tested against colour-science.
+    """
+    check_image(rgb, "rgb")
+    x = full_precision(rgb).clamp(0.0, 1.0) ** PROPHOTO_GAMMA
+    to_xyz = torch.tensor(_PROPHOTO_TO_XYZ_D50, dtype=x.dtype, device=x.device)
+    adapt = torch.tensor(_BRADFORD_D50_TO_D65, dtype=x.dtype, device=x.device)
+    return _channel_matrix(adapt @ to_xyz, x)
+
+
+def xyz_to_lab(xyz: Tensor) -> Tensor:
+    """CIE XYZ -> CIELab, both relative to the D65 white (*, 3, H, W).
+
+    Written by hand: kornia offers XYZ only through sRGB, which would clip colours outside its gamut;
+    tested against scikit-image's ``xyz2lab``.
+    """
+    check_image(xyz, "xyz")
+    xyz = full_precision(xyz)
+    white = torch.tensor(D65_WHITE, dtype=xyz.dtype, device=xyz.device).view(3, 1, 1)
+    t = xyz / white
+    delta = 6.0 / 29.0
+    f = torch.where(t > delta**3, t.clamp_min(delta**3) ** (1.0 / 3.0), t / (3 * delta**2) + 4.0 / 29.0)
+    fx, fy, fz = f.unbind(-3)
+    return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+
+
+def prophoto_to_srgb(rgb: Tensor) -> Tensor:
+    """ProPhoto RGB in [0, 1] -> sRGB in [0, 1] (colours outside sRGB are clipped), through XYZ D65."""
+    with torch.autocast(rgb.device.type, enabled=False):
+        return linear_rgb_to_rgb(xyz_to_rgb(prophoto_to_xyz(rgb)).clamp(0.0, 1.0)).clamp(0.0, 1.0)
 
 
 def _lab_affine(ref: Tensor) -> tuple[Tensor, Tensor]:

@@ -18,8 +18,11 @@ from lumastyle.color import (
     lab_distance,
     lab_to_rgb,
     normalize_lab,
+    prophoto_to_srgb,
+    prophoto_to_xyz,
     quadratic_basis,
     rgb_to_lab,
+    xyz_to_lab,
 )
 
 
@@ -202,3 +205,54 @@ class TestFitColorMap:
     def test_needs_a_pair(self):
         with pytest.raises(ValueError, match="at least one"):
             fit_color_map([])
+
+
+class TestProPhoto:
+    """The Uniform set's conversions (its authors' reader): gamma 1.8, ProPhoto -> XYZ D50, Bradford to
+    D65, Lab. Reference: colour-science, and scikit-image for XYZ -> Lab."""
+
+    def test_xyz_to_lab_matches_scikit_image(self, dtype):
+        xyz = torch.rand(3, 6, 7, dtype=dtype) * torch.tensor([0.95, 1.0, 1.09], dtype=dtype).view(3, 1, 1)
+        xyz[:, 0, 0] = 0.001  # the linear part near black
+        expected = skcolor.xyz2lab(xyz.permute(1, 2, 0).double().numpy(), illuminant="D65")
+        got = xyz_to_lab(xyz).permute(1, 2, 0).double().numpy()
+        assert np.allclose(got, expected, atol=1e-3 if dtype == torch.float32 else 1e-9)
+
+    def test_prophoto_to_lab_matches_colour_science(self):
+        colour = pytest.importorskip("colour")
+        rgb = torch.rand(3, 5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        d65 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]
+        linear = rgb.permute(1, 2, 0).numpy() ** 1.8
+        xyz = colour.RGB_to_XYZ(
+            linear, "ProPhoto RGB", illuminant=d65, chromatic_adaptation_transform="Bradford",
+            apply_cctf_decoding=False,
+        )  # fmt: skip
+        expected = colour.XYZ_to_Lab(xyz, d65)
+        got = xyz_to_lab(prophoto_to_xyz(rgb)).permute(1, 2, 0).numpy()
+        # the two use the primaries' matrix to 4 and 7 decimals: within 0.05 Lab units
+        assert np.abs(got - expected).max() < 0.05
+
+    def test_white_and_black(self):
+        white, black = torch.ones(3, 1, 1, dtype=torch.float64), torch.zeros(3, 1, 1, dtype=torch.float64)
+        assert torch.allclose(
+            xyz_to_lab(prophoto_to_xyz(white)).flatten(), torch.tensor([100.0, 0, 0]).double(), atol=0.05
+        )
+        assert torch.allclose(
+            xyz_to_lab(prophoto_to_xyz(black)).flatten(), torch.zeros(3).double(), atol=1e-9
+        )
+
+    def test_to_srgb_agrees_with_lab_inside_the_srgb_gamut(self):
+        """A ProPhoto colour inside sRGB keeps its Lab through prophoto_to_srgb (then kornia's rgb_to_lab)."""
+        srgb = torch.tensor([0.6, 0.5, 0.4], dtype=torch.float64).view(3, 1, 1)
+        lab = rgb_to_lab(srgb)
+        # find the ProPhoto value of that colour by inverting the matrices, then encode with gamma 1.8
+        from kornia.color import rgb_to_linear_rgb, rgb_to_xyz
+
+        from lumastyle.color import _BRADFORD_D50_TO_D65, _PROPHOTO_TO_XYZ_D50
+
+        xyz = rgb_to_xyz(rgb_to_linear_rgb(srgb)).flatten()
+        m = torch.tensor(_BRADFORD_D50_TO_D65, dtype=torch.float64) @ torch.tensor(
+            _PROPHOTO_TO_XYZ_D50, dtype=torch.float64
+        )
+        prophoto = (torch.linalg.solve(m, xyz).clamp(0, 1) ** (1 / 1.8)).view(3, 1, 1)
+        assert torch.allclose(rgb_to_lab(prophoto_to_srgb(prophoto)), lab, atol=0.05)

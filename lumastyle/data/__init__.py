@@ -3,5 +3,6 @@
 from lumastyle.data.actions import GlobalActionDataModule
 from lumastyle.data.base import Example, StyleDataModule
 from lumastyle.data.pairs import PairDataModule
+from lumastyle.data.uniform import UniformDataModule
 
-__all__ = ["Example", "GlobalActionDataModule", "PairDataModule", "StyleDataModule"]
+__all__ = ["Example", "GlobalActionDataModule", "PairDataModule", "StyleDataModule", "UniformDataModule"]
