@@ -15,7 +15,7 @@ import torch
 import yaml
 from torch import Tensor
 
-from lumastyle.actions import ops
+from lumastyle.actions import local, ops
 from lumastyle.errors import LumastyleError
 
 #: Operation name -> function (see :mod:`lumastyle.actions.ops`); the keys recipes use.
@@ -32,6 +32,10 @@ OPERATIONS: dict[str, Callable[..., Tensor]] = {
     "split_toning": ops.split_toning,
     "lut3d": ops.lut3d,
     "lut1d": ops.lut1d,
+    # local operations (lumastyle.actions.local): each pixel's result depends on its neighbourhood
+    "clarity": local.clarity,
+    "watercolor": local.watercolor,
+    "popout": local.popout,
 }
 
 #: What :meth:`Action.from_spec` accepts: a list of ``{operation: {parameters}}`` dicts, or a preset
@@ -102,6 +106,12 @@ class Action:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+    @property
+    def per_pixel(self) -> bool:
+        """True when every step maps each pixel on its own (then a crop's render is the render's crop);
+        False when a local operation needs the whole photo."""
+        return not any(name in local.LOCAL_OPERATIONS for name, _ in self.steps)
 
     def __repr__(self) -> str:
         return f"Action({self.source!r}, {[name for name, _ in self.steps]})"

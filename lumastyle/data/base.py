@@ -96,7 +96,9 @@ class CropDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         ex = self.examples[index % len(self.examples)]
-        rgb, target = ex.load(self.long_side, render=False)
+        # a per-pixel look is rendered on the crop alone (cheaper); a local one needs the whole photo
+        whole = ex.render is not None and not getattr(ex.render, "per_pixel", True)
+        rgb, target = ex.load(self.long_side, render=whole)
         pair = rgb if target is None else torch.cat([rgb, target], dim=0)
         c = self.crop_size
         h, w = pair.shape[-2:]

@@ -11,7 +11,7 @@ from lumastyle.actions import load_action
 from lumastyle.data import GlobalActionDataModule
 from lumastyle.data.actions import sample_photos_dir
 from lumastyle.errors import LumastyleError
-from lumastyle.io import write_image
+from lumastyle.io import read_image, write_image
 
 
 @pytest.fixture
@@ -88,3 +88,34 @@ def test_bad_photos_folder(tmp_path: Path):
 def test_bad_action(photos):
     with pytest.raises(LumastyleError, match="not a preset"):
         make(photos, action="sunny")
+
+
+class Recorder:
+    """A look that records the size of what it renders (and changes nothing)."""
+
+    def __init__(self, per_pixel: bool) -> None:
+        self.per_pixel, self.sizes = per_pixel, []
+
+    def __call__(self, rgb: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(tuple(rgb.shape[-2:]))
+        return rgb
+
+
+@pytest.mark.parametrize("per_pixel", [True, False])
+def test_local_looks_render_the_whole_photo_before_the_crop(photos, per_pixel):
+    from lumastyle.data.base import CropDataset, Example
+
+    look = Recorder(per_pixel)
+    path = next(iter(sorted(photos.iterdir())))
+    item = CropDataset([Example("a", path, render=look)], crop_size=8, crops_per_image=1, long_side=None)[0]
+    whole = tuple(read_image(path)[0].shape[-2:])
+    assert look.sizes == [(8, 8) if per_pixel else whole]
+    assert item["target"].shape == (3, 8, 8)
+
+
+def test_a_local_recipe_trains_on_whole_photo_renders(photos):
+    dm = make(photos, action=[{"clarity": {"amount": 1.0, "radius": 0.1}}])
+    assert not dm.action.per_pixel
+    ex = dm.splits["train"][0]
+    rgb, target = ex.load(dm.long_side)
+    assert torch.allclose(target, dm.action(rgb))
