@@ -28,8 +28,9 @@ def test_steps_apply_in_order():
 def test_every_operation_is_registered():
     public = {"curves", "levels", "brightness_contrast", "exposure", "hue_saturation", "vibrance", "color_balance",
               "channel_mixer", "photo_filter", "split_toning", "lut3d", "lut1d"}  # fmt: skip
-    assert set(OPERATIONS) == public
+    assert set(OPERATIONS) == public | set(local.LOCAL_OPERATIONS)
     assert all(OPERATIONS[name] is getattr(ops, name) for name in public)
+    assert all(OPERATIONS[name] is getattr(local, name) for name in local.LOCAL_OPERATIONS)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
