@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from lumastyle.actions import OPERATIONS, Action, load_action, ops, preset_names
+from lumastyle.actions import OPERATIONS, Action, load_action, local, ops, preset_names
 from lumastyle.actions.cube import identity_lut
 from lumastyle.errors import LumastyleError
 
