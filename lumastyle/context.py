@@ -7,15 +7,19 @@ scale factor are undone), for any block of rows, so the per-pixel head can run i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from kornia.filters import gaussian_blur2d
 from torch import Tensor, nn
 
 from lumastyle.backbone import STRIDE
 from lumastyle.color import full_precision
+
+_MAX_SIGMA = 4.0  # blur sigmas above this many pixels are applied at a lower resolution
 
 
 class ContextMap(NamedTuple):
@@ -59,6 +63,39 @@ def scaled_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
     return (torch.sym_max(1, round(hw[0] * scale)), torch.sym_max(1, round(hw[1] * scale)))
 
 
+def flat_batch(image: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+    """(*, C, H, W) -> (N, C, H, W) and the leading shape, for 2D filters that want one batch axis."""
+    lead = image.shape[:-3]
+    return image.reshape(-1, *image.shape[-3:]), lead
+
+
+def smooth(x: Tensor, radius: float) -> Tensor:
+    """Gaussian blur with sigma ``radius`` times the long side, (*, C, H, W)."""
+    return blur(x, radius * max(x.shape[-2:]))
+
+
+def blur(x: Tensor, sigma: float) -> Tensor:
+    """Gaussian blur with sigma ``sigma`` pixels, (*, C, H, W).
+
+    Sigmas above a few pixels are applied to a shrunk copy and the result enlarged again (bilinear),
+    which costs the same at any resolution and matches the full blur to within the blur's own smoothness.
+    """
+    flat, lead = flat_batch(x)
+    h, w = flat.shape[-2:]
+    if sigma <= 0:
+        return x
+    small = flat
+    if sigma > _MAX_SIGMA:
+        f = _MAX_SIGMA / sigma
+        small = resize(flat, (max(1, round(h * f)), max(1, round(w * f))), antialias=True)
+        sigma = _MAX_SIGMA
+    k = 2 * math.ceil(3 * sigma) + 1
+    k = min(k, 2 * (min(small.shape[-2:]) // 2) - 1) if min(small.shape[-2:]) > 2 else 1
+    blurred = small if k < 3 else gaussian_blur2d(small, (k, k), (sigma, sigma), border_type="reflect")
+    out = resize(blurred, (h, w), antialias=False) if blurred.shape[-2:] != (h, w) else blurred
+    return out.reshape(*lead, *out.shape[-3:])
+
+
 class TwoScaleContext(nn.Module):
     """Context features of an image at several scales (the paper: 1x and 2x), one backbone copy each.
 
@@ -97,6 +134,33 @@ class TwoScaleContext(nn.Module):
             x = reflect_pad(x, self.pad, self.pad + extra_h, self.pad, self.pad + extra_w)
             maps.append(ContextMap(self.backbone(i)(x), hw, self.pad))
         return maps
+
+
+class LowLevelContext(nn.Module):
+    """Cheap low-level context the paper lacks: the normalised Lab image blurred at a few radii, as a
+    map at 1/STRIDE resolution (the backbone maps' geometry with no padding), so regional colour and
+    local contrast are one linear step away for the head.
+
+    Args:
+        radii: blur sigmas in pixels of the context image (each gives 3 channels). Pixels, not
+            fractions: a training crop and the photo ``stylize`` caps to the training scale have the
+            same pixel scale, so the head sees the same blur in both.
+    """
+
+    def __init__(self, radii: Sequence[float]) -> None:
+        super().__init__()
+        if not radii or any(r <= 0 for r in radii):
+            raise ValueError(f"low-level context radii must be positive, got {list(radii)}")
+        self.radii = tuple(float(r) for r in radii)
+        self.out_channels = 3 * len(self.radii)
+
+    def forward(self, lab_n: Tensor) -> ContextMap:
+        """Normalised Lab (B, 3, h, w) of the context image -> its blurred copies at 1/STRIDE."""
+        h, w = lab_n.shape[-2:]
+        blurred = torch.cat([blur(lab_n, r) for r in self.radii], dim=-3)
+        # pad to whole cells so cell j covers pixels [STRIDE*j, STRIDE*(j+1)), as the backbone's do
+        padded = reflect_pad(blurred, 0, -h % STRIDE, 0, -w % STRIDE)
+        return ContextMap(F.avg_pool2d(padded, STRIDE), (h, w), 0)
 
 
 def sample_context(

@@ -11,6 +11,9 @@ The interface every head implements (:class:`Head`), which the network calls in 
    layer is linear in the context applies that layer here, on the small map, and the network
    interpolates its few output channels instead of thousands of context channels (the head owns its
    factorisation). The default returns the features unchanged.
+   When the network also computes low-level context (``model.low_level``: the Lab image blurred at a
+   few radii), it passes ``low_level_channels=N`` to the constructor and that map comes last, at index
+   ``num_scales``; a head that does not take ``low_level_channels`` cannot be used with it.
 3. ``head(lab_n, context)`` per block of pixels: ``lab_n`` is the normalised Lab of the pixels
    (B, 3, h, W) and ``context`` a list with one sampled map (B, C_i, h, W) per scale. It returns the
    transformed normalised Lab (B, 3, h, W) in at least float32.
@@ -71,6 +74,7 @@ class ColorTransformHead(Head):
         hidden: widths of the hidden 1x1 layers (each followed by ReLU); the paper uses two.
         factorize: apply the first layer's context part at the backbone's resolution, before sampling
             (the same network, a fraction of the memory); ``False`` samples the full context first.
+        low_level_channels: channels of the low-level context map (given by the network; 0: none).
     """
 
     #: the colour basis V(c): (*, 3, H, W) -> (*, K, H, W); set by subclasses
@@ -86,6 +90,7 @@ class ColorTransformHead(Head):
         num_scales: int,
         hidden: Sequence[int] = (64, 64),
         factorize: bool = True,
+        low_level_channels: int = 0,
     ) -> None:
         super().__init__(context_channels, num_scales)
         hidden = [int(h) for h in hidden]
@@ -93,9 +98,8 @@ class ColorTransformHead(Head):
             raise LumastyleError(f"model.head hidden must be one or more positive widths, got {list(hidden)}")
         self.factorize = factorize
         self.pixel_in = nn.Conv2d(3, hidden[0], 1)
-        self.context_in = nn.ModuleList(
-            nn.Conv2d(context_channels, hidden[0], 1, bias=False) for _ in range(num_scales)
-        )
+        channels = [context_channels] * num_scales + ([low_level_channels] if low_level_channels else [])
+        self.context_in = nn.ModuleList(nn.Conv2d(c, hidden[0], 1, bias=False) for c in channels)
         layers: list[nn.Module] = [nn.ReLU(inplace=True)]
         for a, b in itertools.pairwise(hidden):
             layers += [nn.Conv2d(a, b, 1), nn.ReLU(inplace=True)]
@@ -186,9 +190,23 @@ def resolve_head(head: HeadFactory | str) -> HeadFactory:
     return get_head(head) if isinstance(head, str) else head
 
 
-def build_head(head: HeadFactory | str, context_channels: int, num_scales: int) -> Head:
+def build_head(
+    head: HeadFactory | str, context_channels: int, num_scales: int, low_level_channels: int = 0
+) -> Head:
     """Build ``head`` (a short name, a head class, or a factory from a config) for the network."""
-    built = resolve_head(head)(context_channels, num_scales)
+    factory = resolve_head(head)
+    if not low_level_channels:
+        built = factory(context_channels, num_scales)
+    else:
+        try:
+            built = factory(context_channels, num_scales, low_level_channels=low_level_channels)
+        except TypeError as err:
+            if "low_level_channels" not in str(err):
+                raise
+            raise LumastyleError(
+                "model.low_level needs a head that takes low_level_channels (QuadraticHead, AffineHead); "
+                "set model.low_level [] for this head"
+            ) from None
     if not isinstance(built, Head):
         raise LumastyleError(
             f"model.head built a {type(built).__name__}, not a lumastyle.heads.Head; subclass Head"

@@ -52,6 +52,8 @@ class LumaStyle(L.LightningModule):
         scales: upsampling factor of each context copy (the paper: [1, 2]); [] trains a colour-only model.
         share_backbone: one backbone for all scales instead of one copy per scale.
         context_pad: reflection padding in pixels added on every side of each scaled copy.
+        low_level: blur radii in pixels (at the training scale) of low-level context for the head: the
+            Lab image blurred at each radius (not in the paper; [] for none).
         context_long_side: long side of the copy the context is computed on outside training (null: the
             long side of the training photos, stored in the checkpoint).
         tile_pixels: at most this many pixels go through the per-pixel head at once outside training.
@@ -75,6 +77,7 @@ class LumaStyle(L.LightningModule):
         scales: tuple[float, ...] = (1.0, 2.0),
         share_backbone: bool = False,
         context_pad: int = 32,
+        low_level: tuple[float, ...] = (),
         context_long_side: int | None = None,
         tile_pixels: int = 1 << 18,
         optimizer: OptimizerCallable | None = None,
@@ -102,6 +105,7 @@ class LumaStyle(L.LightningModule):
             scales,
             share_backbone,
             context_pad,
+            low_level,
         )
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints

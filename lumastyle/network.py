@@ -7,7 +7,8 @@ LightningModule (:mod:`lumastyle.model`) wraps it for training, and :mod:`lumast
 on photos of any size (context cap, tiles, precision) for ``stylize``, ``predict`` and the benchmarks.
 
 Its forward pass has no Python control flow on tensor sizes (sizes only enter arithmetic), so it can
-be traced or exported once for photos of any size.
+be traced or exported once for photos of any size (without ``low_level``, whose blur picks its
+working resolution from the size).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 
 from lumastyle.backbone import DilatedVGG16, Freeze, InputNorm
 from lumastyle.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
-from lumastyle.context import ContextMap, TwoScaleContext, sample_context
+from lumastyle.context import ContextMap, LowLevelContext, TwoScaleContext, sample_context
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import HeadFactory, QuadraticHead, build_head, resolve_head
 
@@ -37,6 +38,9 @@ class StyleNetwork(nn.Module):
         scales: upsampling factor of each context copy (the paper: [1, 2]); () is a colour-only model.
         share_backbone: one backbone for all scales instead of one copy per scale.
         context_pad: reflection padding in pixels added on every side of each scaled copy.
+        low_level: blur radii in pixels of the context image (at the training scale) of low-level
+            context: the Lab image blurred at each radius, one more map for the head (the paper has
+            none; () for none).
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class StyleNetwork(nn.Module):
         scales: Sequence[float] = (1.0, 2.0),
         share_backbone: bool = False,
         context_pad: int = 32,
+        low_level: Sequence[float] = (),
     ) -> None:
         super().__init__()
         if context_pad < 0:
@@ -65,16 +70,19 @@ class StyleNetwork(nn.Module):
             ]
             self.context = TwoScaleContext(backbones, scales, context_pad)
             context_channels = backbones[0].out_channels
-        self.head = build_head(head, context_channels, len(scales))
+        if any(r <= 0 for r in low_level):
+            raise LumastyleError(f"model.low_level radii must be positive, got {list(low_level)}")
+        self.low_level = LowLevelContext(low_level) if low_level else None
+        low_channels = self.low_level.out_channels if self.low_level else 0
+        self.head = build_head(head, context_channels, len(scales), low_level_channels=low_channels)
 
     def encode_context(self, context_rgb: Tensor) -> list[ContextMap]:
-        """sRGB (B, 3, h, w) -> per scale, the head's encoding of the backbone map (at 1/8 resolution)."""
-        if self.context is None:
-            return []
-        return [
-            m._replace(features=self.head.encode_context(i, m.features))
-            for i, m in enumerate(self.context(context_rgb))
-        ]
+        """sRGB (B, 3, h, w) -> per scale, the head's encoding of the backbone map (at 1/8 resolution),
+        then the low-level map if there is one."""
+        maps = self.context(context_rgb) if self.context is not None else []
+        if self.low_level is not None:
+            maps = [*maps, self.low_level(normalize_lab(rgb_to_lab(context_rgb)))]
+        return [m._replace(features=self.head.encode_context(i, m.features)) for i, m in enumerate(maps)]
 
     def transform(
         self,

@@ -92,3 +92,28 @@ class TestTwoScaleContext:
         assert ctx.backbone(0) is ctx.backbone(1) is net
         with pytest.raises(ValueError):
             TwoScaleContext([net, net, net], scales=(1.0, 2.0))
+
+
+class TestLowLevelContext:
+    def test_geometry_reads_back_a_ramp(self):
+        """Cell averages of a linear ramp, sampled back at the pixels, give the ramp (away from borders)."""
+        from lumastyle.context import LowLevelContext
+
+        h, w = 40, 61
+        ramp = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(1, 3, h, w).contiguous()
+        m = LowLevelContext([0.5])(ramp)
+        assert m.features.shape == (1, 3, -(-h // STRIDE), -(-w // STRIDE)) and m.pad == 0
+        sampled = sample_context(m.features, m.scaled_hw, m.pad, (h, w))
+        # (the last cell holds reflected pixels past the edge; the blur also bends the ramp at the borders)
+        assert torch.allclose(sampled[..., 12:48], ramp[..., 12:48], atol=1e-4)
+
+    def test_blurs_at_each_radius(self):
+        from lumastyle.context import LowLevelContext, blur
+
+        x = torch.rand(1, 3, 32, 32)
+        m = LowLevelContext([2.0, 8.0])(x)
+        assert m.features.shape[1] == 6
+        expected = torch.nn.functional.avg_pool2d(blur(x, 8.0), STRIDE)
+        assert torch.allclose(m.features[:, 3:], expected, atol=1e-6)
+        with pytest.raises(ValueError, match="positive"):
+            LowLevelContext([0.0])

@@ -115,3 +115,39 @@ def test_exports_once_for_any_size(network):
     for size in [(40, 56), (33, 71), (64, 24)]:
         rgb = torch.rand(1, 3, *size)
         assert torch.allclose(program.module()(rgb), network(rgb), atol=1e-5)
+
+
+class TestLowLevelContext:
+    def test_is_one_more_map_for_the_head(self):
+        net = small_network(low_level=(2.0, 6.0))
+        assert [c.in_channels for c in net.head.context_in] == [net.context.backbones[0].out_channels] * 2 + [
+            6
+        ]
+        rgb = torch.rand(1, 3, 30, 34)
+        assert len(net.encode_context(rgb)) == 3
+        assert net(rgb).shape == rgb.shape
+
+    def test_carries_regional_colour_without_a_backbone(self):
+        """A colour-only network with low-level context: the same pixel colour comes out differently in a
+        different surrounding, which no per-pixel colour map can do."""
+        net = small_network(scales=(), low_level=(4.0,))
+        rgb, other = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24)
+        assert not torch.allclose(net(rgb), net(rgb, context_rgb=other), atol=1e-4)
+
+    def test_factorised_equals_unfactorised(self):
+        net = small_network(low_level=(3.0,))
+        rgb = torch.rand(2, 3, 32, 40)
+        fact = net.forward_lab(rgb)[1]
+        net.head.factorize = False
+        assert torch.allclose(fact, net.forward_lab(rgb)[1], atol=1e-3, rtol=1e-4)
+
+    def test_a_head_without_it_is_one_line(self):
+        from lumastyle.errors import LumastyleError
+        from lumastyle.heads import Head
+
+        class PixelOnly(Head):
+            def forward(self, lab_n, context):
+                return lab_n
+
+        with pytest.raises(LumastyleError, match="low_level needs a head"):
+            StyleNetwork(head=PixelOnly, **SMALL, low_level=(4.0,))

@@ -16,49 +16,16 @@ one of these is rendered on the whole photo before a training crop is cut (``Act
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from kornia.color import rgb_to_lab
-from kornia.filters import gaussian_blur2d
 from torch import Tensor
 
 from lumastyle.actions.ops import _finish, _number, _prepare, luminance
-from lumastyle.context import resize
+from lumastyle.context import flat_batch, smooth
 
 #: operations here need the whole photo (the others in ops.py are per pixel)
 LOCAL_OPERATIONS = ("clarity", "watercolor", "popout")
-_MAX_SIGMA = 4.0  # blur sigmas above this many pixels are applied at a lower resolution
-
-
-def _flat(image: Tensor) -> tuple[Tensor, tuple[int, ...]]:
-    """(*, C, H, W) -> (N, C, H, W) and the leading shape, for 2D filters that want one batch axis."""
-    lead = image.shape[:-3]
-    return image.reshape(-1, *image.shape[-3:]), lead
-
-
-def smooth(x: Tensor, radius: float) -> Tensor:
-    """Gaussian blur with sigma ``radius`` times the long side, (*, C, H, W).
-
-    Sigmas above a few pixels are applied to a shrunk copy and the result enlarged again (bilinear),
-    which costs the same at any resolution and matches the full blur to within the blur's own smoothness.
-    """
-    flat, lead = _flat(x)
-    h, w = flat.shape[-2:]
-    sigma = radius * max(h, w)
-    if sigma <= 0:
-        return x
-    small = flat
-    if sigma > _MAX_SIGMA:
-        f = _MAX_SIGMA / sigma
-        small = resize(flat, (max(1, round(h * f)), max(1, round(w * f))), antialias=True)
-        sigma = _MAX_SIGMA
-    k = 2 * math.ceil(3 * sigma) + 1
-    k = min(k, 2 * (min(small.shape[-2:]) // 2) - 1) if min(small.shape[-2:]) > 2 else 1
-    blurred = small if k < 3 else gaussian_blur2d(small, (k, k), (sigma, sigma), border_type="reflect")
-    out = resize(blurred, (h, w), antialias=False) if blurred.shape[-2:] != (h, w) else blurred
-    return out.reshape(*lead, *out.shape[-3:])
 
 
 def clarity(image: Tensor, amount: float = 0.0, radius: float = 0.03) -> Tensor:
@@ -98,7 +65,7 @@ def watercolor(image: Tensor, segments: int = 0, compactness: float = 10.0, mix:
         return _finish(x, image)
     from skimage.segmentation import slic  # the one dependency here that is not torch
 
-    flat, lead = _flat(x)
+    flat, lead = flat_batch(x)
     out = torch.empty_like(flat)
     for i, photo in enumerate(flat):
         hwc = photo.detach().permute(1, 2, 0).cpu().double().numpy()
