@@ -62,3 +62,27 @@ def photo():
 def style():
     """The :func:`toy_style` function."""
     return toy_style
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    """Any attempt to download ImageNet weights fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr("lumastyle.backbone._download_imagenet_state_dict", refuse)
+
+
+def mark_imagenet(checkpoint: Path) -> Path:
+    """Rewrite a checkpoint's hyperparameters as the paper's full model records them (imagenet weights)."""
+    state = torch.load(checkpoint, weights_only=True)
+    state["hyper_parameters"]["backbone_weights"] = "imagenet"
+    torch.save(state, checkpoint)
+    return checkpoint
+
+
+@pytest.fixture
+def as_if_trained_from_imagenet():
+    """The :func:`mark_imagenet` function."""
+    return mark_imagenet

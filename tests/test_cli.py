@@ -286,18 +286,12 @@ def test_short_head_name(workdir, pair_factory):
     assert type(LumaStyle.from_checkpoint(last).network.head) is AffineHead
 
 
-def test_evaluating_a_checkpoint_downloads_nothing(workdir, pair_factory, monkeypatch):
+def test_evaluating_a_checkpoint_downloads_nothing(
+    workdir, pair_factory, no_download, as_if_trained_from_imagenet
+):
     root = pair_factory(workdir / "pairs", n=4)
     main(["fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "1"])
-    last = workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
-    ckpt = torch.load(last, weights_only=True)
-    ckpt["hyper_parameters"]["backbone_weights"] = "imagenet"  # as the paper's full model is trained
-    torch.save(ckpt, last)
-
-    def offline(*args, **kwargs):
-        raise AssertionError("tried to download")
-
-    monkeypatch.setattr("lumastyle.backbone._download_imagenet_state_dict", offline)
+    last = as_if_trained_from_imagenet(workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt")
     main(["validate", *TINY, "--data.root", str(root), "--ckpt_path", str(last)])
 
 

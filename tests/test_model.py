@@ -227,17 +227,10 @@ class TestCheckpoints:
         rgb = torch.rand(1, 3, 24, 24)
         assert torch.allclose(loaded(rgb), model.eval()(rgb), atol=1e-6)
 
-    def test_never_downloads(self, tmp_path: Path, monkeypatch):
-        path = self.save(LumaStyle(**SMALL), tmp_path / "m.ckpt")
-        ckpt = torch.load(path, weights_only=True)
-        ckpt["hyper_parameters"]["backbone_weights"] = "imagenet"  # as the paper's full model is trained
-        torch.save(ckpt, path)
-
-        def no_network(*args, **kwargs):
-            raise AssertionError("tried to download")
-
-        monkeypatch.setattr("lumastyle.backbone._download_imagenet_state_dict", no_network)
-        LumaStyle.from_checkpoint(path)
+    def test_never_downloads(self, tmp_path: Path, no_download, as_if_trained_from_imagenet):
+        LumaStyle.from_checkpoint(
+            as_if_trained_from_imagenet(self.save(LumaStyle(**SMALL), tmp_path / "m.ckpt"))
+        )
 
     def test_missing(self, tmp_path: Path):
         with pytest.raises(LumastyleError, match="does not exist"):
@@ -260,11 +253,7 @@ class TestCheckpoints:
             check_checkpoint(tmp_path / "z.ckpt")
 
 
-def test_bad_options_are_one_line(monkeypatch):
-    def no_network(*args, **kwargs):
-        raise AssertionError("a wrong head name must be reported before any download")
-
-    monkeypatch.setattr("lumastyle.backbone._download_imagenet_state_dict", no_network)
+def test_bad_options_are_one_line(no_download):  # a wrong head name is reported before any download
     with pytest.raises(LumastyleError, match="unknown head 'nope'"):
         LumaStyle(**{**SMALL, "backbone_weights": "imagenet"}, head="nope")
     with pytest.raises(LumastyleError, match="scales"):

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from kornia.color import rgb_to_lab
 from torch import Tensor
 
 from lumastyle.actions.ops import _finish, _number, _prepare, luminance
+from lumastyle.color import rgb_to_lab
 from lumastyle.context import flat_batch, smooth
 
 #: operations here need the whole photo (the others in ops.py are per pixel)
@@ -87,8 +87,7 @@ def saliency(image: Tensor, radius: float = 0.01) -> Tensor:
     pixel is 1. Needs no trained model and no download.
     """
     x = _prepare(image)
-    with torch.autocast(x.device.type, enabled=False):
-        lab = rgb_to_lab(x.clamp(0, 1))
+    lab = rgb_to_lab(x)
     blurred = smooth(lab, radius)
     distance = (blurred - lab.mean(dim=(-2, -1), keepdim=True)).norm(dim=-3, keepdim=True)
     return distance / distance.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)

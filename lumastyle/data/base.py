@@ -39,10 +39,10 @@ class Example:
     #: turns a decoded file (values in [0, 1]) into sRGB, for datasets stored in another colour space
     decode: Callable[[Tensor], Tensor] | None = None
 
-    def read(self, path: Path) -> Tensor:
-        """The photo at ``path`` as an sRGB float32 (3, H, W) tensor."""
-        rgb = read_image(path)[0]
-        return rgb if self.decode is None else self.decode(rgb)
+    def read(self, path: Path) -> tuple[Tensor, int]:
+        """The photo at ``path`` as an sRGB float32 (3, H, W) tensor, and its file's bit depth."""
+        rgb, depth = read_image(path)
+        return (rgb if self.decode is None else self.decode(rgb)), depth
 
     def load(self, long_side: int | None = None, render: bool = True) -> tuple[Tensor, Tensor | None]:
         """(input, target) float32 (3, H, W) tensors, both shrunk to ``long_side`` if larger.
@@ -52,9 +52,9 @@ class Example:
         """
         if self.target is None and self.render is None:
             raise ValueError(f"example {self.name} has neither a target file nor a renderer")
-        rgb = fit_long_side(self.read(self.input), long_side)
+        rgb = fit_long_side(self.read(self.input)[0], long_side)
         if self.target is not None:
-            return rgb, fit_long_side(self.read(self.target), long_side)
+            return rgb, fit_long_side(self.read(self.target)[0], long_side)
         return rgb, self.render(rgb) if render else None
 
 
@@ -144,9 +144,7 @@ class PhotoDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         ex = self.examples[index]
-        rgb, depth = read_image(ex.input)
-        if ex.decode is not None:
-            rgb = ex.decode(rgb)
+        rgb, depth = ex.read(ex.input)
         return {"input": rgb, "name": ex.name, "path": str(ex.input), "bit_depth": depth}
 
 
