@@ -6,7 +6,7 @@ error of the best single global quadratic-basis colour map fitted by least squar
 photos, the test error of a model trained with ``lumastyle fit``, their ratio, and the paper's figures
 for the style it stands for (on the Uniform set, so comparable in kind, not in value).
 
-    python benchmarks/tables.py                      # CPU preset (configs/cpu-small.yaml), 40 epochs a style
+    python benchmarks/tables.py                      # CPU preset (configs/cpu-small.yaml), 30 epochs a style
     python benchmarks/tables.py --styles spring cold # Table 2 only
     python benchmarks/tables.py --extra-config configs/gpu.yaml   # on a GPU
     python benchmarks/tables.py --reuse --sheet benchmarks    # re-evaluate the trained runs, draw STYLE.jpg
@@ -160,7 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--styles", nargs="+", default=list(PAPER), choices=list(PAPER))
     parser.add_argument(
-        "--epochs", type=int, default=40, help="training epochs (the CPU preset alone trains 8)"
+        "--epochs", type=int, default=30, help="training epochs (the CPU preset's own: 30)"
     )
     parser.add_argument("--extra-config", nargs="*", default=[], help="more configs after the CPU preset")
     parser.add_argument("--workdir", type=Path, default=Path("runs/tables"))

@@ -4,11 +4,23 @@ conv1-conv5 as in VGG-16; pool4 and pool5 keep stride 1 (3x3 windows, padding 1,
 is kept); conv5 is dilated by 2 and conv6 by 4 to keep the receptive fields VGG-16 learned; conv6
 (7x7, from fc6) and conv7 (1x1, from fc7) turn the fully connected layers into convolutions.
 Layer indices of ``features`` match ``torchvision.models.vgg16().features`` so its state dicts load.
+
+The network is two parts: ``lower`` (input normalisation and conv1-conv5, what ImageNet weights
+cover and what ``freeze: features`` keeps fixed, so its maps can be computed once and cached, see
+:mod:`lumastyle.cache`) and ``upper`` (conv6 and conv7, at ``top_channels`` width). ``upper`` also runs
+on a window of a cached conv5 map that carries its own :data:`UPPER_MARGIN` cells of context, which
+gives exactly the cells the whole map would give there.
+
+``weights: bundled`` loads VGG-16's conv1-conv5 ImageNet weights shipped in the package (float16,
+CC BY 4.0, Simonyan and Zisserman; see ``lumastyle/weights/README.md``), so the pretrained lower
+backbone works offline on a fresh install; ``imagenet`` (torchvision's download) adds fc6/fc7.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +57,11 @@ _CAFFE_MEAN = (123.680, 116.779, 103.939)
 
 #: Output stride of the network: conv7 maps are 1/8 of the input's resolution.
 STRIDE = 8
+#: How far conv6 (7x7, dilation 4) reaches, in cells of the conv5 map, on each side.
+UPPER_MARGIN = 12
+#: ``weights`` names that are not files: where they come from and the input normalisation they expect.
+NAMED_WEIGHTS = {"imagenet": "imagenet", "bundled": "caffe"}
+BUNDLED_WEIGHTS = "vgg16_conv1_5_imagenet_caffe_fp16.pth"
 
 Freeze = Literal["none", "features", "all"]
 InputNorm = Literal["imagenet", "caffe"]
@@ -59,21 +76,28 @@ class DilatedVGG16(nn.Module):
 
     Args:
         width: factor on every channel count (1.0 = the paper's 512/4096 channels; small values for CPU tests).
-        weights: ``"imagenet"`` (torchvision's VGG-16 download), a path to a state dict file, or None (random).
-        input_norm: how the weights expect their input: ``imagenet`` (0-1, mean/std) or ``caffe`` (0-255 minus mean).
+        weights: ``"bundled"`` (VGG-16 conv1-conv5 shipped with lumastyle), ``"imagenet"`` (torchvision's
+            VGG-16 download, with fc6/fc7), a path to a state dict file, or None (random).
+        input_norm: how the weights expect their input: ``imagenet`` (0-1, mean/std) or ``caffe`` (0-255
+            minus mean); None: what the named weights expect (``caffe`` for ``bundled``), else ``imagenet``.
         freeze: which parameters stay fixed: ``none``, ``features`` (conv1-conv5) or ``all`` (conv1-conv7).
+        top_channels: channels of conv6 and conv7 (None: 4096 times ``width``, the paper's at width 1).
     """
 
     def __init__(
         self,
         width: float = 1.0,
         weights: str | None = None,
-        input_norm: InputNorm = "imagenet",
+        input_norm: InputNorm | None = None,
         freeze: Freeze = "none",
+        top_channels: int | None = None,
     ) -> None:
         super().__init__()
         if width <= 0:
             raise LumastyleError(f"backbone width must be positive, got {width}")
+        if top_channels is not None and top_channels < 1:
+            raise LumastyleError(f"model.top_channels must be at least 1, got {top_channels}")
+        input_norm = resolve_input_norm(weights, input_norm)
         if input_norm not in ("imagenet", "caffe"):
             raise LumastyleError(f"backbone input_norm must be 'imagenet' or 'caffe', got {input_norm!r}")
         if freeze not in ("none", "features", "all"):
@@ -97,7 +121,7 @@ class DilatedVGG16(nn.Module):
                 ]
                 in_ch = out_ch
         self.features = nn.Sequential(*layers)
-        self.out_channels = _channels(4096, width)
+        self.out_channels = top_channels or _channels(4096, width)
         self.conv6 = nn.Conv2d(in_ch, self.out_channels, 7, padding=12, dilation=4)
         self.conv7 = nn.Conv2d(self.out_channels, self.out_channels, 1)
         self.relu = nn.ReLU(inplace=True)
@@ -107,6 +131,11 @@ class DilatedVGG16(nn.Module):
             mean, std = torch.tensor(_CAFFE_MEAN) / 255.0, torch.full((3,), 1.0 / 255.0)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
+        # a fixed factor on conv5's map before conv6: 1 for the paper's pretrained fc6; set from the
+        # training photos when conv6 starts untrained above frozen weights (LumaStyle.calibrate_context)
+        self.register_buffer("conv5_scale", torch.ones(()))
+        #: whether conv6/conv7 came from pretrained weights (fc6/fc7) rather than a random init
+        self.top_pretrained = False
         self.reset_parameters()
         if weights is not None:
             self.load_weights(weights)
@@ -129,21 +158,49 @@ class DilatedVGG16(nn.Module):
         super().train(mode)
         return self  # no dropout or batch norm: train/eval behave the same
 
-    def forward(self, rgb: Tensor) -> Tensor:
+    def lower(self, rgb: Tensor) -> Tensor:
+        """sRGB (B, 3, H, W) -> conv5 map (B, 512*width, H/8, W/8): the part pretrained weights cover."""
         x = (rgb - self.mean.to(rgb.dtype)) / self.std.to(rgb.dtype)
-        x = self.features(x)
-        x = self.relu(self.conv6(x))
-        return self.relu(self.conv7(x))
+        return self.features(x)
+
+    def upper(self, conv5: Tensor, with_margin: bool = False) -> Tensor:
+        """conv5 map -> conv7 map of the same size (conv6 zero-pads the map's borders).
+
+        With ``with_margin`` the input is a window that already holds :data:`UPPER_MARGIN` cells on every
+        side (zeros where they fall outside the whole map); conv6 then adds no padding and the output is
+        the window without its margin, equal to those cells of the whole map's output.
+        """
+        conv5 = conv5 * self.conv5_scale.to(conv5.dtype)
+        if with_margin:
+            conv6 = self.conv6
+            x = nn.functional.conv2d(conv5, conv6.weight, conv6.bias, dilation=conv6.dilation)
+        else:
+            x = self.conv6(conv5)
+        return self.relu(self.conv7(self.relu(x)))
+
+    def forward(self, rgb: Tensor) -> Tensor:
+        return self.upper(self.lower(rgb))
+
+    def lower_fingerprint(self) -> str:
+        """A hash of everything ``lower`` computes with (input normalisation and conv1-conv5 weights):
+        cached conv5 maps are keyed by it, so changed weights never serve a stale map."""
+        digest = hashlib.sha1(f"{self.input_norm}|{self.width}".encode())
+        for name, tensor in self.features.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     # -- weights ---------------------------------------------------------------------------------
 
     def load_weights(self, weights: str | os.PathLike) -> None:
-        """Load ``"imagenet"`` (download) or a local file: a torchvision vgg16 state dict or a features-only one."""
+        """Load ``"bundled"``, ``"imagenet"`` (download) or a local file: a torchvision vgg16 state dict
+        or a features-only one."""
         if str(weights) == "imagenet":
             state = _download_imagenet_state_dict()
             source = "torchvision's ImageNet VGG-16"
         else:
-            path = Path(weights)
+            bundled = str(weights) == "bundled"
+            path = bundled_weights_path() if bundled else Path(weights)
             if not path.is_file():
                 raise LumastyleError(
                     f"backbone weights file {path} does not exist; give a VGG-16 state dict file, "
@@ -161,20 +218,46 @@ class DilatedVGG16(nn.Module):
             if not isinstance(state, dict):
                 raise LumastyleError(f"{path}: expected a state dict (a mapping of names to tensors)")
             source = str(path)
+        if isinstance(state, dict):  # float16 storage (the bundled file) loads into float32 parameters
+            state = {
+                k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v
+                for k, v in state.items()
+            }
         mapped = _to_backbone_keys(state, source, self.features)
         self.load_state_dict(mapped, strict=False)
+        self.top_pretrained = "conv6.weight" in mapped
         #: parameter names the weights did not cover (conv6/conv7 for a features-only file)
         self.pretrained_missing = [k for k in self.state_dict() if k not in mapped]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+        # weights files and checkpoints from before conv5_scale existed: the factor is 1
+        state_dict.setdefault(prefix + "conv5_scale", torch.ones(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
         own = self.state_dict()
         for key, value in state_dict.items():
             if key in own and own[key].shape != value.shape:
+                need = (
+                    "model.top_channels null (4096)"
+                    if key.startswith(("conv6", "conv7"))
+                    else "backbone width 1.0"
+                )
                 raise LumastyleError(
                     f"backbone weight {key} has shape {tuple(value.shape)} but the model (width={self.width}) "
-                    f"expects {tuple(own[key].shape)}; pretrained VGG-16 weights need backbone width 1.0"
+                    f"expects {tuple(own[key].shape)}; these pretrained VGG-16 weights need {need}"
                 )
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+def resolve_input_norm(weights: str | os.PathLike | None, input_norm: InputNorm | None) -> InputNorm:
+    """``input_norm``, or when None what the named ``weights`` expect (``imagenet`` for files and none)."""
+    return input_norm if input_norm is not None else NAMED_WEIGHTS.get(str(weights), "imagenet")
+
+
+def bundled_weights_path() -> Path:
+    """The VGG-16 conv1-conv5 weights shipped with lumastyle (see ``lumastyle/weights/README.md``)."""
+    return Path(str(resources.files("lumastyle") / "weights" / BUNDLED_WEIGHTS))
 
 
 def _to_backbone_keys(state: dict, source: str, features: nn.Sequential) -> dict[str, Tensor]:

@@ -3,6 +3,13 @@
 Each backbone copy returns a map at 1/8 of its padded input. ``sample_context`` reads such a map back
 at the pixel positions of the full-resolution photo (bilinear, geometry exact: padding and the
 scale factor are undone), for any block of rows, so the per-pixel head can run in tiles.
+
+Training on crops with a context computed on the whole photo (the feature cache, :mod:`lumastyle.cache`)
+uses windows: :func:`window_origin` and :func:`take_window` cut from a whole photo's map the cells a
+crop's pixels read (plus the cells conv6 reaches, zeros beyond the map, as conv6's own padding), and
+:func:`sample_window` samples them at the crop's pixels. The result equals sampling the whole map
+(the border clamping is done on the whole map's coordinates), so a head trained on crops reads what
+``stylize`` gives it on the whole photo.
 """
 
 from __future__ import annotations
@@ -96,6 +103,89 @@ def blur(x: Tensor, sigma: float) -> Tensor:
     return out.reshape(*lead, *out.shape[-3:])
 
 
+class ContextWindow(NamedTuple):
+    """Windows of whole-photo context maps around a batch of crops; every field is batched."""
+
+    features: Tensor  #: (B, C, L, L) cells of the map, from cell ``offset`` on
+    offset: Tensor  #: (B, 2) map cell (row, column) of the window's first cell
+    map_hw: Tensor  #: (B, 2) size of the whole map in cells (sampling clamps to it)
+    scaled_hw: Tensor  #: (B, 2) size of the scaled photo the map was computed on, before padding
+    pad: Tensor  #: (B,) its reflection padding in pixels
+
+
+def _cell(position: Tensor, scaled: Tensor, photo: Tensor, pad: Tensor) -> Tensor:
+    """Feature coordinate (cell centres at integers) of pixel ``position`` of a ``photo``-long axis."""
+    return ((position + 0.5) * (scaled / photo) + pad) / STRIDE - 0.5
+
+
+def window_length(crop: int, scale: float) -> int:
+    """Cells a window needs to cover every pixel of a ``crop``-pixel axis on a map of this scale,
+    with the bilinear neighbour of the last one (one cell of slack for the rounding of scaled sizes)."""
+    return math.ceil(crop * scale / STRIDE) + 3
+
+
+def window_origin(
+    scaled_hw: tuple[int, int],
+    pad: int,
+    map_hw: tuple[int, int],
+    photo_hw: tuple[int, int],
+    top_left: tuple[int, int],
+) -> tuple[int, int]:
+    """The map cell (row, column) a window over a crop whose first pixel is ``top_left`` starts at."""
+    out = []
+    for axis in range(2):
+        u = _cell(
+            torch.tensor(float(top_left[axis])),
+            torch.tensor(float(scaled_hw[axis])),
+            torch.tensor(float(photo_hw[axis])),
+            torch.tensor(float(pad)),
+        )
+        out.append(int(u.clamp(0, map_hw[axis] - 1).floor().item()))
+    return out[0], out[1]
+
+
+def take_window(features: Tensor, top: int, left: int, height: int, width: int) -> Tensor:
+    """Cells [top, top+height) x [left, left+width) of a (C, h, w) map; zeros where they fall outside it."""
+    c, h, w = features.shape
+    out = features.new_zeros(c, height, width)
+    y0, y1 = max(top, 0), min(top + height, h)
+    x0, x1 = max(left, 0), min(left + width, w)
+    if y0 < y1 and x0 < x1:
+        out[:, y0 - top : y1 - top, x0 - left : x1 - left] = features[:, y0:y1, x0:x1]
+    return out
+
+
+def sample_window(
+    window: ContextWindow, origin: Tensor, photo_hw: Tensor, crop_hw: tuple[int, int]
+) -> Tensor:
+    """Sample ``window`` at the pixels of each crop: rows/columns from ``origin`` (B, 2) on, ``crop_hw``
+    of them, in a photo of ``photo_hw`` (B, 2) pixels. Equals :func:`sample_context` on the whole map
+    at those pixels; float32 like it."""
+    features = full_precision(window.features)
+    device = features.device
+    size = torch.tensor(features.shape[-2:], device=device, dtype=torch.float32)
+    grids = []
+    for axis in range(2):
+        pos = torch.arange(crop_hw[axis], device=device, dtype=torch.float32)
+        pos = origin[:, axis, None].float() + pos  # (B, n)
+        u = _cell(
+            pos,
+            window.scaled_hw[:, axis, None].float(),
+            photo_hw[:, axis, None].float(),
+            window.pad[:, None].float(),
+        )
+        # grid_sample's border padding clamps to the map's edge cells: do it on the whole map's cells
+        u = torch.minimum(u.clamp_min(0), window.map_hw[:, axis, None].float() - 1)
+        local = u - window.offset[:, axis, None].float()
+        grids.append((2 * local + 1) / size[axis] - 1)
+    gy, gx = grids
+    grid = torch.stack(
+        [gx[:, None, :].expand(-1, crop_hw[0], -1), gy[:, :, None].expand(-1, -1, crop_hw[1])], dim=-1
+    ).to(features.dtype)
+    with torch.autocast(device.type, enabled=False):
+        return F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 class TwoScaleContext(nn.Module):
     """Context features of an image at several scales (the paper: 1x and 2x), one backbone copy each.
 
@@ -119,7 +209,15 @@ class TwoScaleContext(nn.Module):
         return self.backbones[index if len(self.backbones) > 1 else 0]
 
     def forward(self, rgb: Tensor) -> list[ContextMap]:
-        """sRGB (B, 3, H, W) -> one ContextMap per scale."""
+        """sRGB (B, 3, H, W) -> one ContextMap per scale (conv7 maps)."""
+        return self.upper(self.lower(rgb))
+
+    def upper(self, maps: Sequence[ContextMap]) -> list[ContextMap]:
+        """conv5 maps (from :meth:`lower`) -> conv7 maps."""
+        return [m._replace(features=self.backbone(i).upper(m.features)) for i, m in enumerate(maps)]
+
+    def lower(self, rgb: Tensor) -> list[ContextMap]:
+        """sRGB (B, 3, H, W) -> one conv5 map per scale: what a frozen lower backbone caches."""
         maps = []
         h, w = rgb.shape[-2:]
         for i, s in enumerate(self.scales):
@@ -132,7 +230,7 @@ class TwoScaleContext(nn.Module):
             extra_h = -(hw[0] + 2 * self.pad) % STRIDE
             extra_w = -(hw[1] + 2 * self.pad) % STRIDE
             x = reflect_pad(x, self.pad, self.pad + extra_h, self.pad, self.pad + extra_w)
-            maps.append(ContextMap(self.backbone(i)(x), hw, self.pad))
+            maps.append(ContextMap(self.backbone(i).lower(x), hw, self.pad))
         return maps
 
 
@@ -142,7 +240,8 @@ class LowLevelContext(nn.Module):
     local contrast are one linear step away for the head.
 
     Args:
-        radii: blur sigmas in pixels of the context image (each gives 3 channels). Pixels, not
+        radii: blur sigmas in pixels of the context image (each gives 3 channels; ``inf``: the
+            photo's mean colour, a global statistic the local maps lack). Pixels, not
             fractions: a training crop and the photo ``stylize`` caps to the training scale have the
             same pixel scale, so the head sees the same blur in both.
     """
@@ -154,10 +253,16 @@ class LowLevelContext(nn.Module):
         self.radii = tuple(float(r) for r in radii)
         self.out_channels = 3 * len(self.radii)
 
+    @staticmethod
+    def _blurred(lab_n: Tensor, radius: float) -> Tensor:
+        if math.isinf(radius):  # the photo's mean colour everywhere
+            return lab_n.mean(dim=(-2, -1), keepdim=True).expand_as(lab_n)
+        return blur(lab_n, radius)
+
     def forward(self, lab_n: Tensor) -> ContextMap:
         """Normalised Lab (B, 3, h, w) of the context image -> its blurred copies at 1/STRIDE."""
         h, w = lab_n.shape[-2:]
-        blurred = torch.cat([blur(lab_n, r) for r in self.radii], dim=-3)
+        blurred = torch.cat([self._blurred(lab_n, r) for r in self.radii], dim=-3)
         # pad to whole cells so cell j covers pixels [STRIDE*j, STRIDE*(j+1)), as the backbone's do
         padded = reflect_pad(blurred, 0, -h % STRIDE, 0, -w % STRIDE)
         return ContextMap(F.avg_pool2d(padded, STRIDE), (h, w), 0)

@@ -5,7 +5,8 @@ and adds what Lightning needs: the paper's loss, metrics measured on the image a
 prediction clipped to sRGB, through :func:`lumastyle.inference.stylize_tensor`, the same path as
 ``stylize``), the optimiser and schedule from the config's ``optimizer:``/``lr_scheduler:`` blocks,
 a non-finite-loss guard that costs no host-device sync per step, and the extra checkpoint state
-``stylize`` needs (the training scale). Checkpoints load through Lightning's
+``stylize`` needs (the training scale). When the lower backbone is frozen it builds the context cache
+(:mod:`lumastyle.cache`) in ``prepare_data`` and trains on windows of whole-photo context. Checkpoints load through Lightning's
 ``LumaStyle.load_from_checkpoint`` (see :meth:`LumaStyle.from_checkpoint`) and never download weights.
 """
 
@@ -15,7 +16,8 @@ import math
 import os
 import types
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -24,8 +26,10 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from lumastyle.backbone import Freeze, InputNorm
-from lumastyle.color import fit_color_map, lab_distance, normalize_lab, rgb_to_lab
+from lumastyle.backbone import Freeze, InputNorm, resolve_input_norm
+from lumastyle.cache import ContextCache, default_folder
+from lumastyle.color import fit_color_map, lab_distance, lab_to_rgb, normalize_lab, rgb_to_lab
+from lumastyle.context import ContextWindow
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import HeadFactory, QuadraticHead
 from lumastyle.inference import stylize_tensor
@@ -46,14 +50,18 @@ class LumaStyle(L.LightningModule):
         head: the per-pixel head: ``quadratic`` (the paper's 3x10 quadratic colour transform), ``affine``,
             or any :class:`~lumastyle.heads.Head` subclass by ``class_path`` with its own ``init_args``.
         backbone_width: factor on every backbone channel count (1.0 = the paper's VGG-16; small for CPU runs).
-        backbone_weights: ``imagenet`` (torchvision download), a VGG-16 state dict file, or null (random init).
-        backbone_input_norm: input normalisation the weights expect: ``imagenet`` (torchvision) or ``caffe``.
+        backbone_weights: ``bundled`` (VGG-16 conv1-conv5 ImageNet weights shipped with lumastyle, works
+            offline), ``imagenet`` (torchvision download, adds fc6/fc7 for conv6/conv7), a VGG-16 state
+            dict file, or null (random init).
+        backbone_input_norm: input normalisation the weights expect: ``imagenet`` (torchvision) or ``caffe``;
+            null: what the named weights expect (``caffe`` for ``bundled``), else ``imagenet``.
         freeze: backbone parameters kept fixed: ``none``, ``features`` (conv1-conv5) or ``all``.
         scales: upsampling factor of each context copy (the paper: [1, 2]); [] trains a colour-only model.
         share_backbone: one backbone for all scales instead of one copy per scale.
         context_pad: reflection padding in pixels added on every side of each scaled copy.
         low_level: blur radii in pixels (at the training scale) of low-level context for the head: the
-            Lab image blurred at each radius (not in the paper; [] for none).
+            Lab image blurred at each radius (not in the paper; [] for none; ``.inf``: the photo's mean
+            colour).
         context_long_side: long side of the copy the context is computed on outside training (null: the
             long side of the training photos, stored in the checkpoint).
         tile_pixels: at most this many pixels go through the per-pixel head at once outside training.
@@ -62,6 +70,12 @@ class LumaStyle(L.LightningModule):
         backbone_lr_scale: the backbone's trainable parameters learn at the optimizer's lr times this.
         check_finite_every_n_steps: how often (in steps) a non-finite training loss is looked for; it is
             also looked for at every epoch end and before every checkpoint is written.
+        top_channels: channels of conv6/conv7, the trainable part above a frozen conv1-conv5 (null: 4096
+            times ``backbone_width``, the paper's).
+        context_cache: with a frozen lower backbone (``freeze: features`` or ``all``), compute its maps
+            once per whole photo and keep them on disk (see :mod:`lumastyle.cache`): true (in
+            ``$LUMASTYLE_CACHE``, default ``~/.cache/lumastyle/context``), a folder, or false (compute
+            them on each training crop, every step).
         closed_form_start: before the first step, fit the best single global colour map on the head's
             basis to the training photos by least squares and start the head there (it learns the
             residual): from step 0 the model is as good as the global fit. Not redone on resume.
@@ -72,7 +86,7 @@ class LumaStyle(L.LightningModule):
         head: str | HeadFactory = QuadraticHead,
         backbone_width: float = 1.0,
         backbone_weights: str | None = "imagenet",
-        backbone_input_norm: InputNorm = "imagenet",
+        backbone_input_norm: InputNorm | None = None,
         freeze: Freeze = "none",
         scales: tuple[float, ...] = (1.0, 2.0),
         share_backbone: bool = False,
@@ -85,10 +99,14 @@ class LumaStyle(L.LightningModule):
         backbone_lr_scale: float = 1.0,
         check_finite_every_n_steps: int = 50,
         closed_form_start: bool = False,
+        top_channels: int | None = None,
+        context_cache: bool | str = True,
     ) -> None:
         super().__init__()
         # the optimiser is configuration of a run (config.yaml records it), not of the network
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        # checkpoints record the normalisation itself: they load with backbone_weights null
+        self.hparams["backbone_input_norm"] = resolve_input_norm(backbone_weights, backbone_input_norm)
         _plain_hparams(self.hparams)  # checkpoints then load with torch.load(weights_only=True)
         if check_finite_every_n_steps < 1:
             raise LumastyleError(
@@ -100,12 +118,13 @@ class LumaStyle(L.LightningModule):
             head,
             backbone_width,
             backbone_weights,
-            backbone_input_norm,
+            self.hparams["backbone_input_norm"],
             freeze,
             scales,
             share_backbone,
             context_pad,
             low_level,
+            top_channels,
         )
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints
@@ -114,6 +133,7 @@ class LumaStyle(L.LightningModule):
         self.register_buffer("first_nonfinite_step", torch.tensor(-1), persistent=False)
         self.val_metrics = StyleMetrics(full=False)  # the paper's Lab distance and PSNR, every epoch
         self.test_metrics = StyleMetrics(full=True)  # and ΔE76, CIEDE2000, SSIM (see lumastyle.metrics)
+        self._context_cache: ContextCache | None = None
 
     def forward(self, rgb: Tensor, context_rgb: Tensor | None = None) -> Tensor:
         """Stylize sRGB (B, 3, H, W) in [0, 1] (the network's forward: no tiling, no context cap)."""
@@ -141,8 +161,17 @@ class LumaStyle(L.LightningModule):
 
     # -- training ------------------------------------------------------------------------------
 
+    def _predict_lab(self, batch: dict[str, Any]) -> Tensor:
+        """The unclipped Lab prediction for a batch: from windows of its photos' cached context when
+        the loader gives them, else from the batch's own pixels."""
+        if "context" not in batch:
+            return self.network.forward_lab(batch["input"])[1]
+        windows = self.network.encode_windows([ContextWindow(**w) for w in batch["context"]])
+        lab = rgb_to_lab(batch["input"])
+        return self.network.transform_windows(lab, windows, batch["origin"], batch["photo_hw"])
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        _, lab_pred = self.network.forward_lab(batch["input"])
+        lab_pred = self._predict_lab(batch)
         lab_target = rgb_to_lab(batch["target"])
         # the paper's loss: squared L2 per pixel in Lab units (averaged over pixels here, not summed)
         loss = (lab_pred - lab_target).square().sum(dim=1).mean()
@@ -186,7 +215,10 @@ class LumaStyle(L.LightningModule):
     # -- evaluation: on what the user gets -------------------------------------------------------
 
     def _evaluate(self, batch: dict[str, Any], stage: str, metrics: StyleMetrics) -> Tensor:
-        written = self.stylize(batch["input"])  # clipped sRGB, as stylize writes it
+        # clipped sRGB, as stylize writes it (from the cached context of the copy stylize computes it on,
+        # when the loader gives it: the same pixels)
+        cached = "context" in batch
+        written = lab_to_rgb(self._predict_lab(batch)) if cached else self.stylize(batch["input"])
         per_pixel = metrics.update(written, batch["target"].float())
         loss = per_pixel.square().mean()
         bs = batch["input"].shape[0]
@@ -232,6 +264,56 @@ class LumaStyle(L.LightningModule):
             config["monitor"] = MONITOR
         return {"optimizer": optimizer, "lr_scheduler": config}
 
+    # -- the context cache ---------------------------------------------------------------------
+
+    def context_cache(self) -> ContextCache | None:
+        """The cache of this network's lower context, or None when it is off or would not help (the
+        lower backbone trains, or there is no backbone)."""
+        setting = self.hparams.context_cache
+        if not setting or not self.network.lower_frozen():
+            return None
+        if self._context_cache is None:
+            folder = default_folder() if setting is True else Path(str(setting)).expanduser()
+            scales = self.network.context.scales
+            self._context_cache = ContextCache(folder, self.network.lower_fingerprint(), scales)
+        return self._context_cache
+
+    def _cached_datamodule(self) -> Any:
+        """The fit's DataModule when it can serve from the context cache and the cache applies."""
+        trainer = self._trainer
+        if trainer is None or trainer.state.fn != "fit" or self.context_cache() is None:
+            return None
+        datamodule = getattr(trainer, "datamodule", None)
+        return datamodule if hasattr(datamodule, "attach_context_cache") else None
+
+    def _validation_context_long_side(self, datamodule: Any) -> int | None:
+        return self.hparams.context_long_side or datamodule.image_long_side
+
+    def prepare_data(self) -> None:
+        """Build the context cache (Lightning runs this in one process per node, before setup)."""
+        datamodule = self._cached_datamodule()
+        if datamodule is None:
+            return
+        entries = datamodule.context_entries(self._validation_context_long_side(datamodule))
+        device = self.trainer.strategy.root_device
+        self.network.to(device)
+        try:
+            self.context_cache().build(entries, datamodule.context_image, self.network.lower_context, device)
+        finally:
+            self.network.to("cpu")
+
+    def setup(self, stage: str) -> None:
+        datamodule = self._cached_datamodule()
+        if datamodule is not None:
+            datamodule.attach_context_cache(
+                self.context_cache(), self._validation_context_long_side(datamodule)
+            )
+
+    def teardown(self, stage: str) -> None:
+        datamodule = self._cached_datamodule()
+        if datamodule is not None:
+            datamodule.attach_context_cache(None, None)
+
     # -- checkpoints ---------------------------------------------------------------------------
 
     def on_fit_start(self) -> None:
@@ -239,6 +321,8 @@ class LumaStyle(L.LightningModule):
         long_side = getattr(datamodule, "image_long_side", None)
         if long_side:
             self.trained_long_side = int(long_side)
+        if self.trainer.ckpt_path is None and self.needs_context_calibration():  # resumed: in the checkpoint
+            self.calibrate_context(self._training_conv5_maps(datamodule))
         if self.hparams.closed_form_start and self.trainer.ckpt_path is None:  # a resumed run has its weights
             pairs = getattr(datamodule, "training_pairs", None)
             if pairs is None:
@@ -246,6 +330,52 @@ class LumaStyle(L.LightningModule):
                     "model.closed_form_start needs a lumastyle DataModule (it reads the training photos)"
                 )
             self.start_from_global_fit(pairs())
+
+    def needs_context_calibration(self) -> bool:
+        """Whether conv6 starts untrained above a frozen pretrained conv1-conv5: their maps are then
+        scaled to unit RMS (:meth:`calibrate_context`)."""
+        context = self.network.context
+        if context is None or not self.network.lower_frozen() or self.hparams.backbone_weights is None:
+            return False
+        return not any(b.top_pretrained for b in context.backbones)
+
+    def _training_conv5_maps(self, datamodule: Any) -> Iterable[list[Tensor]]:
+        """Each training photo's conv5 maps: from the context cache when there is one, else computed."""
+        if getattr(datamodule, "context_cache", None) is not None:
+            for entry in datamodule.training_context_entries():
+                yield datamodule.context_cache.load(entry)["features"][: self.network.num_scales]
+            return
+        pairs = getattr(datamodule, "training_pairs", None)
+        if pairs is None:
+            raise LumastyleError(
+                "calibrating the context needs a lumastyle DataModule (it reads the training photos)"
+            )
+        with torch.no_grad():
+            for rgb, _ in pairs():
+                rgb = rgb.to(self.device)
+                yield [m.features[0] for m in self.network.context.lower(rgb[None])]
+
+    def calibrate_context(self, maps: Iterable[Sequence[Tensor]]) -> list[float]:
+        """Set each backbone's ``conv5_scale`` to 1 / RMS of its conv5 maps over the training photos
+        (``maps``: per photo, one map per scale), so the untrained conv6 above frozen pretrained weights
+        sees unit-scale input (a fixed, data-dependent input scaling; the paper's fc6 weights expect the
+        raw maps and keep 1). Pretrained VGG conv5 maps are large (RMS ~15 with the bundled weights), and
+        without this the head's context input dwarfs its pixel input and Adam's steps shake it."""
+        context = self.network.context
+        sums = [torch.zeros((), dtype=torch.float64) for _ in context.backbones]
+        counts = [0 for _ in context.backbones]
+        for photo_maps in maps:
+            for i, features in enumerate(photo_maps):
+                b = i if len(context.backbones) > 1 else 0
+                sums[b] += features.double().square().sum().cpu()
+                counts[b] += features.numel()
+        scales = []
+        for b, backbone in enumerate(context.backbones):
+            rms = math.sqrt(sums[b].item() / counts[b]) if counts[b] else 0.0
+            scale = 1.0 / rms if rms > 0 else 1.0
+            backbone.conv5_scale.fill_(scale)
+            scales.append(scale)
+        return scales
 
     def start_from_global_fit(self, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
         """Fit the least-squares global colour map (normalised Lab, the head's basis) to the (input,

@@ -6,6 +6,13 @@ layer (:mod:`lumastyle.color`, float32 even under autocast). It has no Lightning
 LightningModule (:mod:`lumastyle.model`) wraps it for training, and :mod:`lumastyle.inference` runs it
 on photos of any size (context cap, tiles, precision) for ``stylize``, ``predict`` and the benchmarks.
 
+The context is computed in two steps: :meth:`StyleNetwork.lower_context` (the conv5 maps of each scale
+and the low-level map: what a frozen lower backbone makes the same every epoch, so it can be cached
+per photo, :mod:`lumastyle.cache`) and :meth:`StyleNetwork.encode_maps` (conv6/conv7 and the head's
+encoding). Training on crops from the cache takes windows of the whole photo's maps
+(:meth:`StyleNetwork.encode_windows`, :meth:`StyleNetwork.transform_windows`) and gets what the whole
+photo's context gives those pixels.
+
 Its forward pass has no Python control flow on tensor sizes (sizes only enter arithmetic), so it can
 be traced or exported once for photos of any size (without ``low_level``, whose blur picks its
 working resolution from the size).
@@ -13,13 +20,22 @@ working resolution from the size).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from lumastyle.backbone import DilatedVGG16, Freeze, InputNorm
 from lumastyle.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
-from lumastyle.context import ContextMap, LowLevelContext, TwoScaleContext, sample_context
+from lumastyle.context import (
+    ContextMap,
+    ContextWindow,
+    LowLevelContext,
+    TwoScaleContext,
+    sample_context,
+    sample_window,
+)
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import HeadFactory, QuadraticHead, build_head, resolve_head
 
@@ -32,8 +48,10 @@ class StyleNetwork(nn.Module):
             subclass, or a factory ``(context_channels, num_scales) -> Head`` (what a config's
             ``class_path``/``init_args`` builds).
         backbone_width: factor on every backbone channel count (1.0 = the paper's VGG-16).
-        backbone_weights: ``imagenet`` (torchvision download), a VGG-16 state dict file, or None (random init).
-        backbone_input_norm: input normalisation the weights expect: ``imagenet`` or ``caffe``.
+        backbone_weights: ``bundled`` (VGG-16 conv1-conv5 shipped with lumastyle), ``imagenet``
+            (torchvision download, with fc6/fc7), a VGG-16 state dict file, or None (random init).
+        backbone_input_norm: input normalisation the weights expect: ``imagenet`` or ``caffe`` (None:
+            what named weights expect, else ``imagenet``).
         freeze: backbone parameters kept fixed: ``none``, ``features`` (conv1-conv5) or ``all``.
         scales: upsampling factor of each context copy (the paper: [1, 2]); () is a colour-only model.
         share_backbone: one backbone for all scales instead of one copy per scale.
@@ -41,6 +59,7 @@ class StyleNetwork(nn.Module):
         low_level: blur radii in pixels of the context image (at the training scale) of low-level
             context: the Lab image blurred at each radius, one more map for the head (the paper has
             none; () for none).
+        top_channels: channels of conv6/conv7 (None: 4096 times ``backbone_width``, the paper's).
     """
 
     def __init__(
@@ -48,12 +67,13 @@ class StyleNetwork(nn.Module):
         head: HeadFactory | str = QuadraticHead,
         backbone_width: float = 1.0,
         backbone_weights: str | None = None,
-        backbone_input_norm: InputNorm = "imagenet",
+        backbone_input_norm: InputNorm | None = None,
         freeze: Freeze = "none",
         scales: Sequence[float] = (1.0, 2.0),
         share_backbone: bool = False,
         context_pad: int = 32,
         low_level: Sequence[float] = (),
+        top_channels: int | None = None,
     ) -> None:
         super().__init__()
         if context_pad < 0:
@@ -66,7 +86,8 @@ class StyleNetwork(nn.Module):
         if scales:
             n = 1 if share_backbone else len(scales)
             backbones = [
-                DilatedVGG16(backbone_width, backbone_weights, backbone_input_norm, freeze) for _ in range(n)
+                DilatedVGG16(backbone_width, backbone_weights, backbone_input_norm, freeze, top_channels)
+                for _ in range(n)
             ]
             self.context = TwoScaleContext(backbones, scales, context_pad)
             context_channels = backbones[0].out_channels
@@ -79,10 +100,61 @@ class StyleNetwork(nn.Module):
     def encode_context(self, context_rgb: Tensor) -> list[ContextMap]:
         """sRGB (B, 3, h, w) -> per scale, the head's encoding of the backbone map (at 1/8 resolution),
         then the low-level map if there is one."""
-        maps = self.context(context_rgb) if self.context is not None else []
+        return self.encode_maps(self.lower_context(context_rgb))
+
+    def lower_context(self, context_rgb: Tensor) -> list[ContextMap]:
+        """sRGB (B, 3, h, w) -> the conv5 map of each scale, then the low-level map if there is one:
+        everything before the trainable conv6 when the lower backbone is frozen."""
+        maps = self.context.lower(context_rgb) if self.context is not None else []
         if self.low_level is not None:
             maps = [*maps, self.low_level(normalize_lab(rgb_to_lab(context_rgb)))]
+        return maps
+
+    def encode_maps(self, maps: Sequence[ContextMap]) -> list[ContextMap]:
+        """What :meth:`lower_context` returns -> the maps the head samples (conv6/conv7, then its encoding)."""
+        n = self.num_scales
+        maps = (self.context.upper(maps[:n]) if n else []) + list(maps[n:])
         return [m._replace(features=self.head.encode_context(i, m.features)) for i, m in enumerate(maps)]
+
+    def encode_windows(self, windows: Sequence[ContextWindow]) -> list[ContextWindow]:
+        """Windows of :meth:`lower_context` maps (the backbone ones with conv6's margin, see
+        :func:`lumastyle.backbone.DilatedVGG16.upper`) -> windows of the maps the head samples."""
+        out = []
+        for i, w in enumerate(windows):
+            features = w.features.float()
+            if i < self.num_scales:
+                features = self.context.backbone(i).upper(features, with_margin=True)
+            out.append(w._replace(features=self.head.encode_context(i, features)))
+        return out
+
+    def transform_windows(
+        self, lab: Tensor, windows: Sequence[ContextWindow], origin: Tensor, photo_hw: Tensor
+    ) -> Tensor:
+        """New Lab for crops ``lab`` (B, 3, h, w) whose first pixels are ``origin`` (B, 2) in photos of
+        ``photo_hw`` (B, 2), from windows of their whole photos' context (:meth:`encode_windows`)."""
+        crop_hw = tuple(lab.shape[-2:])
+        context = [sample_window(w, origin, photo_hw, crop_hw) for w in windows]
+        return denormalize_lab(self.head(normalize_lab(lab), context))
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.context.scales) if self.context is not None else 0
+
+    def lower_frozen(self) -> bool:
+        """Whether :meth:`lower_context` has nothing to train (so its maps can be computed once)."""
+        if self.context is None:
+            return False
+        return not any(p.requires_grad for b in self.context.backbones for p in b.features.parameters())
+
+    def lower_fingerprint(self) -> str:
+        """A hash of everything :meth:`lower_context` depends on: weights, input normalisation, scales,
+        padding and low-level radii. Cached maps are keyed by it."""
+        parts = [b.lower_fingerprint() for b in self.context.backbones] if self.context is not None else []
+        scales = self.context.scales if self.context is not None else ()
+        pad = self.context.pad if self.context is not None else 0
+        radii = self.low_level.radii if self.low_level is not None else ()
+        parts.append(f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}")
+        return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
     def transform(
         self,

@@ -36,6 +36,15 @@ def make_pairs(root: Path, n: int = 6, size: tuple[int, int] = (40, 56), suffix:
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _context_cache_in_tmp(tmp_path_factory):
+    """Context caches the tests build go to a temporary folder, never the user's ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LUMASTYLE_CACHE", str(tmp_path_factory.mktemp("context-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def pairs_root(tmp_path: Path) -> Path:
     return make_pairs(tmp_path / "pairs")

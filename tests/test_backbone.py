@@ -142,3 +142,49 @@ def test_shared_caffe_weights_match_torchvision_vgg16():
         ours = net.features[:23]((rgb - net.mean) / net.std)
         theirs = reference(rgb * 255 - torch.tensor([123.680, 116.779, 103.939]).view(1, 3, 1, 1))
     assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-3)
+
+
+def test_bundled_weights_load_offline(no_download):
+    """``bundled``: VGG-16's conv1-conv5 from the package, no download, with the caffe normalisation."""
+    net = DilatedVGG16(width=1.0, weights="bundled", top_channels=8)
+    assert net.input_norm == "caffe"
+    assert sorted(net.pretrained_missing) == ["conv6.bias", "conv6.weight", "conv7.bias", "conv7.weight"]
+    assert net.features[0].weight.dtype == torch.float32 and net.features[0].weight.abs().sum() > 0
+    assert net.out_channels == 8 and net.conv7.out_channels == 8
+
+
+def test_bundled_weights_need_full_width():
+    with pytest.raises(LumastyleError, match=r"backbone width 1\.0"):
+        DilatedVGG16(width=0.5, weights="bundled")
+
+
+@pytest.mark.skipif(not SHARED_WEIGHTS.is_file(), reason="../shared/weights is not present")
+def test_bundled_weights_are_the_shared_ones_in_float16():
+    """The shipped float16 copy gives the float32 original's conv5 maps to within float16 rounding."""
+    bundled = DilatedVGG16(width=1.0, weights="bundled").eval()
+    original = DilatedVGG16(width=1.0, weights=str(SHARED_WEIGHTS), input_norm="caffe").eval()
+    rgb = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        a, b = bundled.lower(rgb), original.lower(rgb)
+    assert (a - b).norm() / b.norm() < 2e-3
+
+
+def test_upper_on_a_window_with_margin_equals_the_whole_map():
+    """conv6/conv7 on a window carrying UPPER_MARGIN cells (zeros outside the map) give exactly those
+    cells of the whole map's output: what training on cached windows relies on."""
+    from lumastyle.backbone import UPPER_MARGIN
+    from lumastyle.context import take_window
+
+    torch.manual_seed(0)
+    net = DilatedVGG16(width=WIDTH, top_channels=5).eval()
+    conv5 = torch.rand(1, net.conv6.in_channels, 30, 22)
+    with torch.no_grad():
+        whole = net.upper(conv5)
+        for top, left, n in [(0, 0, 6), (24, 16, 6), (7, 3, 9), (-2, 20, 5)]:
+            m = UPPER_MARGIN
+            window = take_window(conv5[0], top - m, left - m, n + 2 * m, n + 2 * m)[None]
+            got = net.upper(window, with_margin=True)
+            y0, x0 = max(top, 0), max(left, 0)
+            y1, x1 = min(top + n, 30), min(left + n, 22)
+            inside = got[..., y0 - top : y1 - top, x0 - left : x1 - left]
+            assert torch.allclose(inside, whole[..., y0:y1, x0:x1], atol=1e-5)

@@ -16,7 +16,7 @@ from lumastyle.io import read_image, write_image
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
     "--config", str(REPO / "styles" / "pairs.yaml"),
-    "--config", str(REPO / "configs" / "cpu-small.yaml"),
+    "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
     "--model.backbone_width", "0.0625",
     "--model.context_pad", "8",
     "--data.crop_size", "32",
@@ -249,7 +249,7 @@ class TestOptimiserChannel:
     def test_default_is_adam_with_warmup(self, workdir, pair_factory):
         root = pair_factory(workdir / "pairs", n=4)
         groups = self.fit(root, "--trainer.limit_train_batches", "2")
-        # cpu-small.yaml sets lr 2e-3 (Adam); two steps into the 20-step warm-up the rate is still ramping
+        # cpu-scratch.yaml sets lr 2e-3 (Adam); two steps into the 20-step warm-up the rate is still ramping
         assert groups[0]["initial_lr"] == pytest.approx(2e-3)
         assert 0 < groups[0]["lr"] <= 2e-3 * 3 / 20
 

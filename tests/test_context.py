@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -117,3 +119,11 @@ class TestLowLevelContext:
         assert torch.allclose(m.features[:, 3:], expected, atol=1e-6)
         with pytest.raises(ValueError, match="positive"):
             LowLevelContext([0.0])
+
+    def test_infinite_radius_is_the_photos_mean_colour(self):
+        from lumastyle.context import LowLevelContext
+
+        x = torch.rand(2, 3, 20, 36)
+        m = LowLevelContext([math.inf])(x)
+        expected = x.mean(dim=(-2, -1), keepdim=True).expand(-1, -1, *m.features.shape[-2:])
+        assert torch.allclose(m.features, expected, atol=1e-6)

@@ -21,8 +21,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from lumastyle.cache import CacheEntry, ContextCache, decode_name, entries_of
 from lumastyle.context import resize
 from lumastyle.errors import LumastyleError
+from lumastyle.inference import context_copy
 from lumastyle.io import list_images, read_image, read_size
 
 SPLITS = ("train", "val", "test")
@@ -80,16 +82,34 @@ def fit_long_side(image: Tensor, long_side: int | None) -> Tensor:
     return resize(image.unsqueeze(0), (max(1, round(h * f)), max(1, round(w * f))))[0]
 
 
+def cache_entry(
+    ex: Example, long_side: int | None, context_long_side: int | None, flipped: bool
+) -> CacheEntry:
+    return CacheEntry(ex.input, decode_name(ex.decode), long_side, context_long_side, flipped)
+
+
 class CropDataset(Dataset):
-    """Random crops (the same window in input and target) with random horizontal flips, for training."""
+    """Random crops (the same window in input and target) with random horizontal flips, for training.
+
+    With a context cache, each crop also carries the windows of its whole photo's cached context maps
+    (``context``), where it sits in the photo (``origin``) and the photo's size (``photo_hw``).
+    """
 
     def __init__(
-        self, examples: Sequence[Example], crop_size: int, crops_per_image: int, long_side: int | None
+        self,
+        examples: Sequence[Example],
+        crop_size: int,
+        crops_per_image: int,
+        long_side: int | None,
+        flip: bool = True,
+        context: ContextCache | None = None,
     ):
         self.examples = list(examples)
         self.crop_size = crop_size
         self.crops_per_image = crops_per_image
         self.long_side = long_side
+        self.flip = flip
+        self.context = context
 
     def __len__(self) -> int:
         return len(self.examples) * self.crops_per_image
@@ -100,6 +120,9 @@ class CropDataset(Dataset):
         whole = ex.render is not None and not getattr(ex.render, "per_pixel", True)
         rgb, target = ex.load(self.long_side, render=whole)
         pair = rgb if target is None else torch.cat([rgb, target], dim=0)
+        flipped = self.flip and bool(torch.rand(()) < 0.5)
+        if flipped:  # the whole photo, so a cached context of the flipped photo lines up with the crop
+            pair = pair.flip(-1)
         c = self.crop_size
         h, w = pair.shape[-2:]
         if min(h, w) < c:  # too small for a crop: enlarge the pair so the short side fits
@@ -109,19 +132,34 @@ class CropDataset(Dataset):
         top = int(torch.randint(0, h - c + 1, ()).item())
         left = int(torch.randint(0, w - c + 1, ()).item())
         pair = pair[:, top : top + c, left : left + c]
-        if torch.rand(()) < 0.5:
-            pair = pair.flip(-1)
         crop = pair[:3].contiguous()
         target = ex.render(crop) if target is None else pair[3:].contiguous()  # render only the crop
-        return {"input": crop, "target": target, "name": ex.name}
+        item = {"input": crop, "target": target, "name": ex.name}
+        if self.context is not None:
+            entry = cache_entry(ex, self.long_side, None, flipped)
+            item["context"] = self.context.windows(entry, (h, w), (top, left), c)
+            item["origin"], item["photo_hw"] = torch.tensor([top, left]), torch.tensor([h, w])
+        return item
 
 
 class WholeImageDataset(Dataset):
-    """Whole photos and their targets (shrunk to ``long_side``), for validation and test."""
+    """Whole photos and their targets (shrunk to ``long_side``), for validation and test.
 
-    def __init__(self, examples: Sequence[Example], long_side: int | None):
+    With a context cache, each photo also carries its cached context maps (whole, as windows from
+    cell 0), computed on the copy ``stylize`` would compute them on (capped at ``context_long_side``).
+    """
+
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        long_side: int | None,
+        context: ContextCache | None = None,
+        context_long_side: int | None = None,
+    ):
         self.examples = list(examples)
         self.long_side = long_side
+        self.context = context
+        self.context_long_side = context_long_side
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -129,7 +167,13 @@ class WholeImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         ex = self.examples[index]
         rgb, target = ex.load(self.long_side)
-        return {"input": rgb, "target": target, "name": ex.name}
+        item = {"input": rgb, "target": target, "name": ex.name}
+        if self.context is not None:
+            hw = tuple(rgb.shape[-2:])
+            entry = cache_entry(ex, self.long_side, self.context_long_side, False)
+            item["context"] = self.context.windows(entry, hw)
+            item["origin"], item["photo_hw"] = torch.zeros(2, dtype=torch.long), torch.tensor(hw)
+        return item
 
 
 class PhotoDataset(Dataset):
@@ -162,6 +206,8 @@ class StyleDataModule(L.LightningDataModule):
         seed: seed of the split when no split files are given.
         num_workers: data loading processes.
         verify: decode every photo once before training, so a broken file stops the run at the start.
+        flip: flip training crops horizontally at random (with a context cache, both orientations of
+            each training photo are cached).
     """
 
     def __init__(
@@ -175,6 +221,7 @@ class StyleDataModule(L.LightningDataModule):
         seed: int = 0,
         num_workers: int = 2,
         verify: bool = True,
+        flip: bool = True,
     ) -> None:
         super().__init__()
         for key, value in (
@@ -198,7 +245,11 @@ class StyleDataModule(L.LightningDataModule):
         self.seed = seed
         self.num_workers = num_workers
         self.verify = verify
+        self.flip = flip
         self.splits: dict[str, list[Example]] | None = None
+        #: set by the model (:meth:`attach_context_cache`) when its lower backbone is frozen
+        self.context_cache: ContextCache | None = None
+        self.context_long_side: int | None = None
 
     # -- for subclasses ------------------------------------------------------------------------
 
@@ -306,9 +357,7 @@ class StyleDataModule(L.LightningDataModule):
     @property
     def image_long_side(self) -> int | None:
         """Median long side of the training photos as loaded: the scale the model's context learns."""
-        if not self.splits:
-            return None
-        sides = [max(read_size(ex.input)) for ex in self.splits["train"]]
+        sides = [max(read_size(ex.input)) for ex in self._examples("train")]
         median = int(statistics.median(sides))
         return min(median, self.long_side) if self.long_side else median
 
@@ -319,6 +368,32 @@ class StyleDataModule(L.LightningDataModule):
         for ex in tqdm(examples, desc="reading training photos", unit="photo", disable=len(examples) < 50):
             rgb, target = ex.load(self.long_side)
             yield rgb, target
+
+    # -- the context cache (see lumastyle.cache) ------------------------------------------------
+
+    def context_entries(self, context_long_side: int | None) -> list[CacheEntry]:
+        """What the loaders read from a context cache: each training photo in each orientation, and
+        each validation photo as ``stylize`` would compute its context (capped at ``context_long_side``)."""
+        orientations = (False, True) if self.flip else (False,)
+        return self.training_context_entries(orientations) + entries_of(
+            self._examples("val"), self.long_side, context_long_side, (False,)
+        )
+
+    def training_context_entries(self, orientations: Sequence[bool] = (False,)) -> list[CacheEntry]:
+        """Cache entries of the training photos as training loads them, in these orientations."""
+        return entries_of(self._examples("train"), self.long_side, None, orientations)
+
+    def context_image(self, entry: CacheEntry) -> Tensor:
+        """The sRGB image a cache entry's maps are computed on: the whole photo as training loads it."""
+        by_path = {ex.input: ex for split in self.splits.values() for ex in split}
+        ex = by_path[entry.photo]
+        rgb = context_copy(fit_long_side(ex.read(ex.input)[0], entry.long_side), entry.context_long_side)
+        return rgb.flip(-1) if entry.flipped else rgb
+
+    def attach_context_cache(self, cache: ContextCache | None, context_long_side: int | None) -> None:
+        """Serve training crops and validation photos with windows of ``cache`` (None: stop)."""
+        self.context_cache = cache
+        self.context_long_side = context_long_side
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
@@ -338,11 +413,21 @@ class StyleDataModule(L.LightningDataModule):
         return self.splits[split]
 
     def train_dataloader(self) -> DataLoader:
-        ds = CropDataset(self._examples("train"), self.crop_size, self.crops_per_image, self.long_side)
+        ds = CropDataset(
+            self._examples("train"),
+            self.crop_size,
+            self.crops_per_image,
+            self.long_side,
+            self.flip,
+            self.context_cache,
+        )
         return self._loader(ds, self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(WholeImageDataset(self._examples("val"), self.long_side), 1, shuffle=False)
+        ds = WholeImageDataset(
+            self._examples("val"), self.long_side, self.context_cache, self.context_long_side
+        )
+        return self._loader(ds, 1, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(WholeImageDataset(self._examples("test"), self.long_side), 1, shuffle=False)
