@@ -174,19 +174,22 @@ class ContextCache:
         return out
 
 
+def entry_of(
+    example: Any, long_side: int | None, context_long_side: int | None, flipped: bool = False
+) -> CacheEntry:
+    """The cache entry of a DataModule example (:class:`lumastyle.data.base.Example`)."""
+    decode = example.decode
+    name = "" if decode is None else f"{decode.__module__}.{decode.__qualname__}"
+    return CacheEntry(example.input, name, long_side, context_long_side, flipped)
+
+
 def entries_of(
     examples: Iterable[Any],
     long_side: int | None,
     context_long_side: int | None,
     orientations: Sequence[bool],
 ) -> list[CacheEntry]:
-    """Cache entries of DataModule examples (:class:`lumastyle.data.base.Example`)."""
+    """Cache entries of DataModule examples, each in every orientation."""
     return [
-        CacheEntry(ex.input, decode_name(ex.decode), long_side, context_long_side, flipped)
-        for ex in examples
-        for flipped in orientations
+        entry_of(ex, long_side, context_long_side, flipped) for ex in examples for flipped in orientations
     ]
-
-
-def decode_name(decode: Callable | None) -> str:
-    return "" if decode is None else f"{decode.__module__}.{decode.__qualname__}"

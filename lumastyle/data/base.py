@@ -21,7 +21,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from lumastyle.cache import CacheEntry, ContextCache, decode_name, entries_of
+from lumastyle.cache import CacheEntry, ContextCache, entries_of, entry_of
 from lumastyle.context import resize
 from lumastyle.errors import LumastyleError
 from lumastyle.inference import context_copy
@@ -82,12 +82,6 @@ def fit_long_side(image: Tensor, long_side: int | None) -> Tensor:
     return resize(image.unsqueeze(0), (max(1, round(h * f)), max(1, round(w * f))))[0]
 
 
-def cache_entry(
-    ex: Example, long_side: int | None, context_long_side: int | None, flipped: bool
-) -> CacheEntry:
-    return CacheEntry(ex.input, decode_name(ex.decode), long_side, context_long_side, flipped)
-
-
 class CropDataset(Dataset):
     """Random crops (the same window in input and target) with random horizontal flips, for training.
 
@@ -136,7 +130,7 @@ class CropDataset(Dataset):
         target = ex.render(crop) if target is None else pair[3:].contiguous()  # render only the crop
         item = {"input": crop, "target": target, "name": ex.name}
         if self.context is not None:
-            entry = cache_entry(ex, self.long_side, None, flipped)
+            entry = entry_of(ex, self.long_side, None, flipped)
             item["context"] = self.context.windows(entry, (h, w), (top, left), c)
             item["origin"], item["photo_hw"] = torch.tensor([top, left]), torch.tensor([h, w])
         return item
@@ -170,7 +164,7 @@ class WholeImageDataset(Dataset):
         item = {"input": rgb, "target": target, "name": ex.name}
         if self.context is not None:
             hw = tuple(rgb.shape[-2:])
-            entry = cache_entry(ex, self.long_side, self.context_long_side, False)
+            entry = entry_of(ex, self.long_side, self.context_long_side)
             item["context"] = self.context.windows(entry, hw)
             item["origin"], item["photo_hw"] = torch.zeros(2, dtype=torch.long), torch.tensor(hw)
         return item
