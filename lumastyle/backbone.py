@@ -227,7 +227,7 @@ class DilatedVGG16(nn.Module):
         self.load_state_dict(mapped, strict=False)
         self.top_pretrained = "conv6.weight" in mapped
         #: parameter names the weights did not cover (conv6/conv7 for a features-only file)
-        self.pretrained_missing = [k for k in self.state_dict() if k not in mapped]
+        self.pretrained_missing = [k for k, _ in self.named_parameters() if k not in mapped]
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
         # weights files and checkpoints from before conv5_scale existed: the factor is 1
