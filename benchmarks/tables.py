@@ -1,4 +1,5 @@
-"""The paper's Tables 1 (local styles) and 2 (global styles) on lumastyle's bundled sample photos.
+"""The paper's Tables 1 (local styles) and 2 (global styles) on lumastyle's bundled sample photos,
+or Table 1 on the paper's Uniform set when it is given (``--uniform``).
 
 For each style rendered from a look (Spring, Cold; the local render_popout, render_watercolor,
 render_clarity): the mean per-pixel CIELab distance between input and target on the test photos, the
@@ -8,6 +9,7 @@ for the style it stands for (on the Uniform set, so comparable in kind, not in v
 
     python benchmarks/tables.py                      # CPU preset (configs/cpu-small.yaml), 30 epochs a style
     python benchmarks/tables.py --styles spring cold # Table 2 only
+    python benchmarks/tables.py --uniform dl-image-enhance   # Table 1 on the paper's Uniform set
     python benchmarks/tables.py --extra-config configs/gpu.yaml   # on a GPU
     python benchmarks/tables.py --reuse --sheet benchmarks    # re-evaluate the trained runs, draw STYLE.jpg
 """
@@ -37,6 +39,8 @@ from lumastyle.color import (
     rgb_to_lab,
 )
 from lumastyle.data.actions import GlobalActionDataModule
+from lumastyle.data.base import StyleDataModule
+from lumastyle.data.uniform import UniformDataModule
 from lumastyle.model import LumaStyle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,14 +52,22 @@ PAPER = {
     "render_watercolor": ("1: Watercolor", 15.30, 6.88),
     "render_clarity": ("- (no counterpart)", None, None),
 }
+#: the paper's own Table 1 styles, on the Uniform set (``--uniform ROOT``)
+UNIFORM = {
+    "foreground_popout": ("1: Foreground Pop-out", 13.86, 7.10),
+    "local_xpro": ("1: Local Xpro", 19.71, 6.98),
+    "watercolor": ("1: Watercolor", 15.30, 6.88),
+}
 
 
-def run_data(ckpt: Path) -> GlobalActionDataModule:
+def run_data(ckpt: Path) -> StyleDataModule:
     """The DataModule the run trained on, rebuilt from the config.yaml beside its checkpoints (same split)."""
     data = yaml.safe_load((ckpt.parent.parent / "config.yaml").read_text())["data"]
-    if not data["class_path"].endswith("GlobalActionDataModule"):
-        raise SystemExit(f"error: {ckpt} was not trained on a style rendered from a look")
-    dm = GlobalActionDataModule(**{**data["init_args"], "num_workers": 0})
+    classes = {cls.__name__: cls for cls in (GlobalActionDataModule, UniformDataModule)}
+    name = data["class_path"].rsplit(".", 1)[-1]
+    if name not in classes:
+        raise SystemExit(f"error: {ckpt} was not trained on a look or on the Uniform set ({name})")
+    dm = classes[name](**{**data["init_args"], "num_workers": 0})
     dm.setup()
     return dm
 
@@ -98,7 +110,7 @@ def model_predictor(model: LumaStyle):
     return predict
 
 
-def train(style: str, workdir: Path, epochs: int, extra: list[str]) -> Path:
+def train(style: str, workdir: Path, epochs: int, extra: list[str], uniform: Path | None = None) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     args = [
         "fit",
@@ -110,6 +122,8 @@ def train(style: str, workdir: Path, epochs: int, extra: list[str]) -> Path:
     for cfg in extra:
         args += ["--config", str(REPO / cfg)]
     args += ["--trainer.max_epochs", str(epochs), "--trainer.enable_model_summary", "false"]
+    if style in UNIFORM:
+        args += ["--data.root", str(uniform)]
     cwd = os.getcwd()
     os.chdir(workdir)
     try:
@@ -158,10 +172,15 @@ def contact_sheet(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--styles", nargs="+", default=list(PAPER), choices=list(PAPER))
+    parser.add_argument("--styles", nargs="+", default=None, choices=[*PAPER, *UNIFORM])
     parser.add_argument(
-        "--epochs", type=int, default=30, help="training epochs (the CPU preset's own: 30)"
+        "--uniform",
+        type=Path,
+        default=None,
+        help="the Uniform set (a clone of github.com/stephenyan1231/dl-image-enhance): Table 1 on its "
+        "three styles instead of the rendered local looks",
     )
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs (the CPU preset's own: 30)")
     parser.add_argument("--extra-config", nargs="*", default=[], help="more configs after the CPU preset")
     parser.add_argument("--workdir", type=Path, default=Path("runs/tables"))
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
@@ -174,6 +193,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
 
+    if args.uniform is not None:
+        args.uniform = args.uniform.resolve()  # training runs inside --workdir
+    if args.styles is None:
+        args.styles = [
+            "spring",
+            "cold",
+            *(UNIFORM if args.uniform else [k for k in PAPER if k.startswith("render")]),
+        ]
+    if any(style in UNIFORM for style in args.styles) and args.uniform is None:
+        raise SystemExit("error: the Uniform styles need --uniform ROOT")
     rows = []
     for style in args.styles:
         start = time.time()
@@ -181,7 +210,7 @@ def main() -> None:
             ckpt = newest_last(args.workdir / style)
         else:
             with contextlib.redirect_stdout(sys.stderr):
-                ckpt = train(style, args.workdir / style, args.epochs, args.extra_config)
+                ckpt = train(style, args.workdir / style, args.epochs, args.extra_config, args.uniform)
         dm = run_data(ckpt)
         train_pairs, val_pairs, test_pairs = (whole_pairs(dm, s) for s in ("train", "val", "test"))
         baseline = mean_distance(test_pairs)
@@ -202,9 +231,9 @@ def main() -> None:
                 "global quadratic fit": round(global_fit, 2),
                 "lumastyle": round(model_err, 2),
                 "lumastyle / global fit": round(model_err / global_fit, 2),
-                "paper table": PAPER[style][0],
-                "paper input vs target": PAPER[style][1],
-                "paper model": PAPER[style][2],
+                "paper table": {**PAPER, **UNIFORM}[style][0],
+                "paper input vs target": {**PAPER, **UNIFORM}[style][1],
+                "paper model": {**PAPER, **UNIFORM}[style][2],
                 "seconds": round(time.time() - start),
             }
         )
