@@ -162,7 +162,7 @@ def test_no_cache_when_the_lower_backbone_trains(tmp_path):
 
 def test_cpu_preset_fits_from_the_cache(tmp_path, pair_factory, monkeypatch, capfd):
     """configs/cpu-small.yaml: bundled pretrained conv1-conv5, frozen, cached; closed-form start. A
-    second run reuses the cache; the checkpoint stylizes with the weights' own normalisation."""
+    resumed run reuses the cache; the checkpoint stylizes with the weights' own normalisation."""
     monkeypatch.chdir(tmp_path)
     cache = tmp_path / "cache"
     monkeypatch.setenv("LUMASTYLE_CACHE", str(cache))
@@ -181,11 +181,18 @@ def test_cpu_preset_fits_from_the_cache(tmp_path, pair_factory, monkeypatch, cap
     assert "caching context" in capfd.readouterr().err
     files = sorted(cache.glob("*.pt"))
     assert files  # 3 training photos x 2 orientations + 1 validation photo
-    main(argv)
+    first = torch.load(
+        tmp_path / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True
+    )
+    main([*argv, "--ckpt_path", "last", "--trainer.max_epochs", "2"])  # resumed: one more epoch
     assert "caching context" not in capfd.readouterr().err  # built once, reused by the next run
     assert sorted(cache.glob("*.pt")) == files
 
     last = tmp_path / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
+    resumed = torch.load(last, weights_only=True)
+    assert resumed["epoch"] == first["epoch"] + 1
+    key = "network.context.backbones.0.conv5_scale"
+    assert resumed["state_dict"][key] == first["state_dict"][key]  # kept, not measured again
     model = LumaStyle.from_checkpoint(last)
     # conv6 started untrained above frozen pretrained maps: their scale was set to 1 / RMS, and is kept
     scale = model.network.context.backbones[0].conv5_scale.item()
