@@ -6,8 +6,9 @@ prediction clipped to sRGB, through :func:`lumastyle.inference.stylize_tensor`, 
 ``stylize``), the optimiser and schedule from the config's ``optimizer:``/``lr_scheduler:`` blocks,
 a non-finite-loss guard that costs no host-device sync per step, and the extra checkpoint state
 ``stylize`` needs (the training scale). When the lower backbone is frozen it builds the context cache
-(:mod:`lumastyle.cache`) in ``prepare_data`` and trains on windows of whole-photo context. Checkpoints load through Lightning's
-``LumaStyle.load_from_checkpoint`` (see :meth:`LumaStyle.from_checkpoint`) and never download weights.
+(:mod:`lumastyle.cache`) in ``prepare_data`` and trains on windows of whole-photo context. Checkpoints
+load through Lightning's ``LumaStyle.load_from_checkpoint`` (see :meth:`LumaStyle.from_checkpoint`)
+and never download weights.
 """
 
 from __future__ import annotations
