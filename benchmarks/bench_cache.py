@@ -53,7 +53,6 @@ def run(style: str, epochs: int, workdir: Path, cache: Path, extra: list[str]) -
         "--config", str(REPO / "configs" / "cpu-small.yaml"),
         "--trainer.max_epochs", str(epochs),
         "--trainer.enable_model_summary", "false",
-        "--trainer.enable_checkpointing", "false",
         "--trainer.callbacks+=bench_cache.EpochTimer",
         "--trainer.default_root_dir", str(workdir),
         *extra,
