@@ -45,7 +45,9 @@ class EpochTimer(L.Callback):
 
 def run(style: str, epochs: int, workdir: Path, cache: Path, extra: list[str]) -> tuple[float, list[float]]:
     """Train; returns (seconds before the first epoch: setup and cache build, epoch times)."""
-    TIMES.clear()
+    import bench_cache  # the module the callback is loaded from by class path (not __main__)
+
+    bench_cache.TIMES.clear()
     os.environ["LUMASTYLE_CACHE"] = str(cache)
     args = [
         "fit",
@@ -61,7 +63,7 @@ def run(style: str, epochs: int, workdir: Path, cache: Path, extra: list[str]) -
     with contextlib.redirect_stdout(sys.stderr):
         lumastyle_main(args)
     total = time.perf_counter() - start
-    return total - sum(TIMES), list(TIMES)
+    return total - sum(bench_cache.TIMES), list(bench_cache.TIMES)
 
 
 def main() -> None:
