@@ -244,6 +244,7 @@ class StyleDataModule(L.LightningDataModule):
         #: set by the model (:meth:`attach_context_cache`) when its lower backbone is frozen
         self.context_cache: ContextCache | None = None
         self.context_long_side: int | None = None
+        self._by_path: dict[Path, Example] | None = None
 
     # -- for subclasses ------------------------------------------------------------------------
 
@@ -379,8 +380,9 @@ class StyleDataModule(L.LightningDataModule):
 
     def context_image(self, entry: CacheEntry) -> Tensor:
         """The sRGB image a cache entry's maps are computed on: the whole photo as training loads it."""
-        by_path = {ex.input: ex for split in self.splits.values() for ex in split}
-        ex = by_path[entry.photo]
+        if self._by_path is None:  # indexed once, not per entry
+            self._by_path = {ex.input: ex for split in self.splits.values() for ex in split}
+        ex = self._by_path[entry.photo]
         rgb = context_copy(fit_long_side(ex.read(ex.input)[0], entry.long_side), entry.context_long_side)
         return rgb.flip(-1) if entry.flipped else rgb
 
