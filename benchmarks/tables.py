@@ -110,7 +110,7 @@ def model_predictor(model: LumaStyle):
     return predict
 
 
-def train(style: str, workdir: Path, epochs: int, extra: list[str], uniform: Path | None = None) -> Path:
+def train(style: str, workdir: Path, epochs: int, extra: list[str], uniform: Path | None = None) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     args = [
         "fit",
@@ -130,13 +130,14 @@ def train(style: str, workdir: Path, epochs: int, extra: list[str], uniform: Pat
         lumastyle_main(args)
     finally:
         os.chdir(cwd)
-    return newest_last(workdir)
 
 
-def newest_last(workdir: Path) -> Path:
-    found = list(workdir.glob("runs/**/last.ckpt"))
+def newest_checkpoint(workdir: Path, which: str) -> Path:
+    """The newest run's ``best-*.ckpt`` (the epoch with the lowest validation error) or ``last.ckpt``."""
+    pattern = "best-*.ckpt" if which == "best" else "last.ckpt"
+    found = list(workdir.glob(f"runs/**/{pattern}"))
     if not found:
-        raise SystemExit(f"error: no runs/**/last.ckpt under {workdir}; run without --reuse first")
+        raise SystemExit(f"error: no runs/**/{pattern} under {workdir}; run without --reuse first")
     return max(found, key=lambda p: p.stat().st_mtime)
 
 
@@ -185,7 +186,14 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("runs/tables"))
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
     parser.add_argument(
-        "--reuse", action="store_true", help="evaluate the newest last.ckpt in --workdir, no training"
+        "--reuse", action="store_true", help="evaluate the newest run in --workdir again, no training"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        choices=["best", "last"],
+        default="best",
+        help="score the epoch with the lowest validation error (best, what lumastyle fit keeps as "
+        "best-*.ckpt; never chosen on the test photos) or the last epoch",
     )
     parser.add_argument(
         "--sheet", type=Path, default=None, help="draw STYLE.jpg of 4 test photos in this folder"
@@ -206,11 +214,10 @@ def main() -> None:
     rows = []
     for style in args.styles:
         start = time.time()
-        if args.reuse:
-            ckpt = newest_last(args.workdir / style)
-        else:
+        if not args.reuse:
             with contextlib.redirect_stdout(sys.stderr):
-                ckpt = train(style, args.workdir / style, args.epochs, args.extra_config, args.uniform)
+                train(style, args.workdir / style, args.epochs, args.extra_config, args.uniform)
+        ckpt = newest_checkpoint(args.workdir / style, args.checkpoint)
         dm = run_data(ckpt)
         train_pairs, val_pairs, test_pairs = (whole_pairs(dm, s) for s in ("train", "val", "test"))
         baseline = mean_distance(test_pairs)
@@ -230,6 +237,7 @@ def main() -> None:
                 "input vs target": round(baseline, 2),
                 "global quadratic fit": round(global_fit, 2),
                 "lumastyle": round(model_err, 2),
+                "epoch": torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["epoch"],
                 "lumastyle / global fit": round(model_err / global_fit, 2),
                 "paper table": {**PAPER, **UNIFORM}[style][0],
                 "paper input vs target": {**PAPER, **UNIFORM}[style][1],

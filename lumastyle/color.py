@@ -7,7 +7,9 @@ float64, for gradcheck).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import torch
 from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
@@ -160,18 +162,97 @@ def fit_color_map(
     memory; the solution is the minimum-norm one when the photos do not determine every term (grey
     photos and the a, b terms, say). Raises ValueError when ``pairs`` is empty.
     """
+    return fit_local_color_map(((s, t, None) for s, t in pairs), basis)[..., 0]
+
+
+def _local_terms(source: Tensor, context: Tensor | None, basis: Callable[[Tensor], Tensor]) -> Tensor:
+    """The basis terms of ``source`` (*, 3, H, W) times [1, context channels]: (*, K * (1 + C), H, W),
+    term k's products consecutive (the layout of a (3, K, 1 + C) local map)."""
+    terms = basis(source.double())
+    if context is None:
+        return terms
+    ones = torch.ones_like(terms[..., :1, :, :])
+    features = torch.cat([ones, context.double().expand(*terms.shape[:-3], -1, *terms.shape[-2:])], -3)
+    return (terms.unsqueeze(-3) * features.unsqueeze(-4)).flatten(-4, -3)
+
+
+class ColorMapEquations(NamedTuple):
+    """The normal equations of a local colour map (:func:`color_map_equations`), solvable for any ridge."""
+
+    gram: Tensor  #: (K * (1 + C), K * (1 + C)) float64
+    cross: Tensor  #: (K * (1 + C), 3) float64
+    n_basis: int  #: K
+
+    def solve(self, ridge: float = 0.0) -> Tensor:
+        """The (3, K, 1 + C) map. ``ridge`` penalises the context terms alone (times the mean of their
+        diagonal), so a context that does not help leaves the global map; ``inf`` is the global map
+        itself (context terms 0). The global terms are never penalised; minimum-norm where the photos
+        leave terms undetermined."""
+        k = self.n_basis
+        per_term = self.gram.shape[0] // k  # 1 + C
+        contextual = torch.ones(k, per_term, dtype=torch.bool)
+        contextual[:, 0] = False
+        contextual = contextual.flatten()
+        solution = torch.zeros_like(self.cross)
+        if math.isinf(ridge) or per_term == 1:
+            keep = ~contextual
+            solution[keep] = torch.linalg.lstsq(
+                self.gram[keep][:, keep], self.cross[keep], driver="gelsd"
+            ).solution
+        else:
+            penalty = ridge * self.gram.diagonal()[contextual].mean()
+            gram = self.gram + torch.diag(contextual.double() * penalty)
+            solution = torch.linalg.lstsq(gram, self.cross, driver="gelsd").solution
+        return solution.T.reshape(3, k, per_term)
+
+
+def color_map_equations(
+    triples: Iterable[tuple[Tensor, Tensor, Tensor | None]],
+    basis: Callable[[Tensor], Tensor] = quadratic_basis,
+) -> ColorMapEquations:
+    """The normal equations of the least-squares colour map linear in per-pixel context, summed photo
+    by photo in float64 over every pixel of every (source, target, context) triple (see
+    :func:`fit_local_color_map`). Raises ValueError when ``triples`` is empty."""
     gram = cross = None
-    for source, target in pairs:
+    k = 0
+    for source, target, context in triples:
         check_image(source, "source")
         check_image(target, "target")
-        terms = basis(source.double())
-        v = terms.movedim(-3, -1).reshape(-1, terms.shape[-3])  # (pixels, K)
+        terms = _local_terms(source, context, basis)
+        k = basis(source[..., :1, :1].double()).shape[-3]
+        v = terms.movedim(-3, -1).reshape(-1, terms.shape[-3])  # (pixels, K*(1+C))
         y = target.double().movedim(-3, -1).reshape(-1, 3)
         g, c = v.T @ v, v.T @ y
         gram, cross = (g, c) if gram is None else (gram + g, cross + c)
     if gram is None:
-        raise ValueError("fit_color_map needs at least one (source, target) pair")
-    return torch.linalg.lstsq(gram.cpu(), cross.cpu(), driver="gelsd").solution.T
+        raise ValueError("fitting a colour map needs at least one (source, target) pair")
+    return ColorMapEquations(gram.cpu(), cross.cpu(), k)
+
+
+def fit_local_color_map(
+    triples: Iterable[tuple[Tensor, Tensor, Tensor | None]],
+    basis: Callable[[Tensor], Tensor] = quadratic_basis,
+    ridge: float = 0.0,
+) -> Tensor:
+    """The least-squares colour map that is linear in per-pixel context: the (3, K, 1 + C) array M
+    minimising the squared error of ``target ~ sum_k basis_k(source) (M[:, k, 0] + sum_c M[:, k, 1 + c]
+    context_c)`` over every pixel of every (source, target, context) triple; source and target are
+    (*, 3, H, W), context (*, C, H, W) (None: C = 0, the global map of :func:`fit_color_map`).
+    ``ridge``: see :meth:`ColorMapEquations.solve`. Raises ValueError when ``triples`` is empty.
+    """
+    return color_map_equations(triples, basis).solve(ridge)
+
+
+def apply_local_color_map(
+    matrix: Tensor,
+    source: Tensor,
+    context: Tensor | None,
+    basis: Callable[[Tensor], Tensor] = quadratic_basis,
+) -> Tensor:
+    """A (3, K, 1 + C) map of :func:`fit_local_color_map` applied to ``source`` (*, 3, H, W) with its
+    ``context`` (*, C, H, W): (*, 3, H, W), float64."""
+    terms = _local_terms(source, context, basis)
+    return torch.einsum("on,...nhw->...ohw", matrix.double().reshape(3, -1), terms)
 
 
 def lab_distance(pred_lab: Tensor, target_lab: Tensor) -> Tensor:

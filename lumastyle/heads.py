@@ -75,6 +75,10 @@ class ColorTransformHead(Head):
         factorize: apply the first layer's context part at the backbone's resolution, before sampling
             (the same network, a fraction of the memory); ``False`` samples the full context first.
         low_level_channels: channels of the low-level context map (given by the network; 0: none).
+        low_level_linear: the low-level map also enters the per-pixel matrix linearly, through a 1x1
+            layer straight to the 3K outputs beside the hidden layers (zero at the start), so the
+            closed-form start can fit the best colour map that is linear in the low-level context
+            (:meth:`start_from`); not in the paper.
     """
 
     #: the colour basis V(c): (*, 3, H, W) -> (*, K, H, W); set by subclasses
@@ -91,11 +95,16 @@ class ColorTransformHead(Head):
         hidden: Sequence[int] = (64, 64),
         factorize: bool = True,
         low_level_channels: int = 0,
+        low_level_linear: bool = False,
     ) -> None:
         super().__init__(context_channels, num_scales)
         hidden = [int(h) for h in hidden]
         if not hidden or min(hidden) < 1:
             raise LumastyleError(f"model.head hidden must be one or more positive widths, got {list(hidden)}")
+        if low_level_linear and not low_level_channels:
+            raise LumastyleError(
+                "model.head low_level_linear needs low-level context: set model.low_level (say [4.0, 16.0])"
+            )
         self.factorize = factorize
         self.pixel_in = nn.Conv2d(3, hidden[0], 1)
         channels = [context_channels] * num_scales + ([low_level_channels] if low_level_channels else [])
@@ -105,11 +114,17 @@ class ColorTransformHead(Head):
             layers += [nn.Conv2d(a, b, 1), nn.ReLU(inplace=True)]
         self.mlp = nn.Sequential(*layers)
         self.out = nn.Conv2d(hidden[-1], 3 * self.n_basis, 1)
+        #: the low-level map straight to the matrix (index ``num_scales`` of the context), or None
+        self.low_linear = (
+            nn.Conv2d(low_level_channels, 3 * self.n_basis, 1, bias=False) if low_level_linear else None
+        )
         self.reset_to_identity()
 
     def reset_to_identity(self) -> None:
         """Start from the identity colour map: small output weights, bias = identity matrix."""
         nn.init.normal_(self.out.weight, std=1e-3)
+        if self.low_linear is not None:
+            nn.init.zeros_(self.low_linear.weight)
         with torch.no_grad():
             bias = torch.zeros(3, self.n_basis)
             for c in range(3):
@@ -117,24 +132,51 @@ class ColorTransformHead(Head):
             self.out.bias.copy_(bias.flatten())
 
     def encode_context(self, index: int, features: Tensor) -> Tensor:
-        return self.context_in[index](features) if self.factorize else features
+        if not self.factorize:
+            return features
+        encoded = self.context_in[index](features)
+        if self._linear_index(index):  # both of the low-level map's linear layers, before sampling
+            encoded = torch.cat([encoded, self.low_linear(features)], dim=-3)
+        return encoded
 
-    def start_from(self, matrix: Tensor) -> None:
+    def _linear_index(self, index: int) -> bool:
+        return self.low_linear is not None and index == self.num_scales
+
+    def start_from(self, matrix: Tensor, low_level: Tensor | None = None) -> None:
         """Start from the global colour map ``matrix`` (3, K) on this head's basis: the output layer's
         bias becomes the map and its weights zero, so the head predicts exactly that map for every
-        pixel (and learns the residual from there)."""
+        pixel (and learns the residual from there). With ``low_level`` (3, K, C), the map's terms
+        linear in the C low-level channels (:func:`lumastyle.color.fit_local_color_map`) go into
+        the ``low_level_linear`` layer."""
         if tuple(matrix.shape) != (3, self.n_basis):
             raise ValueError(f"expected a (3, {self.n_basis}) colour map, got {tuple(matrix.shape)}")
         with torch.no_grad():
             self.out.weight.zero_()
             self.out.bias.copy_(matrix.flatten().to(self.out.bias))
+            if low_level is not None:
+                if self.low_linear is None or tuple(low_level.shape) != (
+                    3,
+                    self.n_basis,
+                    self.low_linear.in_channels,
+                ):
+                    raise ValueError(
+                        f"expected low-level terms for a low_level_linear head, got {tuple(low_level.shape)}"
+                    )
+                self.low_linear.weight.copy_(low_level.reshape(3 * self.n_basis, -1)[..., None, None])
 
     def predict_phi(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
         """Per-pixel transform (B, 3K, h, W) from normalised Lab and the sampled context maps."""
         x = self.pixel_in(lab_n)
+        linear = None
         for index, sampled in enumerate(context):
+            if self._linear_index(index):
+                if self.factorize:
+                    sampled, linear = sampled.split([x.shape[-3], self.out.out_channels], dim=-3)
+                else:
+                    linear = self.low_linear(sampled)
             x = x + (sampled if self.factorize else self.context_in[index](sampled))
-        return self.out(self.mlp(x))
+        phi = self.out(self.mlp(x))
+        return phi if linear is None else phi + linear
 
     def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
         phi = self.predict_phi(lab_n, context)

@@ -24,13 +24,22 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lumastyle.backbone import Freeze, InputNorm, resolve_input_norm
 from lumastyle.cache import ContextCache, default_folder
-from lumastyle.color import fit_color_map, lab_distance, lab_to_rgb, normalize_lab, rgb_to_lab
-from lumastyle.context import ContextWindow
+from lumastyle.color import (
+    apply_local_color_map,
+    color_map_equations,
+    denormalize_lab,
+    lab_distance,
+    lab_to_rgb,
+    normalize_lab,
+    rgb_to_lab,
+)
+from lumastyle.context import ContextWindow, sample_context
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import HeadFactory, QuadraticHead
 from lumastyle.inference import stylize_tensor
@@ -40,6 +49,9 @@ from lumastyle.optim import LinearWarmup, default_optimizer
 
 #: Version of the extra state lumastyle stores in checkpoints (``checkpoint["lumastyle"]``).
 CHECKPOINT_FORMAT = 2
+#: Ridges the closed-form start of a ``low_level_linear`` head tries on the validation photos (see
+#: :meth:`LumaStyle.start_from_global_fit`); ``inf`` is the global colour map.
+CLOSED_FORM_RIDGES = (0.0, 1e-3, 1e-2, 1e-1, 1.0, math.inf)
 #: The metric the default checkpoint callback and ReduceLROnPlateau watch.
 MONITOR = "val/lab_distance"
 
@@ -79,7 +91,9 @@ class LumaStyle(L.LightningModule):
             them on each training crop, every step).
         closed_form_start: before the first step, fit the best single global colour map on the head's
             basis to the training photos by least squares and start the head there (it learns the
-            residual): from step 0 the model is as good as the global fit. Not redone on resume.
+            residual): from step 0 the model is as good as the global fit. With a ``low_level_linear``
+            head the map is also linear in the low-level context, its ridge chosen on the validation
+            photos (:meth:`start_from_global_fit`). Not redone on resume.
     """
 
     def __init__(
@@ -330,7 +344,8 @@ class LumaStyle(L.LightningModule):
                 raise LumastyleError(
                     "model.closed_form_start needs a lumastyle DataModule (it reads the training photos)"
                 )
-            self.start_from_global_fit(pairs())
+            validation = getattr(datamodule, "validation_pairs", None)
+            self.start_from_global_fit(pairs(), validation() if validation is not None else ())
 
     def needs_context_calibration(self) -> bool:
         """Whether conv6 starts untrained above a frozen pretrained conv1-conv5: their maps are then
@@ -378,11 +393,19 @@ class LumaStyle(L.LightningModule):
             scales.append(scale)
         return scales
 
-    def start_from_global_fit(self, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
-        """Fit the least-squares global colour map (normalised Lab, the head's basis) to the (input,
-        target) sRGB pairs and start the head from it; returns the (3, K) map.
+    def start_from_global_fit(
+        self, pairs: Iterable[tuple[Tensor, Tensor]], validation: Iterable[tuple[Tensor, Tensor]] = ()
+    ) -> Tensor:
+        """Fit the least-squares colour map (normalised Lab, the head's basis) to the (input, target)
+        sRGB pairs and start the head from it; returns the map: (3, K), or (3, K, 1 + C) for a
+        ``low_level_linear`` head, whose map is also linear in the C low-level channels of each photo
+        (computed on the whole photo, as training and ``stylize`` see them).
 
-        Every process reads the same training photos and gets the same map, so no exchange is needed.
+        The low-level terms are fitted with each ridge of :data:`CLOSED_FORM_RIDGES` (the last,
+        ``inf``, is the global map) and the one with the lowest error on the ``validation`` pairs is
+        kept, so a context that only fits the training photos is not where training starts (no
+        validation pairs: plain least squares). Every process reads the same photos and gets the same
+        map, so no exchange is needed.
         """
         head = self.network.head
         if not hasattr(head, "start_from"):
@@ -390,13 +413,47 @@ class LumaStyle(L.LightningModule):
                 f"model.closed_form_start needs a head with a colour basis (QuadraticHead, AffineHead); "
                 f"{type(head).__name__} has no start_from"
             )
-        normalised = ((normalize_lab(rgb_to_lab(a)), normalize_lab(rgb_to_lab(b))) for a, b in pairs)
+        basis = type(head).basis
+        local = getattr(head, "low_linear", None) is not None
         try:
-            matrix = fit_color_map(normalised, type(head).basis)
+            equations = color_map_equations((self._closed_form_terms(a, b, local) for a, b in pairs), basis)
         except ValueError:
             raise LumastyleError("model.closed_form_start found no training photos") from None
-        head.start_from(matrix)
+        if not local:
+            matrix = equations.solve(math.inf)[..., 0]
+            head.start_from(matrix)
+            return matrix
+        held_out = [self._closed_form_terms(a, b, True) for a, b in validation]
+        candidates = {ridge: equations.solve(ridge) for ridge in (CLOSED_FORM_RIDGES if held_out else (0.0,))}
+        errors = (
+            {ridge: _local_map_error(m, held_out, basis) for ridge, m in candidates.items()}
+            if held_out
+            else {}
+        )
+        ridge = min(errors, key=errors.get) if errors else 0.0
+        if errors:
+            rank_zero_info(
+                f"closed-form start: colour map linear in the low-level context, ridge {ridge:g}, chosen on "
+                f"{len(held_out)} validation photos (Lab distance {errors[ridge]:.2f}; the global map's "
+                f"{errors[math.inf]:.2f})"
+            )
+        matrix = candidates[ridge]
+        head.start_from(matrix[..., 0], matrix[..., 1:])
         return matrix
+
+    def _closed_form_terms(
+        self, rgb: Tensor, target: Tensor, local: bool
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(source, target, low-level context) of one photo for the closed-form fit, normalised Lab."""
+        context = self._low_level_at_pixels(rgb) if local else None
+        return normalize_lab(rgb_to_lab(rgb)), normalize_lab(rgb_to_lab(target)), context
+
+    def _low_level_at_pixels(self, rgb: Tensor) -> Tensor:
+        """The low-level context of a whole photo (3, H, W) sampled at its pixels: (C, H, W) on the CPU."""
+        with torch.no_grad():
+            batch = rgb[None].to(self.device)
+            m = self.network.low_level(normalize_lab(rgb_to_lab(batch)))
+            return sample_context(m.features, m.scaled_hw, m.pad, tuple(rgb.shape[-2:]))[0].cpu()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()  # never write weights trained on a NaN
@@ -417,6 +474,16 @@ class LumaStyle(L.LightningModule):
             path, map_location=map_location, weights_only=True, backbone_weights=None
         )
         return model.eval()
+
+
+def _local_map_error(matrix: Tensor, triples: Sequence[tuple[Tensor, Tensor, Tensor]], basis: Any) -> float:
+    """Mean per-pixel Lab distance of a local colour map's written (clipped sRGB) image on the triples."""
+    total, count = 0.0, 0
+    for source, target, context in triples:
+        predicted = lab_to_rgb(denormalize_lab(apply_local_color_map(matrix, source, context, basis)).float())
+        d = lab_distance(rgb_to_lab(predicted), denormalize_lab(target))
+        total, count = total + d.sum().item(), count + d.numel()
+    return total / count
 
 
 def check_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from lumastyle.color import (
     apply_color_transform,
     denormalize_lab,
     fit_color_map,
+    fit_local_color_map,
     lab_distance,
     lab_to_rgb,
     normalize_lab,
@@ -205,6 +206,58 @@ class TestFitColorMap:
     def test_needs_a_pair(self):
         with pytest.raises(ValueError, match="at least one"):
             fit_color_map([])
+
+
+class TestFitLocalColorMap:
+    """The colour map linear in per-pixel context (what a ``low_level_linear`` head starts from)."""
+
+    @staticmethod
+    def triples(g, matrix=None, photos=3, channels=2):
+        out = []
+        for _ in range(photos):
+            s = torch.rand(3, 6, 7, generator=g, dtype=torch.float64) * 2 - 1
+            ctx = torch.rand(channels, 6, 7, generator=g, dtype=torch.float64)
+            t = torch.rand(3, 6, 7, generator=g, dtype=torch.float64)
+            if matrix is not None:  # target = sum_k V_k (M[:, k, 0] + sum_c M[:, k, 1 + c] ctx_c)
+                v = quadratic_basis(s)
+                t = torch.einsum("okc,khw,chw->ohw", matrix, v, torch.cat([torch.ones_like(ctx[:1]), ctx]))
+            out.append((s, t, ctx))
+        return out
+
+    def test_recovers_a_local_map_exactly(self):
+        g = torch.Generator().manual_seed(2)
+        matrix = torch.randn(3, 10, 3, generator=g, dtype=torch.float64)
+        assert torch.allclose(fit_local_color_map(self.triples(g, matrix)), matrix, atol=1e-7)
+
+    def test_matches_numpy_least_squares_on_the_products(self):
+        g = torch.Generator().manual_seed(3)
+        triples = self.triples(g)
+        rows, ys = [], []
+        for s, t, ctx in triples:
+            v = quadratic_basis(s).reshape(10, -1).T.numpy()  # (pixels, 10)
+            f = np.concatenate([np.ones((v.shape[0], 1)), ctx.reshape(2, -1).T.numpy()], axis=1)
+            rows.append((v[:, :, None] * f[:, None, :]).reshape(v.shape[0], -1))  # term k, feature c
+            ys.append(t.reshape(3, -1).T.numpy())
+        expected = np.linalg.lstsq(np.concatenate(rows), np.concatenate(ys), rcond=None)[0].T.reshape(
+            3, 10, 3
+        )
+        assert np.allclose(fit_local_color_map(triples).numpy(), expected, atol=1e-8)
+
+    def test_without_context_it_is_the_global_map(self):
+        g = torch.Generator().manual_seed(4)
+        triples = self.triples(g)
+        local = fit_local_color_map((s, t, None) for s, t, _ in triples)
+        assert local.shape == (3, 10, 1)
+        assert torch.allclose(local[..., 0], fit_color_map((s, t) for s, t, _ in triples), atol=1e-10)
+
+    def test_a_large_ridge_leaves_the_global_map(self):
+        """The ridge penalises the context terms only: very large, they vanish and the global terms
+        are the global fit's."""
+        g = torch.Generator().manual_seed(5)
+        triples = self.triples(g)
+        local = fit_local_color_map(triples, ridge=1e9)
+        assert local[..., 1:].abs().max() < 1e-6
+        assert torch.allclose(local[..., 0], fit_color_map((s, t) for s, t, _ in triples), atol=1e-6)
 
 
 class TestProPhoto:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from lumastyle.color import lab_distance, rgb_to_lab
+from lumastyle.color import lab_distance, normalize_lab, rgb_to_lab
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import Head, QuadraticHead
 from lumastyle.model import LumaStyle, check_checkpoint
@@ -24,6 +24,15 @@ class TinyHead(QuadraticHead):
 
     def __init__(self, context_channels: int, num_scales: int, width: int = 8) -> None:
         super().__init__(context_channels, num_scales, hidden=(width,))
+
+
+class LowLevelLinearHead(QuadraticHead):
+    """The paper's head with the low-level context's linear path (``low_level_linear``)."""
+
+    def __init__(self, context_channels: int, num_scales: int, low_level_channels: int = 0) -> None:
+        super().__init__(
+            context_channels, num_scales, low_level_channels=low_level_channels, low_level_linear=True
+        )
 
 
 class KeepColours(Head):
@@ -271,21 +280,28 @@ class TestClosedFormStart:
             ]
         return float(torch.stack(errors).mean())
 
-    def global_fit_error(self, pairs) -> float:
-        """The best global quadratic map, fitted independently with numpy's least squares."""
+    def global_fit_error(self, pairs, context=None) -> float:
+        """The best global quadratic map, fitted independently with numpy's least squares; with
+        ``context`` (per photo (C, H, W)), the best map linear in it: the products of the basis terms
+        with [1, context]."""
         import numpy as np
 
         from lumastyle.color import denormalize_lab, normalize_lab, quadratic_basis
 
-        def terms(rgb):
-            return quadratic_basis(normalize_lab(rgb_to_lab(rgb.double()))).flatten(1).T.numpy()
+        def terms(rgb, ctx):
+            v = quadratic_basis(normalize_lab(rgb_to_lab(rgb.double()))).flatten(1).T.numpy()  # (N, 10)
+            if ctx is None:
+                return v
+            f = np.concatenate([np.ones((v.shape[0], 1)), ctx.double().flatten(1).T.numpy()], axis=1)
+            return (v[:, :, None] * f[:, None, :]).reshape(v.shape[0], -1)
 
-        v = np.concatenate([terms(a) for a, _ in pairs])
+        context = context or [None] * len(pairs)
+        v = np.concatenate([terms(a, c) for (a, _), c in zip(pairs, context, strict=True)])
         y = np.concatenate([normalize_lab(rgb_to_lab(b.double())).flatten(1).T.numpy() for _, b in pairs])
-        m = torch.from_numpy(np.linalg.lstsq(v, y, rcond=None)[0])  # (10, 3)
+        m = torch.from_numpy(np.linalg.lstsq(v, y, rcond=None)[0])
         errors = []
-        for a, b in pairs:
-            pred = denormalize_lab((torch.from_numpy(terms(a)) @ m).T.reshape(3, *a.shape[-2:]))
+        for (a, b), c in zip(pairs, context, strict=True):
+            pred = denormalize_lab((torch.from_numpy(terms(a, c)) @ m).T.reshape(3, *a.shape[-2:]))
             errors.append(lab_distance(pred, rgb_to_lab(b.double())).mean())
         return float(torch.stack(errors).mean())
 
@@ -303,6 +319,49 @@ class TestClosedFormStart:
         after, best = self.training_error(model, pairs), self.global_fit_error(pairs)
         assert after == pytest.approx(best, rel=1e-3, abs=1e-3)
         assert after < 0.5 * before
+
+    def test_a_low_level_linear_head_starts_from_the_best_local_map(self, pairs_root):
+        """With ``low_level_linear`` (and no validation photos to choose a ridge on), the start is the
+        least-squares map linear in each pixel's low-level context: the training error is numpy's fit
+        of that map, below the global fit."""
+        from lumastyle.context import sample_context
+        from lumastyle.data import PairDataModule
+
+        torch.manual_seed(0)
+        dm = PairDataModule(str(pairs_root), num_workers=0, crop_size=16)
+        dm.setup()
+        pairs = list(dm.training_pairs())
+        model = LumaStyle(**SMALL, head=LowLevelLinearHead, low_level=(2.0,), closed_form_start=True)
+        model.start_from_global_fit(pairs)
+        with torch.no_grad():
+            maps = [model.network.low_level(normalize_lab(rgb_to_lab(a[None]))) for a, _ in pairs]
+            context = [
+                sample_context(m.features, m.scaled_hw, m.pad, a.shape[-2:])[0]
+                for m, (a, _) in zip(maps, pairs, strict=True)
+            ]
+        after, best = self.training_error(model, pairs), self.global_fit_error(pairs, context)
+        assert after == pytest.approx(best, rel=1e-3, abs=1e-3)
+        assert after < self.global_fit_error(pairs) - 1e-3
+
+    def test_the_ridge_is_chosen_on_the_validation_photos(self):
+        """Training targets that depend on the neighbourhood (a blur), validation photos left as they
+        are: the local terms fit the training photos only, so the validation photos choose the global map
+        (no low-level terms)."""
+        from lumastyle.context import blur
+
+        g = torch.Generator().manual_seed(0)
+        train = [torch.rand(3, 24, 24, generator=g) for _ in range(3)]
+        train = [(a, blur(a[None], 2.0)[0]) for a in train]
+        val = [(a, a) for a in (torch.rand(3, 24, 24, generator=g) for _ in range(2))]
+        model = LumaStyle(**SMALL, head=LowLevelLinearHead, low_level=(2.0,), closed_form_start=True)
+        local = model.start_from_global_fit(train, val)
+        assert torch.equal(local[..., 1:], torch.zeros_like(local[..., 1:]))
+        assert torch.equal(
+            model.network.head.low_linear.weight, torch.zeros_like(model.network.head.low_linear.weight)
+        )
+        assert self.training_error(model, train) == pytest.approx(self.global_fit_error(train), rel=1e-3)
+        # without validation photos the same training photos give the local map
+        assert model.start_from_global_fit(train)[..., 1:].abs().max() > 1e-2
 
     def test_not_redone_when_resuming(self, pairs_root, tmp_path):
         from lumastyle.data import PairDataModule

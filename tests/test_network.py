@@ -141,6 +141,42 @@ class TestLowLevelContext:
         net.head.factorize = False
         assert torch.allclose(fact, net.forward_lab(rgb)[1], atol=1e-3, rtol=1e-4)
 
+    def test_linear_path_factorised_equals_unfactorised(self):
+        net = small_network(
+            low_level=(3.0, 9.0), head=lambda c, n, **kw: QuadraticHead(c, n, low_level_linear=True, **kw)
+        )
+        net.head.low_linear.weight.data.normal_(0, 0.1)
+        rgb = torch.rand(2, 3, 32, 40)
+        fact = net.forward_lab(rgb)[1]
+        net.head.factorize = False
+        assert torch.allclose(fact, net.forward_lab(rgb)[1], atol=1e-3, rtol=1e-4)
+
+    def test_started_from_a_local_map_it_predicts_that_map(self):
+        """start_from with low-level terms: every pixel gets M0 + sum_c M_c * (its low-level context
+        channel c), computed here from the blurred photo sampled independently of the head."""
+        from lumastyle.color import denormalize_lab, normalize_lab, quadratic_basis
+        from lumastyle.context import sample_context
+
+        net = small_network(
+            low_level=(4.0,), head=lambda c, n, **kw: QuadraticHead(c, n, low_level_linear=True, **kw)
+        )
+        g = torch.Generator().manual_seed(0)
+        m0, mc = torch.randn(3, 10, generator=g) * 0.1, torch.randn(3, 10, 3, generator=g) * 0.1
+        net.head.start_from(m0, mc)
+        rgb = torch.rand(1, 3, 24, 32)
+        lab_n = normalize_lab(rgb_to_lab(rgb))
+        low = net.low_level(lab_n)
+        ctx = sample_context(low.features, low.scaled_hw, low.pad, (24, 32))[0]  # (3, H, W)
+        phi = m0[:, :, None, None] + torch.einsum("okc,chw->okhw", mc, ctx)
+        expected = denormalize_lab(torch.einsum("okhw,khw->ohw", phi, quadratic_basis(lab_n)[0])[None])
+        assert torch.allclose(net.forward_lab(rgb)[1], expected, atol=1e-4)
+
+    def test_linear_path_needs_low_level_context(self):
+        from lumastyle.errors import LumastyleError
+
+        with pytest.raises(LumastyleError, match="low_level_linear needs low-level context"):
+            QuadraticHead(8, 2, low_level_linear=True)
+
     def test_a_head_without_it_is_one_line(self):
         from lumastyle.errors import LumastyleError
         from lumastyle.heads import Head

@@ -9,12 +9,15 @@ one of these is rendered on the whole photo before a training crop is cut (``Act
 
 - ``clarity``: local contrast, the luminance's detail against a blurred copy of itself, amplified.
 - ``watercolor``: SLIC superpixels (scikit-image) each taking its mean colour, a flat painted look.
-- ``popout``: a saliency estimate that needs no download (Achanta et al.'s frequency-tuned saliency:
-  each pixel's Lab distance from the photo's mean colour, after a light blur); the salient part gains
-  saturation and contrast, the rest loses saturation.
+- ``popout``: a saliency estimate that needs no download (each pixel's Lab distance, after a light blur,
+  from the photo's mean colour, Achanta et al.'s frequency-tuned saliency, or from its blurred
+  surroundings, a centre-surround difference); the salient part gains saturation and contrast, the
+  rest loses saturation.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -80,17 +83,33 @@ def watercolor(image: Tensor, segments: int = 0, compactness: float = 10.0, mix:
     return _finish(out.reshape(*lead, *out.shape[-3:]), image)
 
 
-def saliency(image: Tensor, radius: float = 0.01) -> Tensor:
-    """Frequency-tuned saliency (Achanta et al. 2009) in [0, 1]: (*, 3, H, W) -> (*, 1, H, W).
+def saliency(image: Tensor, radius: float = 0.01, surround: float = math.inf, scale: float = 0.0) -> Tensor:
+    """A saliency estimate in [0, 1] that needs no trained model and no download: (*, 3, H, W) ->
+    (*, 1, H, W). Each pixel's Lab distance, after a light blur (``radius``), from its surround:
 
-    Each pixel's Lab distance from the photo's mean Lab, after a light blur, scaled so the most salient
-    pixel is 1. Needs no trained model and no download.
+    - ``surround`` inf: the photo's mean colour (Achanta et al. 2009's frequency-tuned saliency), a
+      whole-photo statistic;
+    - a finite ``surround``: the photo blurred with that sigma (a fraction of the long side), a
+      centre-surround difference in the manner of Itti et al. 1998: a region is salient when it differs
+      from the region around it, whatever lies elsewhere in the photo.
+
+    ``scale`` 0 divides by the most salient pixel of the photo (so the map reaches 1 in every photo);
+    a positive ``scale`` is the Lab distance at which a pixel is fully salient (clamped to 1), the
+    same for every photo.
     """
     x = _prepare(image)
+    radius = _number(radius, "radius", 0.0, 0.5)
+    surround = _number(surround, "surround", 1e-3, math.inf)
+    scale = _number(scale, "scale", 0.0, 1000.0)
     lab = rgb_to_lab(x)
-    blurred = smooth(lab, radius)
-    distance = (blurred - lab.mean(dim=(-2, -1), keepdim=True)).norm(dim=-3, keepdim=True)
-    return distance / distance.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
+    around = lab.mean(dim=(-2, -1), keepdim=True) if math.isinf(surround) else smooth(lab, surround)
+    distance = (smooth(lab, radius) - around).norm(dim=-3, keepdim=True)
+    return _unit(distance) if scale == 0 else (distance / scale).clamp(max=1.0)
+
+
+def _unit(mask: Tensor) -> Tensor:
+    """``mask`` divided by its photo's maximum."""
+    return mask / mask.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
 
 
 def popout(
@@ -99,6 +118,8 @@ def popout(
     contrast: float = 0.0,
     background_saturation: float = 0.0,
     softness: float = 0.05,
+    surround: float = math.inf,
+    scale: float = 0.0,
 ) -> Tensor:
     """Foreground pop-out: salient regions gain saturation and contrast, the rest loses saturation.
 
@@ -107,18 +128,23 @@ def popout(
         contrast: extra contrast of the salient part around mid-grey (-1 to 2).
         background_saturation: saturation change of the rest (-1 = grey, 0 = unchanged).
         softness: blur of the saliency mask, as a fraction of the long side (soft edges).
+        surround: what a region is compared with (:func:`saliency`): inf, the photo's mean colour;
+            a blur sigma (fraction of the long side), its surroundings.
+        scale: Lab distance at which a region is fully popped out; 0: the photo's most salient region
+            (the mask is then rescaled to reach 1 after the softening too).
     """
     x = _prepare(image)
     saturation = _number(saturation, "saturation", -1.0, 2.0)
     contrast = _number(contrast, "contrast", -1.0, 2.0)
     background_saturation = _number(background_saturation, "background_saturation", -1.0, 2.0)
     softness = _number(softness, "softness", 0.0, 0.5)
+    mask = saliency(x, surround=surround, scale=scale)  # checks surround and scale first
     if saturation == contrast == background_saturation == 0:
         return _finish(x, image)
-    mask = saliency(x)
     if softness > 0:
         mask = smooth(mask, softness)
-    mask = mask / mask.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
+    if scale == 0:
+        mask = _unit(mask)
     y = luminance(x)
     foreground = y + (x - y) * (1 + saturation)
     foreground = 0.5 + (foreground - 0.5) * (1 + contrast)

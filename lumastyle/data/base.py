@@ -359,8 +359,16 @@ class StyleDataModule(L.LightningDataModule):
     def training_pairs(self) -> Iterator[tuple[Tensor, Tensor]]:
         """The whole training photos and their targets as training loads them (``long_side``), one
         pair at a time, with a progress bar for long sets."""
-        examples = self._examples("train")
-        for ex in tqdm(examples, desc="reading training photos", unit="photo", disable=len(examples) < 50):
+        return self._whole_pairs("train")
+
+    def validation_pairs(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """The whole validation photos and their targets, loaded as the training photos are."""
+        return self._whole_pairs("val")
+
+    def _whole_pairs(self, split: str) -> Iterator[tuple[Tensor, Tensor]]:
+        examples = self._examples(split)
+        desc = f"reading {'training' if split == 'train' else 'validation'} photos"
+        for ex in tqdm(examples, desc=desc, unit="photo", disable=len(examples) < 50):
             rgb, target = ex.load(self.long_side)
             yield rgb, target
 

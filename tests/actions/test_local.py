@@ -126,6 +126,41 @@ def test_popout_saturates_the_salient_part_and_mutes_the_rest():
     assert chroma(out, *corner) < 0.5 * chroma(x, *corner)
 
 
+def test_centre_surround_saliency_is_local():
+    """Two flat halves: both are far from the photo's mean colour (frequency-tuned: salient everywhere),
+    but inside each half the surroundings are the same colour (centre-surround: salient at the seam only)."""
+    x = torch.empty(3, 32, 64)
+    x[:, :, :32] = torch.tensor([0.8, 0.3, 0.2]).view(3, 1, 1)
+    x[:, :, 32:] = torch.tensor([0.2, 0.3, 0.8]).view(3, 1, 1)
+    whole = L.saliency(x, scale=30.0)
+    around = L.saliency(x, surround=0.05, scale=30.0)
+    assert whole[0, 16, 4] > 0.9 and whole[0, 16, 60] > 0.9
+    assert around[0, 16, 4] < 0.05 and around[0, 16, 60] < 0.05
+    assert around[0, 16, 31] > 0.5
+
+
+def test_a_fixed_scale_does_not_depend_on_the_rest_of_the_photo():
+    """scale 0 divides by the photo's most salient pixel: a vivid object elsewhere mutes the orange
+    square's pop-out; with a fixed scale the square pops out the same."""
+    x = torch.full((3, 48, 48), 0.45)
+    x[:, 8:20, 8:20] = torch.tensor([0.75, 0.35, 0.2]).view(3, 1, 1)
+    vivid = x.clone()
+    vivid[:, 36:44, 36:44] = torch.tensor([0.0, 1.0, 0.0]).view(3, 1, 1)
+    args = {"saturation": 0.8, "background_saturation": -0.8, "surround": 0.15, "softness": 0.02}
+    square = (slice(None), slice(11, 17), slice(11, 17))
+    relative = [L.popout(img, **args)[square] for img in (x, vivid)]
+    fixed = [L.popout(img, **args, scale=20.0)[square] for img in (x, vivid)]
+    assert (relative[0] - relative[1]).abs().max() > 0.05
+    assert torch.allclose(fixed[0], fixed[1], atol=1e-3)
+
+
+def test_saliency_options_are_checked():
+    with pytest.raises(LumastyleError, match="surround"):
+        load_action([{"popout": {"saturation": 0.5, "surround": 0}}])
+    with pytest.raises(LumastyleError, match="scale"):
+        load_action([{"popout": {"saturation": 0.5, "scale": -1}}])
+
+
 def test_actions_with_local_steps_need_the_whole_photo():
     assert load_action([{"curves": {"master": [[0, 0.1], [1, 1]]}}]).per_pixel
     look = load_action([{"clarity": {"amount": 0.5}}, {"curves": {"master": [[0, 0.1], [1, 1]]}}])
