@@ -1,8 +1,9 @@
 """Global actions: saved looks (recipes, .cube LUTs, .acv curves, .xmp presets) rendered in torch."""
 
-from lumastyle.actions.action import OPERATIONS, Action, load_action, preset_names
+from lumastyle.actions.action import Action, load_action, preset_names
 from lumastyle.actions.apply import apply_action
 from lumastyle.actions.cube import bake_lut, read_cube, write_cube
+from lumastyle.actions.registry import OPERATIONS, register_look_format, register_operation
 
 __all__ = [
     "OPERATIONS",
@@ -12,5 +13,7 @@ __all__ = [
     "load_action",
     "preset_names",
     "read_cube",
+    "register_look_format",
+    "register_operation",
     "write_cube",
 ]

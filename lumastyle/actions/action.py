@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import os
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,34 +15,18 @@ import torch
 import yaml
 from torch import Tensor
 
-from lumastyle.actions import local, ops
+from lumastyle.actions.registry import OPERATIONS, get_operation, look_formats, register_look_format
 from lumastyle.errors import LumastyleError
-
-#: Operation name -> function (see :mod:`lumastyle.actions.ops`); the keys recipes use.
-OPERATIONS: dict[str, Callable[..., Tensor]] = {
-    "curves": ops.curves,
-    "levels": ops.levels,
-    "brightness_contrast": ops.brightness_contrast,
-    "exposure": ops.exposure,
-    "hue_saturation": ops.hue_saturation,
-    "vibrance": ops.vibrance,
-    "color_balance": ops.color_balance,
-    "channel_mixer": ops.channel_mixer,
-    "photo_filter": ops.photo_filter,
-    "split_toning": ops.split_toning,
-    "lut3d": ops.lut3d,
-    "lut1d": ops.lut1d,
-    # local operations (lumastyle.actions.local): each pixel's result depends on its neighbourhood
-    "clarity": local.clarity,
-    "watercolor": local.watercolor,
-    "popout": local.popout,
-}
 
 #: What :meth:`Action.from_spec` accepts: a list of ``{operation: {parameters}}`` dicts, or a preset
 #: name or file path.
 Spec = str | os.PathLike | Sequence[dict[str, Any]]
-_SUFFIXES = ".yaml, .yml, .cube, .acv or .xmp"
 _PROBE = torch.linspace(0.0, 1.0, 12).view(3, 2, 2)  # a tiny image that checks the parameters at load time
+
+
+def _suffixes() -> str:
+    names = sorted(look_formats())
+    return ", ".join(names[:-1]) + f" or {names[-1]}"
 
 
 def preset_names() -> list[str]:
@@ -53,7 +37,7 @@ def preset_names() -> list[str]:
 
 def parameters(name: str) -> list[str]:
     """The parameter names operation ``name`` takes (after the image)."""
-    return list(inspect.signature(OPERATIONS[name]).parameters)[1:]
+    return OPERATIONS[name].parameters
 
 
 class Action:
@@ -63,7 +47,8 @@ class Action:
     value, raises a one-line :class:`LumastyleError` naming the source, step and key).
 
     Args:
-        steps: (operation name, parameters) pairs; names are keys of :data:`OPERATIONS`.
+        steps: (operation name, parameters) pairs; names are operations of
+            :mod:`lumastyle.actions.registry`.
         source: where the action came from (a file or preset name), for messages.
     """
 
@@ -72,24 +57,15 @@ class Action:
         self.steps: list[tuple[str, dict[str, Any]]] = []
         for i, (name, params) in enumerate(steps):
             where = f"{source}: step {i + 1}"
-            if name not in OPERATIONS:
-                raise LumastyleError(
-                    f"{where} uses unknown operation {name!r}; choose one of: {', '.join(OPERATIONS)}"
-                )
             params = dict(params or {})
-            accepted = parameters(name)
-            unknown = sorted(str(k) for k in set(params) - set(accepted))
-            if unknown:
-                raise LumastyleError(
-                    f"{where} ({name}) has unknown parameter(s) {', '.join(unknown)}; it takes: {', '.join(accepted)}"
-                )
+            get_operation(name, where).check(params, where)
             self.steps.append((name, params))
         self._run(_PROBE, check=True)
 
     def _run(self, image: Tensor, check: bool = False) -> Tensor:
         for i, (name, params) in enumerate(self.steps):
             try:
-                image = OPERATIONS[name](image, **params)
+                image = OPERATIONS[name].function(image, **params)
             except LumastyleError as err:
                 raise LumastyleError(f"{self.source}: step {i + 1} ({name}): {err}") from None
             except (TypeError, ValueError) as err:
@@ -110,8 +86,22 @@ class Action:
     @property
     def per_pixel(self) -> bool:
         """True when every step maps each pixel on its own (then a crop's render is the render's crop);
-        False when a local operation needs the whole photo."""
-        return not any(name in local.LOCAL_OPERATIONS for name, _ in self.steps)
+        False when an operation needs the whole photo (its neighbourhood or its position)."""
+        return not any(OPERATIONS[name].whole_photo for name, _ in self.steps)
+
+    def for_training(self) -> Action:
+        """This look without the steps no colour map can learn (film grain: noise), as a training
+        target; each one left out is named in one warning."""
+        dropped = [name for name, _ in self.steps if not OPERATIONS[name].learnable]
+        if not dropped:
+            return self
+        warnings.warn(
+            f"{self.source}: left out of the training targets: {', '.join(dropped)} (noise cannot be "
+            "learned as a colour map; 'lumastyle action apply' still renders it)",
+            stacklevel=2,
+        )
+        kept = [(name, params) for name, params in self.steps if OPERATIONS[name].learnable]
+        return Action(kept, self.source)
 
     def __repr__(self) -> str:
         return f"Action({self.source!r}, {[name for name, _ in self.steps]})"
@@ -128,8 +118,10 @@ class Action:
     def from_spec(cls, spec: Spec | Action) -> Action:
         """Build from a list of ``{operation: {params}}`` dicts, a preset name or a look file path.
 
-        Files (by suffix): ``.yaml``/``.yml`` recipes (or a style config, whose ``data.init_args.action``
-        is used), Adobe ``.cube`` LUTs, Photoshop ``.acv`` curves, Lightroom/Camera Raw ``.xmp`` presets.
+        Files by suffix, through :func:`lumastyle.actions.registry.look_formats`: ``.yaml``/``.yml``
+        recipes (or a style config, whose ``data.init_args.action`` is used), Adobe/Resolve ``.cube``
+        LUTs, Autodesk ``.3dl`` LUTs, Hald CLUT images (``.png``, ``.tif``), Photoshop ``.acv`` curves,
+        Lightroom/Camera Raw ``.xmp`` presets, and any format a plugin registers.
         """
         if isinstance(spec, Action):
             return spec
@@ -192,40 +184,35 @@ def _from_string(spec: str) -> Action:
         if spec not in preset_names():
             raise LumastyleError(
                 f"unknown action {spec!r}: not a file, and not a preset ({', '.join(preset_names())}); "
-                f"give a preset name or a {_SUFFIXES} file"
+                f"give a preset name or a {_suffixes()} file"
             )
         path, suffix = _preset_path(spec), ".yaml"
     if not path.is_file():
-        raise LumastyleError(f"action file {path} does not exist; give a {_SUFFIXES} file or a preset name")
-    if suffix in (".yaml", ".yml"):
-        try:
-            data = yaml.safe_load(read_look_file(path).decode("utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            reason = " ".join(str(err).split())
-            raise LumastyleError(f"{path}: not valid YAML ({reason}); fix the recipe file") from None
-        if isinstance(data, dict) and isinstance(data.get("data"), dict):  # a style config: use its look
-            look = (data["data"].get("init_args") or {}).get("action")
-            if look is None:
-                raise LumastyleError(
-                    f"{path}: a config without data.init_args.action; give a recipe, a look file or a preset"
-                )
-            if isinstance(look, str):
-                return _from_string(look)
-            data = look
-        return Action(_parse_steps(data, str(path)), str(path))
-    if suffix == ".cube":
-        from lumastyle.actions.cube import read_cube_action
+        raise LumastyleError(f"action file {path} does not exist; give a {_suffixes()} file or a preset name")
+    reader = look_formats().get(suffix)
+    if reader is None:
+        raise LumastyleError(f"{path}: unknown action format '{suffix}'; use a {_suffixes()} file")
+    return reader(path)
 
-        return read_cube_action(path)
-    if suffix == ".acv":
-        from lumastyle.actions.acv import read_acv
 
-        return read_acv(path)
-    if suffix == ".xmp":
-        from lumastyle.actions.xmp import read_xmp
-
-        return read_xmp(path)
-    raise LumastyleError(f"{path}: unknown action format '{suffix}'; use a {_SUFFIXES} file")
+@register_look_format(".yaml", ".yml")
+def read_recipe(path: Path) -> Action:
+    """A recipe YAML (a list of steps), or a style config whose ``data.init_args.action`` is the look."""
+    try:
+        data = yaml.safe_load(read_look_file(path).decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        reason = " ".join(str(err).split())
+        raise LumastyleError(f"{path}: not valid YAML ({reason}); fix the recipe file") from None
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):  # a style config: use its look
+        look = (data["data"].get("init_args") or {}).get("action")
+        if look is None:
+            raise LumastyleError(
+                f"{path}: a config without data.init_args.action; give a recipe, a look file or a preset"
+            )
+        if isinstance(look, str):
+            return _from_string(look)
+        data = look
+    return Action(_parse_steps(data, str(path)), str(path))
 
 
 #: Build an :class:`Action` from a recipe list, a preset name or a look file (``Action.from_spec``).

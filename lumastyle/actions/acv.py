@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lumastyle.actions.action import Action, read_look_file
 from lumastyle.actions.ops import IDENTITY_CURVE
+from lumastyle.actions.registry import register_look_format
 from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path
 
@@ -22,6 +23,7 @@ _MAX_POINTS = 64  # Photoshop writes at most 16; allow some slack for other tool
 _FIX = "re-save the curves from Photoshop"
 
 
+@register_look_format(".acv")
 def read_acv(path: str | os.PathLike) -> Action:
     """A .acv file as a one-step ``curves`` action; a malformed file raises a one-line error naming it."""
     path = Path(path)

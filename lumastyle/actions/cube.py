@@ -1,21 +1,26 @@
 """Adobe/Resolve ``.cube`` LUTs: read (1D and 3D), write, and bake any action into one.
 
 Format (Adobe Cube LUT Specification 1.0): keywords TITLE, LUT_1D_SIZE or LUT_3D_SIZE, DOMAIN_MIN,
-DOMAIN_MAX (Resolve's LUT_1D_INPUT_RANGE / LUT_3D_INPUT_RANGE are read as the domain), then one
-"r g b" line per entry with red changing fastest; '#' starts a comment.
+DOMAIN_MAX, then one "r g b" line per entry with red changing fastest; '#' starts a comment.
+DaVinci Resolve's variant, which OpenColorIO reads too, may hold both LUT_1D_SIZE and LUT_3D_SIZE: a
+1D shaper (its rows first) whose output is the 3D table's input, with LUT_1D_INPUT_RANGE and
+LUT_3D_INPUT_RANGE giving each table's input range (DOMAIN_MIN/MAX then give the shaper's).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from lumastyle.actions.action import Action, Spec, read_look_file
+from lumastyle.actions.registry import register_look_format
 from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path
 
@@ -33,12 +38,14 @@ class CubeLUT:
         domain_min: input [r, g, b] mapped to the first entry.
         domain_max: input [r, g, b] mapped to the last entry.
         title: the TITLE line ("" when absent).
+        shaper: a 1D LUT applied before this (3D) one, whose output is this table's input (Resolve).
     """
 
     table: Tensor
     domain_min: tuple[float, float, float] = (0.0, 0.0, 0.0)
     domain_max: tuple[float, float, float] = (1.0, 1.0, 1.0)
     title: str = ""
+    shaper: CubeLUT | None = None
 
     @property
     def is_3d(self) -> bool:
@@ -77,7 +84,7 @@ def read_cube(path: str | os.PathLike) -> CubeLUT:
         raise LumastyleError(f"{path}: not a text .cube file (undecodable bytes); {_FIX}") from None
     size_1d = size_3d = None
     title = ""
-    domain_min, domain_max = [0.0] * 3, [1.0] * 3
+    domains: dict[str, list[list[float]]] = {}  # "file" (DOMAIN_*), "1d", "3d" (Resolve's ranges)
     values: list[list[float]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         where = f"{path}: line {number}"
@@ -94,13 +101,12 @@ def read_cube(path: str | os.PathLike) -> CubeLUT:
             size_1d = _size(words, keyword, _MAX_1D, where)
         elif keyword == "LUT_3D_SIZE":
             size_3d = _size(words, keyword, _MAX_3D, where)
-        elif keyword == "DOMAIN_MIN":
-            domain_min = _numbers(words, 3, keyword, where)
-        elif keyword == "DOMAIN_MAX":
-            domain_max = _numbers(words, 3, keyword, where)
+        elif keyword in ("DOMAIN_MIN", "DOMAIN_MAX"):
+            domain = domains.setdefault("file", [[0.0] * 3, [1.0] * 3])
+            domain[keyword == "DOMAIN_MAX"] = _numbers(words, 3, keyword, where)
         elif keyword in ("LUT_1D_INPUT_RANGE", "LUT_3D_INPUT_RANGE"):
             lo, hi = _numbers(words, 2, keyword, where)
-            domain_min, domain_max = [lo] * 3, [hi] * 3
+            domains[keyword[4:6].lower()] = [[lo] * 3, [hi] * 3]
         elif keyword[0].isalpha() and keyword.replace("_", "").isalnum() and keyword.isupper():
             continue  # other keywords carry nothing lumastyle uses
         else:
@@ -111,36 +117,60 @@ def read_cube(path: str | os.PathLike) -> CubeLUT:
                 values.append([float(v) for v in row])
             except ValueError:
                 raise LumastyleError(f"{where}: cannot parse {line[:40]!r} as 3 numbers; {_FIX}") from None
-    if (size_1d is None) == (size_3d is None):
-        found = "both" if size_1d else "neither"
-        raise LumastyleError(
-            f"{path}: needs exactly one of LUT_1D_SIZE or LUT_3D_SIZE, found {found}; {_FIX}"
-        )
-    if any(a >= b for a, b in zip(domain_min, domain_max, strict=True)):
-        raise LumastyleError(
-            f"{path}: DOMAIN_MIN must be below DOMAIN_MAX in every channel, got {domain_min} and {domain_max}; {_FIX}"
-        )
-    if size_3d is not None:
-        expected, shape = size_3d**3, (size_3d, size_3d, size_3d, 3)
-    else:
-        assert size_1d is not None
-        expected, shape = size_1d, (size_1d, 3)
+    if size_1d is None and size_3d is None:
+        raise LumastyleError(f"{path}: needs LUT_1D_SIZE or LUT_3D_SIZE, found neither; {_FIX}")
+    expected = (size_1d or 0) + (size_3d or 0) ** 3
     if len(values) != expected:
         raise LumastyleError(
             f"{path}: expected {expected} table rows, found {len(values)} (truncated file?); {_FIX}"
         )
-    table = torch.tensor(values, dtype=torch.float32).view(shape)  # red fastest: 3D rows are [b][g][r]
+    table = torch.tensor(values, dtype=torch.float32)
     if not torch.isfinite(table).all():
         raise LumastyleError(f"{path}: the table holds non-finite values (nan or inf); {_FIX}")
-    return CubeLUT(table, tuple(domain_min), tuple(domain_max), title)  # type: ignore[arg-type]
+    first = domains.get("file")
+    tables: dict[str, CubeLUT] = {}
+    if size_1d is not None:
+        lo, hi = domains.get("1d") or first or [[0.0] * 3, [1.0] * 3]
+        tables["1d"] = CubeLUT(table[:size_1d], _checked_domain(lo, hi, path), tuple(hi), title)
+    if size_3d is not None:  # red fastest: 3D rows are [b][g][r]
+        lo, hi = domains.get("3d") or (None if size_1d else first) or [[0.0] * 3, [1.0] * 3]
+        cube = table[size_1d or 0 :].view(size_3d, size_3d, size_3d, 3)
+        tables["3d"] = CubeLUT(cube, _checked_domain(lo, hi, path), tuple(hi), title, tables.get("1d"))
+    return tables.get("3d") or tables["1d"]
 
 
+def _checked_domain(lo: list[float], hi: list[float], path: Path) -> tuple[float, float, float]:
+    if any(a >= b for a, b in zip(lo, hi, strict=True)):
+        raise LumastyleError(
+            f"{path}: a table's input minimum must be below its maximum in every channel, got {lo} and "
+            f"{hi}; {_FIX}"
+        )
+    return tuple(lo)  # type: ignore[return-value]
+
+
+@register_look_format(".cube")
 def read_cube_action(path: str | os.PathLike) -> Action:
-    """A .cube file as a one-step action (``lut3d`` or ``lut1d``)."""
+    """A .cube file as an action: ``lut3d`` or ``lut1d``, after a ``lut1d`` shaper when it has one.
+
+    The shaper's output is rescaled to the 3D table's input range, so the 3D step reads it on [0, 1]
+    (the same result: both clamp to that range)."""
     lut = read_cube(path)
-    op = "lut3d" if lut.is_3d else "lut1d"
-    params = {"table": lut.table, "domain_min": list(lut.domain_min), "domain_max": list(lut.domain_max)}
-    return Action([(op, params)], str(path))
+    steps = []
+    if lut.shaper is not None:
+        lo = torch.tensor(lut.domain_min)
+        hi = torch.tensor(lut.domain_max)
+        shaper = (lut.shaper.table - lo) / (hi - lo)
+        steps.append(("lut1d", _lut_params(shaper, lut.shaper.domain_min, lut.shaper.domain_max)))
+        steps.append(("lut3d", _lut_params(lut.table, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))))
+    else:
+        steps.append(
+            ("lut3d" if lut.is_3d else "lut1d", _lut_params(lut.table, lut.domain_min, lut.domain_max))
+        )
+    return Action(steps, str(path))
+
+
+def _lut_params(table: Tensor, lo: Sequence[float], hi: Sequence[float]) -> dict[str, Any]:
+    return {"table": table, "domain_min": list(lo), "domain_max": list(hi)}
 
 
 def identity_lut(size: int = 33) -> Tensor:
@@ -178,6 +208,8 @@ def write_cube(path: str | os.PathLike, lut: Tensor | CubeLUT, title: str = "lum
     path = Path(path)
     lo, hi = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
     if isinstance(lut, CubeLUT):
+        if lut.shaper is not None:
+            raise ValueError("write_cube writes one table; bake a LUT with a shaper into a 3D table first")
         lo, hi, table = lut.domain_min, lut.domain_max, lut.table
     else:
         table = lut

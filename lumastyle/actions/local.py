@@ -1,5 +1,6 @@
-"""Local colour operations: what a pixel becomes depends on its neighbourhood, so the paper's local
-styles (its Table 1: Foreground Pop-out, Local Xpro, Watercolor) can be rendered from any photos.
+"""Local colour operations: what a pixel becomes depends on its neighbourhood (or on where it is in the
+photo), so the paper's local styles (its Table 1: Foreground Pop-out, Local Xpro, Watercolor) can be
+rendered from any photos, and so can Lightroom's Clarity, Texture, Dehaze, vignette and grain.
 
 Same contract as :mod:`lumastyle.actions.ops`: sRGB tensors (*, 3, H, W) in [0, 1], identity defaults,
 float32 maths (float64 stays), clamped result in the input's dtype, bad parameters raise
@@ -9,6 +10,10 @@ one of these is rendered on the whole photo before a training crop is cut (``Act
 
 - ``clarity``: local contrast, the luminance's detail against a blurred copy of itself, amplified.
 - ``watercolor``: SLIC superpixels (scikit-image) each taking its mean colour, a flat painted look.
+- ``dehaze``: a veil estimated from the dark channel (He et al.'s prior) removed, or added.
+- ``vignette``: corners darkened or lightened (Lightroom's post-crop vignette); depends on position.
+- ``grain``: film grain, seeded noise (deterministic); no colour map can learn it, so training targets
+  leave it out (:meth:`lumastyle.actions.Action.for_training`).
 - ``popout``: a saliency estimate that needs no download (each pixel's Lab distance, after a light blur,
   from the photo's mean colour, Achanta et al.'s frequency-tuned saliency, or from its blurred
   surroundings, a centre-surround difference); the salient part gains saturation and contrast, the
@@ -21,14 +26,12 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lumastyle.actions.ops import _finish, _number, _prepare, luminance
 from lumastyle.color import rgb_to_lab
-from lumastyle.context import flat_batch, smooth
-
-#: operations here need the whole photo (the others in ops.py are per pixel)
-LOCAL_OPERATIONS = ("clarity", "watercolor", "popout")
+from lumastyle.context import blur, flat_batch, smooth
 
 
 def clarity(image: Tensor, amount: float = 0.0, radius: float = 0.03) -> Tensor:
@@ -150,3 +153,106 @@ def popout(
     foreground = 0.5 + (foreground - 0.5) * (1 + contrast)
     background = y + (x - y) * (1 + background_saturation)
     return _finish(background + mask * (foreground - background), image)
+
+
+def dehaze(image: Tensor, amount: float = 0.0, radius: float = 0.02) -> Tensor:
+    """Remove (``amount`` > 0) or add (< 0) haze, after the dark channel prior (He, Sun and Tang 2009):
+    the haze at a pixel is the darkest channel's minimum over its neighbourhood, the airlight the
+    brightest colour where that haze is thickest; removing it restores contrast and colour where it
+    lay thick. (A photo with no haze-only region, such as sky, underestimates the airlight.)
+
+    Args:
+        amount: -1..1; 1 removes 90 % of the estimated veil, -1 adds a veil of half the airlight.
+        radius: the neighbourhood, as a fraction of the long side (the minimum filter and its blur).
+    """
+    x = _prepare(image)
+    amount = _number(amount, "amount", -1.0, 1.0)
+    radius = _number(radius, "radius", 1e-4, 0.5)
+    if amount == 0:
+        return _finish(x, image)
+    flat, lead = flat_batch(x)
+    k = 2 * max(1, round(radius * max(flat.shape[-2:]) / 2)) + 1
+    dark = -F.max_pool2d(-flat.amin(dim=-3, keepdim=True), k, stride=1, padding=k // 2)
+    dark = smooth(dark, radius)
+    # the airlight: the brightest colour among the 0.1 % of pixels with the thickest haze (He et al.)
+    thick = dark >= torch.quantile(dark.flatten(1), 0.999, dim=1).view(-1, 1, 1, 1)
+    airlight = (
+        torch.where(thick, flat, torch.zeros_like(flat)).amax(dim=(-2, -1), keepdim=True).clamp_min(0.05)
+    )
+    if amount > 0:
+        transmission = (1 - 0.9 * amount * dark / airlight).clamp_min(0.1)
+        out = (flat - airlight) / transmission + airlight
+    else:
+        out = flat + 0.5 * -amount * (airlight - flat)
+    return _finish(out.reshape(*lead, *out.shape[-3:]), image)
+
+
+def _frame_radius(h: int, w: int, roundness: float, ref: Tensor) -> Tensor:
+    """Each pixel's distance from the centre, 1 at the corners: elliptical with the frame at roundness
+    0, a circle at 1, nearly the frame's rectangle at -1. (1, H, W)."""
+    ys = torch.linspace(-1, 1, h, dtype=ref.dtype, device=ref.device).view(h, 1)
+    xs = torch.linspace(-1, 1, w, dtype=ref.dtype, device=ref.device).view(1, w)
+    if roundness > 0:  # towards a circle: the long axis's coordinates are stretched
+        aspect = max(h, w) / min(h, w)
+        ys, xs = (
+            (ys * (1 + (aspect - 1) * roundness), xs) if h > w else (ys, xs * (1 + (aspect - 1) * roundness))
+        )
+    p = 2.0 + 6.0 * max(0.0, -roundness)
+    r = (ys.abs() ** p + xs.abs() ** p) ** (1 / p)
+    return (r / r.amax()).unsqueeze(0)
+
+
+def vignette(
+    image: Tensor, amount: float = 0.0, midpoint: float = 0.5, feather: float = 0.5, roundness: float = 0.0
+) -> Tensor:
+    """Darken (``amount`` < 0) or lighten (> 0) towards the corners (Lightroom's post-crop vignette).
+
+    Args:
+        amount: -1 (black corners) .. 1 (white corners).
+        midpoint: 0..1, how far from the centre the vignette begins (higher: only the corners).
+        feather: 0..1, the width of its soft edge.
+        roundness: -1 (rectangular) .. 1 (a circle); 0 follows the frame's proportions.
+    """
+    x = _prepare(image)
+    amount = _number(amount, "amount", -1.0, 1.0)
+    midpoint = _number(midpoint, "midpoint", 0.0, 1.0)
+    feather = _number(feather, "feather", 0.0, 1.0)
+    roundness = _number(roundness, "roundness", -1.0, 1.0)
+    if amount == 0:
+        return _finish(x, image)
+    r = _frame_radius(*x.shape[-2:], roundness, x)
+    start, width = 0.25 + 0.6 * midpoint, 0.02 + 0.9 * feather
+    t = ((r - start) / width).clamp(0, 1)
+    mask = t * t * (3 - 2 * t)
+    out = x * (1 + amount * mask) if amount < 0 else x + amount * mask * (1 - x)
+    return _finish(out, image)
+
+
+def grain(
+    image: Tensor, amount: float = 0.0, size: float = 0.25, roughness: float = 0.5, seed: int = 0
+) -> Tensor:
+    """Film grain: luminance noise, the same on every channel, from a seeded generator (so a look
+    renders the same photo the same way every time).
+
+    Args:
+        amount: 0..1, the noise's standard deviation is 0.08 times this.
+        size: 0..1, the grain's size (a blur of 0.5 to 2.5 pixels).
+        roughness: 0..1, how much of a second, coarser grain is mixed in (clumping).
+        seed: the generator's seed.
+    """
+    x = _prepare(image)
+    amount = _number(amount, "amount", 0.0, 1.0)
+    size = _number(size, "size", 0.0, 1.0)
+    roughness = _number(roughness, "roughness", 0.0, 1.0)
+    if amount == 0:
+        return _finish(x, image)
+    g = torch.Generator().manual_seed(int(seed))
+    shape = (*x.shape[:-3], 1, *x.shape[-2:])
+    fine = blur(torch.randn(shape, generator=g, dtype=x.dtype), 0.5 + 2.0 * size)
+    coarse = blur(torch.randn(shape, generator=g, dtype=x.dtype), 2.0 + 6.0 * size)
+    noise = (
+        fine / fine.std().clamp_min(1e-6) * (1 - roughness)
+        + coarse / coarse.std().clamp_min(1e-6) * roughness
+    )
+    noise = noise / noise.std().clamp_min(1e-6)
+    return _finish(x + 0.08 * amount * noise.to(x.device), image)

@@ -449,6 +449,129 @@ def split_toning(
     return _finish(_preserve_luminosity(out, y), image)
 
 
+#: Lightroom's eight colour bands (HSL, B&W mix) and their hue centres in degrees.
+HUE_BANDS = {"red": 0.0, "orange": 30.0, "yellow": 60.0, "green": 120.0, "aqua": 180.0, "blue": 240.0,
+             "purple": 270.0, "magenta": 300.0}  # fmt: skip
+
+
+def _band_values(hue_deg: Tensor, values: dict[str, float], name: str) -> Tensor:
+    """Per-band ``values`` (keys of :data:`HUE_BANDS`) interpolated linearly in hue between neighbouring
+    band centres, around the hue circle: every hue gets a weighted mean of its two nearest bands."""
+    if not isinstance(values, dict) or set(values) - set(HUE_BANDS):
+        raise LumastyleError(f"{name} maps colour bands to numbers; the bands are {', '.join(HUE_BANDS)}")
+    centres = list(HUE_BANDS.values())
+    v = [_number(values.get(band, 0.0), f"{name}.{band}", -1.0, 1.0) for band in HUE_BANDS]
+    out = torch.zeros_like(hue_deg)
+    for i, (c0, v0) in enumerate(zip(centres, v, strict=True)):
+        c1, v1 = centres[(i + 1) % len(centres)], v[(i + 1) % len(v)]
+        span = (c1 - c0) % 360.0
+        t = torch.remainder(hue_deg - c0, 360.0) / span
+        inside = t < 1.0
+        out = torch.where(inside, v0 + (v1 - v0) * t.clamp(0, 1), out)
+    return out
+
+
+def grayscale(image: Tensor, amount: float = 0.0, mix: dict[str, float] | None = None) -> Tensor:
+    """Black and white with a colour mix (Lightroom's B&W panel): each pixel becomes grey at its
+    luminance, made brighter or darker by its colour band's mix value.
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        amount: 1 converts to grey, 0 changes nothing (between: a partial desaturation).
+        mix: band (red, orange, yellow, green, aqua, blue, purple, magenta) -> -1..1; a colour of that
+            band turns up to one stop darker (-1) or brighter (1), in proportion to its saturation
+            (greys are unchanged). Lightroom's formula is not published; this follows its behaviour.
+    """
+    x = _prepare(image)
+    amount = _number(amount, "amount", 0.0, 1.0)
+    y = luminance(x)
+    if mix:
+        hsv = rgb_to_hsv(x)
+        band = _band_values(hsv[..., 0:1, :, :] * (180.0 / torch.pi), mix, "mix")
+        y = y * torch.exp2(band * hsv[..., 1:2, :, :])
+    grey = y.clamp(0, 1).expand_as(x)
+    return _finish(grey * amount + x * (1 - amount), image)  # amount 1: exactly grey
+
+
+_WHEEL_KEYS = ("hue", "saturation", "luminance")
+
+
+def _wheel(wheel: dict | None, name: str) -> tuple[float, float, float]:
+    if wheel is None:
+        return 0.0, 0.0, 0.0
+    if not isinstance(wheel, dict) or set(wheel) - set(_WHEEL_KEYS):
+        raise LumastyleError(f"{name} takes {', '.join(_WHEEL_KEYS)}; got {wheel!r}")
+    return (
+        _number(wheel.get("hue", 0.0), f"{name}.hue"),
+        _number(wheel.get("saturation", 0.0), f"{name}.saturation", 0.0, 1.0),
+        _number(wheel.get("luminance", 0.0), f"{name}.luminance", -1.0, 1.0),
+    )
+
+
+def tonal_weights(y: Tensor, blending: float = 0.5, balance: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+    """Shadow, midtone and highlight weights of luminance ``y`` (they sum to 1).
+
+    The shadows end and the highlights begin a quarter of the range either side of a split point
+    (0.5, moved down by up to 0.25 for ``balance`` 1: more of the photo counts as highlights), with
+    smooth transitions whose width grows with ``blending`` (0..1).
+    """
+    split = 0.5 - 0.25 * balance
+    width = 0.05 + 0.2 * blending
+
+    def rise(edge: float) -> Tensor:
+        t = ((y - edge) / width * 0.5 + 0.5).clamp(0, 1)
+        return t * t * (3 - 2 * t)  # smoothstep
+
+    shadows, highlights = 1 - rise(split - 0.25), rise(split + 0.25)
+    return shadows, 1 - shadows - highlights, highlights
+
+
+def color_grading(
+    image: Tensor,
+    shadows: dict[str, float] | None = None,
+    midtones: dict[str, float] | None = None,
+    highlights: dict[str, float] | None = None,
+    overall: dict[str, float] | None = None,
+    blending: float = 0.5,
+    balance: float = 0.0,
+) -> Tensor:
+    """Colour grading wheels (Lightroom's Color Grading, successor of split toning): a tint and a
+    brightness change for shadows, midtones, highlights and the whole photo.
+
+    Args:
+        image: sRGB image (*, 3, H, W) in [0, 1].
+        shadows: ``{hue, saturation, luminance}``: the tint's hue in degrees, its strength (0..1)
+            and a brightness change (-1..1), weighted by :func:`tonal_weights`' shadow weight.
+        midtones: the same for the midtones.
+        highlights: the same for the highlights.
+        overall: the same for every pixel (Lightroom's Global wheel).
+        blending: how much the three ranges overlap (0..1; Lightroom's default 50 is 0.5).
+        balance: -1..1, more of the photo counts as highlights for positive values.
+
+    Tints keep each pixel's luminance (as split toning does); a luminance of 1 brightens a fully
+    weighted pixel by a quarter of the range (multiplying its colour, so hues are kept).
+    """
+    x = _prepare(image)
+    wheels = [_wheel(w, n) for w, n in ((shadows, "shadows"), (midtones, "midtones"),
+                                        (highlights, "highlights"), (overall, "overall"))]  # fmt: skip
+    blending = _number(blending, "blending", 0.0, 1.0)
+    balance = _number(balance, "balance", -1.0, 1.0)
+    if not any(sat or lum for _, sat, lum in wheels):
+        return _finish(x, image)
+    y = luminance(x)
+    weights = (*tonal_weights(y, blending, balance), torch.ones_like(y))
+    out, lift = x, torch.zeros_like(y)
+    for (hue, sat, lum), w in zip(wheels, weights, strict=True):
+        if sat:
+            tint = _hue_color(hue, x)
+            out = out + sat * 0.4 * w * (tint - luminance(tint))
+        lift = lift + 0.25 * lum * w
+    out = _preserve_luminosity(out, y)
+    target = (y + lift).clamp(0, 1)
+    out = torch.where(y > 1e-4, out * (target / y.clamp_min(1e-4)), out + (target - y))
+    return _finish(out, image)
+
+
 # -- lookup tables ---------------------------------------------------------------------------------
 
 

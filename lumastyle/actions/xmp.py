@@ -1,9 +1,29 @@
 """Lightroom / Camera Raw ``.xmp`` presets, mapped onto lumastyle's operations.
 
-Raw-development settings have no public formulas; the mapping approximates each one with the
-operations in :mod:`lumastyle.actions.ops` (the basic tone sliders through one master tone curve).
-Settings without a counterpart are named in one warning, never dropped silently. Files with a DTD
-or entity declarations are refused (they can expand into huge documents).
+Raw-development settings have no public formulas; each one is approximated with lumastyle's
+operations (:mod:`lumastyle.actions.ops`, :mod:`lumastyle.actions.local`), as the table below says.
+Every setting a preset holds is either applied or named in one warning (never dropped silently);
+settings left at their neutral value change nothing and are not named. Files with a DTD or entity
+declarations are refused (they can expand into huge documents).
+
+| settings (crs:) | operation | what it approximates |
+|---|---|---|
+| Exposure2012, Exposure (process 2010) | ``exposure`` | stops, exactly |
+| Contrast2012, Highlights2012, Shadows2012, Whites2012, Blacks2012 | ``curves`` (one master curve) | the basic tone sliders as a smooth curve |
+| Brightness, Contrast, FillLight, Shadows, HighlightRecovery (process 2010 and before) | ``curves`` | the old tone sliders, relative to their defaults (Brightness 50, Contrast 25, Shadows 5): a preset at the defaults changes nothing |
+| ToneCurvePV2012 (Red, Green, Blue) | ``curves`` | exactly (monotone spline through the points) |
+| Clarity2012, Clarity | ``clarity``, radius 3 % of the long side | local contrast of large detail |
+| Texture | ``clarity``, radius 0.5 % | local contrast of fine detail |
+| Dehaze | ``dehaze`` | the dark-channel veil removed (added when negative) |
+| HueAdjustment*, SaturationAdjustment*, LuminanceAdjustment* (8 bands), Saturation | ``hue_saturation`` | per-band hue, saturation, lightness |
+| Vibrance | ``vibrance`` | saturation weighted towards muted colours |
+| RedHue, RedSaturation, GreenHue, GreenSaturation, BlueHue, BlueSaturation | ``hue_saturation`` at 0, 120, 240 degrees | the camera-calibration primaries, as hue ranges |
+| ShadowTint | ``color_balance`` (shadows) | green (-) to magenta (+) in the shadows |
+| ConvertToGrayscale, GrayMixer* (8 bands) | ``grayscale`` | black and white, each band one stop darker to brighter at -100..100 (HSL, Saturation and Vibrance then do nothing, as in Lightroom) |
+| SplitToning* | ``split_toning`` | two tints, luminance kept |
+| ColorGrade* (Shadow, Midtone, Highlight, Global Hue/Sat/Lum, Blending, Balance) | ``color_grading`` | the colour wheels; the split-toning hues and SplitToningBalance are its shadow/highlight wheels and balance when a preset has both |
+| PostCropVignetteAmount, Midpoint, Feather, Roundness | ``vignette`` | darker or lighter corners (its Style and HighlightContrast only at their defaults) |
+| GrainAmount, GrainSize, GrainFrequency | ``grain`` | seeded luminance noise; left out of training targets (noise is not a colour map) |
 """
 
 from __future__ import annotations
@@ -16,24 +36,23 @@ from typing import Any
 from xml.parsers import expat
 
 from lumastyle.actions.action import Action, read_look_file
-from lumastyle.actions.ops import IDENTITY_CURVE
+from lumastyle.actions.ops import HUE_BANDS, IDENTITY_CURVE
+from lumastyle.actions.registry import register_look_format
 from lumastyle.errors import LumastyleError
 
 CRS = "http://ns.adobe.com/camera-raw-settings/1.0/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _MAX_BYTES = 4 << 20
-#: Lightroom's eight HSL colour bands and their hue centres in degrees.
-HSL_BANDS = {
-    "Red": 0,
-    "Orange": 30,
-    "Yellow": 60,
-    "Green": 120,
-    "Aqua": 180,
-    "Blue": 240,
-    "Purple": 270,
-    "Magenta": 300,
-}
+_BANDS = tuple(band.capitalize() for band in HUE_BANDS)  # Red, Orange, ..., Magenta as crs spells them
 _TONE = ("Contrast2012", "Highlights2012", "Shadows2012", "Whites2012", "Blacks2012")
+#: process 2010 (and 2003) tone sliders and their defaults, relative to which they are applied
+_TONE_2010 = {
+    "Brightness": 50.0,
+    "Contrast": 25.0,
+    "FillLight": 0.0,
+    "Shadows": 5.0,
+    "HighlightRecovery": 0.0,
+}
 _CURVES = {
     "ToneCurvePV2012": "master",
     "ToneCurvePV2012Red": "r",
@@ -42,7 +61,19 @@ _CURVES = {
 }
 _SPLIT = ("SplitToningShadowHue", "SplitToningShadowSaturation", "SplitToningHighlightHue",
           "SplitToningHighlightSaturation", "SplitToningBalance")  # fmt: skip
-_HSL = tuple(f"{kind}Adjustment{band}" for kind in ("Hue", "Saturation", "Luminance") for band in HSL_BANDS)
+_HSL = tuple(f"{kind}Adjustment{band}" for kind in ("Hue", "Saturation", "Luminance") for band in _BANDS)
+_CALIBRATION = {"Red": 0.0, "Green": 120.0, "Blue": 240.0}
+_CALIBRATION_KEYS = tuple(f"{p}{k}" for p in _CALIBRATION for k in ("Hue", "Saturation"))
+_GRAY = ("ConvertToGrayscale", *(f"GrayMixer{band}" for band in _BANDS))
+_WHEELS = {"Shadow": "shadows", "Midtone": "midtones", "Highlight": "highlights", "Global": "overall"}
+_GRADE = (*(f"ColorGrade{w}{k}" for w in _WHEELS for k in ("Hue", "Sat", "Lum")), "ColorGradeBlending",
+          "ColorGradeBalance")  # fmt: skip
+_VIGNETTE = ("PostCropVignetteAmount", "PostCropVignetteMidpoint", "PostCropVignetteFeather",
+             "PostCropVignetteRoundness")  # fmt: skip
+_GRAIN = ("GrainAmount", "GrainSize", "GrainFrequency")
+_LOCAL = ("Clarity2012", "Clarity", "Texture", "Dehaze")
+#: settings lumastyle accepts only at this value (anything else is named in the warning)
+_ONLY_NEUTRAL = {"PostCropVignetteStyle": 1.0, "PostCropVignetteHighlightContrast": 0.0}
 #: Descriptive settings that change nothing in the picture.
 _METADATA = {"Version", "ProcessVersion", "HasSettings", "PresetType", "UUID", "SupportsAmount", "SupportsColor",
              "SupportsMonochrome", "SupportsHighDynamicRange", "SupportsNormalDynamicRange", "SupportsSceneReferred",
@@ -50,7 +81,8 @@ _METADATA = {"Version", "ProcessVersion", "HasSettings", "PresetType", "UUID", "
              "SortName", "Group", "Description", "Cluster", "HasCrop", "AlreadyApplied", "ToneCurveName2012",
              "ToneCurveName", "CameraProfile", "Look", "RequiresRGBTables"}  # fmt: skip
 #: Every crs setting the reader understands (anything else is named in a warning).
-KNOWN = {"Exposure2012", *_TONE, *_CURVES, *_SPLIT, *_HSL, "Vibrance", "Saturation", *_METADATA}
+KNOWN = {"Exposure2012", "Exposure", *_TONE, *_TONE_2010, *_CURVES, *_SPLIT, *_HSL, "Vibrance", "Saturation",
+         *_CALIBRATION_KEYS, "ShadowTint", *_GRAY, *_GRADE, *_VIGNETTE, *_GRAIN, *_LOCAL, *_METADATA}  # fmt: skip
 
 
 class _Refused(Exception):
@@ -129,6 +161,42 @@ def _tone_curve(
     return [black, [0.25, quarter], [0.5, 0.5], [0.75, three_quarter], white]
 
 
+def _tone_2010(s: dict[str, Any], path: Path) -> list[list[float]] | None:
+    """The process 2010 tone sliders as one master curve, relative to their defaults (None: all at them)."""
+    v = {k: (_number(s, k, path) if k in s else d) - d for k, d in _TONE_2010.items()}
+    if not any(v.values()):
+        return None
+    bright, contrast, fill = v["Brightness"] / 100, v["Contrast"] / 100, v["FillLight"] / 100
+    blacks, recovery = v["Shadows"] / 100, v["HighlightRecovery"] / 100
+    black = [min(0.2, 0.2 * blacks), 0.0] if blacks > 0 else [0.0, min(0.2, -0.2 * blacks)]
+    white = [1.0, 1.0 - 0.15 * recovery]
+    ys = [0.25 + 0.08 * bright - 0.06 * contrast + 0.12 * fill, 0.5 + 0.1 * bright,
+          0.75 + 0.06 * bright + 0.06 * contrast - 0.08 * recovery]  # fmt: skip
+    points, low = [black], black[1]
+    for x, y in zip((0.25, 0.5, 0.75), ys, strict=True):  # keep the curve rising and inside [0, 1]
+        low = min(max(y, low + 0.01), white[1] - 0.01 * (3 - len(points)))
+        points.append([x, low])
+    return [*points, white]
+
+
+def _wheel(
+    s: dict[str, Any], path: Path, wheel: str, hue_key: str | None, sat_key: str | None
+) -> dict[str, float]:
+    """One colour-grading wheel; shadows and highlights fall back on the split-toning settings."""
+
+    def get(key: str, fallback: str | None) -> float:
+        if f"ColorGrade{wheel}{key}" in s:
+            return _number(s, f"ColorGrade{wheel}{key}", path)
+        return _number(s, fallback, path) if fallback and fallback in s else 0.0
+
+    return {
+        "hue": get("Hue", hue_key),
+        "saturation": get("Sat", sat_key) / 100,
+        "luminance": get("Lum", None) / 100,
+    }
+
+
+@register_look_format(".xmp")
 def read_xmp(path: str | os.PathLike) -> Action:
     """A Lightroom/Camera Raw preset as an action; unsupported settings are named in one warning."""
     path = Path(path)
@@ -140,47 +208,91 @@ def read_xmp(path: str | os.PathLike) -> Action:
         raise LumastyleError(
             f"{path}: no Camera Raw (crs:) settings found; export a Lightroom/Camera Raw preset"
         )
-    unknown = sorted(k for k in s if k not in KNOWN)
+    unknown = sorted(k for k in s if k not in KNOWN and k not in _ONLY_NEUTRAL)
+    unknown += sorted(k for k, neutral in _ONLY_NEUTRAL.items() if k in s and _number(s, k, path) != neutral)
     if unknown:
         warnings.warn(
             f"{path}: ignoring unsupported settings: {', '.join(unknown)} (lumastyle has no counterpart)",
             stacklevel=2,
         )
-    hues = ("SplitToningShadowHue", "SplitToningHighlightHue")  # degrees; the rest are -100..100 sliders
-    n = {
-        k: _number(s, k, path) / 100.0
-        for k in (*_TONE, "Vibrance", "Saturation", *_HSL, *_SPLIT)
-        if k not in hues
-    }
+    hues = {"SplitToningShadowHue", "SplitToningHighlightHue"}  # degrees; the rest are -100..100 sliders
+    n = {k: _number(s, k, path) / 100.0 for k in (*_TONE, "Vibrance", "Saturation", *_HSL, *_SPLIT, *_GRAY[1:],
+                                                  *_CALIBRATION_KEYS, "ShadowTint", *_LOCAL) if k not in hues}  # fmt: skip
     steps: list[tuple[str, dict[str, Any]]] = []
-    stops = _number(s, "Exposure2012", path)
+    stops = _number(s, "Exposure2012", path) + _number(s, "Exposure", path)
     if stops:
         steps.append(("exposure", {"stops": stops}))
     if any(n[k] for k in _TONE):
         steps.append(("curves", {"master": _tone_curve(*(n[k] for k in _TONE))}))
+    old_tone = _tone_2010(s, path)
+    if old_tone:
+        steps.append(("curves", {"master": old_tone}))
     curves = {ch: _curve(s[key], key, path) for key, ch in _CURVES.items() if key in s}
     curves = {ch: pts for ch, pts in curves.items() if pts != IDENTITY_CURVE}
     if curves:
         steps.append(("curves", curves))
-    ranges = []
-    for band, center in HSL_BANDS.items():
-        hue, sat, lum = (n[f"{kind}Adjustment{band}"] for kind in ("Hue", "Saturation", "Luminance"))
-        if hue or sat or lum:
-            ranges.append(
-                {
-                    "hue": center,
-                    "width": 30,
-                    "feather": 30,
-                    "hue_shift": 30 * hue,
-                    "saturation": sat,
-                    "lightness": 0.3 * lum,
-                }
+    for key, radius, gain in (("Clarity2012", 0.03, 0.8), ("Clarity", 0.03, 0.8), ("Texture", 0.005, 0.6)):
+        if n[key]:
+            steps.append(("clarity", {"amount": gain * n[key], "radius": radius}))
+    if n["Dehaze"]:
+        steps.append(("dehaze", {"amount": n["Dehaze"]}))
+    calibration = [
+        {
+            "hue": centre,
+            "width": 60,
+            "feather": 60,
+            "hue_shift": 30 * n[f"{p}Hue"],
+            "saturation": n[f"{p}Saturation"],
+        }
+        for p, centre in _CALIBRATION.items()
+        if n[f"{p}Hue"] or n[f"{p}Saturation"]
+    ]
+    if calibration:
+        steps.append(("hue_saturation", {"ranges": calibration}))
+    if n["ShadowTint"]:
+        t = 0.5 * n["ShadowTint"]
+        steps.append(("color_balance", {"shadows": [t, -t, t]}))
+    grey = str(s.get("ConvertToGrayscale", "False")).strip().lower() == "true"
+    if grey:  # Lightroom's HSL, Saturation and Vibrance do nothing in black and white
+        mix = {band.lower(): n[f"GrayMixer{band}"] for band in _BANDS if n[f"GrayMixer{band}"]}
+        steps.append(("grayscale", {"amount": 1.0, **({"mix": mix} if mix else {})}))
+    else:
+        ranges = []
+        for band, center in zip(_BANDS, HUE_BANDS.values(), strict=True):
+            hue, sat, lum = (n[f"{kind}Adjustment{band}"] for kind in ("Hue", "Saturation", "Luminance"))
+            if hue or sat or lum:
+                ranges.append(
+                    {
+                        "hue": int(center),
+                        "width": 30,
+                        "feather": 30,
+                        "hue_shift": 30 * hue,
+                        "saturation": sat,
+                        "lightness": 0.3 * lum,
+                    }
+                )
+        if n["Saturation"] or ranges:
+            steps.append(("hue_saturation", {"saturation": n["Saturation"], "ranges": ranges}))
+        if n["Vibrance"]:
+            steps.append(("vibrance", {"amount": n["Vibrance"]}))
+    if any(k in s for k in _GRADE):
+        wheels = {
+            "shadows": _wheel(s, path, "Shadow", "SplitToningShadowHue", "SplitToningShadowSaturation"),
+            "midtones": _wheel(s, path, "Midtone", None, None),
+            "highlights": _wheel(
+                s, path, "Highlight", "SplitToningHighlightHue", "SplitToningHighlightSaturation"
+            ),
+            "overall": _wheel(s, path, "Global", None, None),
+        }
+        balance_key = "ColorGradeBalance" if "ColorGradeBalance" in s else "SplitToningBalance"
+        blending = _number(s, "ColorGradeBlending", path) / 100 if "ColorGradeBlending" in s else 0.5
+        steps.append(
+            (
+                "color_grading",
+                {**wheels, "blending": blending, "balance": _number(s, balance_key, path) / 100},
             )
-    if n["Saturation"] or ranges:
-        steps.append(("hue_saturation", {"saturation": n["Saturation"], "ranges": ranges}))
-    if n["Vibrance"]:
-        steps.append(("vibrance", {"amount": n["Vibrance"]}))
-    if n["SplitToningShadowSaturation"] or n["SplitToningHighlightSaturation"]:
+        )
+    elif n["SplitToningShadowSaturation"] or n["SplitToningHighlightSaturation"]:
         steps.append(
             (
                 "split_toning",
@@ -193,4 +305,21 @@ def read_xmp(path: str | os.PathLike) -> Action:
                 },
             )
         )
+    vignette = _number(s, "PostCropVignetteAmount", path) / 100
+    if vignette:
+        params = {"amount": vignette}
+        for key, name, default in (
+            ("Midpoint", "midpoint", 50),
+            ("Feather", "feather", 50),
+            ("Roundness", "roundness", 0),
+        ):
+            params[name] = (
+                _number(s, f"PostCropVignette{key}", path) if f"PostCropVignette{key}" in s else default
+            ) / 100
+        steps.append(("vignette", params))
+    amount = _number(s, "GrainAmount", path) / 100
+    if amount:
+        size = _number(s, "GrainSize", path) if "GrainSize" in s else 25.0
+        rough = _number(s, "GrainFrequency", path) if "GrainFrequency" in s else 50.0
+        steps.append(("grain", {"amount": amount, "size": size / 100, "roughness": rough / 100}))
     return Action(steps, str(path))

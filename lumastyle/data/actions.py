@@ -44,7 +44,8 @@ class GlobalActionDataModule(StyleDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(test_fraction=test_fraction, val_fraction=val_fraction, **kwargs)
-        self.action: Action = load_action(action)
+        # a training target is what a colour map can learn: film grain is left out (with a warning)
+        self.action: Action = load_action(action).for_training()
         self.photos = Path(photos).expanduser() if photos else sample_photos_dir()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
 

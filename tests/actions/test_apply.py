@@ -86,7 +86,7 @@ def test_cli_warning_is_one_line(tmp_path: Path):
     (tmp_path / "p.xmp").write_text(
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
         '<rdf:Description xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" crs:Exposure2012="+0.3"'
-        ' crs:Dehaze="+10"/></rdf:RDF></x:xmpmeta>'
+        ' crs:Sharpness="+10"/></rdf:RDF></x:xmpmeta>'
     )
     import subprocess
     import sys
@@ -95,4 +95,4 @@ def test_cli_warning_is_one_line(tmp_path: Path):
     done = subprocess.run(
         [sys.executable, "-m", "lumastyle.cli", *argv], capture_output=True, text=True, check=True
     )
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("warning: ") and "Dehaze" in done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("warning: ") and "Sharpness" in done.stderr

@@ -17,7 +17,7 @@ PRESET = """<x:xmpmeta xmlns:x="adobe:ns:meta/">
   <rdf:Description xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"
     crs:Version="15.0" crs:Exposure2012="+0.50" crs:Contrast2012="+20" crs:Vibrance="+25"
     crs:SaturationAdjustmentGreen="-40" crs:SplitToningShadowHue="220" crs:SplitToningShadowSaturation="30"
-    crs:Clarity2012="+15" crs:Dehaze="+10">
+    crs:Clarity2012="+15" crs:Dehaze="+10" crs:Sharpness="40">
    <crs:Saturation>-10</crs:Saturation>
    <crs:ToneCurvePV2012Red>
     <rdf:Seq><rdf:li>0, 0</rdf:li><rdf:li>128, 150</rdf:li><rdf:li>255, 255</rdf:li></rdf:Seq>
@@ -34,20 +34,31 @@ def write(tmp_path: Path, text: str, name: str = "p.xmp") -> str:
 
 
 def test_maps_settings_onto_operations(tmp_path: Path):
-    with pytest.warns(UserWarning, match=r"ignoring unsupported settings: Clarity2012, Dehaze") as record:
+    with pytest.warns(UserWarning, match=r"ignoring unsupported settings: Sharpness \(") as record:
         action = load_action(write(tmp_path, PRESET))
     assert len(record) == 1 and "\n" not in str(record[0].message)
     names = [name for name, _ in action.steps]
-    assert names == ["exposure", "curves", "curves", "hue_saturation", "vibrance", "split_toning"]
+    assert names == [
+        "exposure",
+        "curves",
+        "curves",
+        "clarity",
+        "dehaze",
+        "hue_saturation",
+        "vibrance",
+        "split_toning",
+    ]
     steps = [params for _, params in action.steps]
     assert steps[0] == {"stops": 0.5}
     assert steps[2] == {"r": [[0.0, 0.0], [128 / 255, 150 / 255], [1.0, 1.0]]}
-    assert steps[3]["saturation"] == pytest.approx(-0.1)  # a child element, not an attribute
-    assert steps[3]["ranges"] == [
+    assert steps[3] == {"amount": pytest.approx(0.12), "radius": 0.03}
+    assert steps[4] == {"amount": pytest.approx(0.1)}
+    assert steps[5]["saturation"] == pytest.approx(-0.1)  # a child element, not an attribute
+    assert steps[5]["ranges"] == [
         {"hue": 120, "width": 30, "feather": 30, "hue_shift": 0.0, "saturation": -0.4, "lightness": 0.0}
     ]
-    assert steps[4] == {"amount": 0.25}
-    assert steps[5]["shadow_hue"] == 220 and steps[5]["shadow_saturation"] == pytest.approx(0.3)
+    assert steps[6] == {"amount": 0.25}
+    assert steps[7]["shadow_hue"] == 220 and steps[7]["shadow_saturation"] == pytest.approx(0.3)
     x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 0.5
     assert action(x).mean() > x.mean()  # +0.5 EV brightens
 
@@ -85,7 +96,7 @@ def test_tone_sliders(tmp_path: Path, setting, check):
 
 
 def test_known_settings_do_not_warn(tmp_path: Path):
-    path = write(tmp_path, PRESET.replace(' crs:Clarity2012="+15" crs:Dehaze="+10"', ""))
+    path = write(tmp_path, PRESET.replace(' crs:Sharpness="40"', ""))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_action(path)

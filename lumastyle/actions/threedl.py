@@ -1,0 +1,97 @@
+"""Autodesk ``.3dl`` 3D LUTs (Lustre, Flame, Nuke), integer tables.
+
+Layout: '#' comments; optional ``3DMESH`` and ``Mesh IN OUT`` lines (Lustre; OUT is the output bit
+depth); one line of N integers, the input lattice (evenly spaced from 0, such as ``0 64 ... 1023``);
+then N^3 lines of three integers, the output colour, with **blue changing fastest** (red slowest, the
+opposite of .cube). Without a ``Mesh`` line the bit depths are inferred as OpenColorIO infers them: the
+smallest even depth of 8 to 16 bits whose code range, with 10 % slack, holds the largest value (so a
+12-bit table whose values stay below 1127 would read as 10-bit: give it a ``Mesh`` line).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from lumastyle.actions.action import Action, read_look_file
+from lumastyle.actions.registry import register_look_format
+from lumastyle.errors import LumastyleError
+
+_FIX = "fix or re-export the LUT"
+_MAX_SIZE = 129
+
+
+def likely_bit_depth(largest: int) -> int:
+    """The bit depth a table whose largest code is ``largest`` was most likely written with."""
+    for bits in range(8, 17, 2):
+        if largest <= int(2**bits * 1.1 - 1):
+            return bits
+    return 16
+
+
+def _integers(line: str, where: str) -> list[int]:
+    try:
+        return [int(w) for w in line.split()]
+    except ValueError:
+        raise LumastyleError(f"{where}: expected whole numbers, got {line[:40]!r}; {_FIX}") from None
+
+
+@register_look_format(".3dl")
+def read_3dl(path: str | os.PathLike) -> Action:
+    """A .3dl file as a one-step ``lut3d`` action; a malformed one raises a one-line error naming it."""
+    path = Path(path)
+    try:
+        text = read_look_file(path).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LumastyleError(f"{path}: not a text .3dl file (undecodable bytes); {_FIX}") from None
+    lattice: list[int] | None = None
+    out_bits = None
+    rows: list[list[int]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        where = f"{path}: line {number}"
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.upper() == "3DMESH":
+            continue
+        if line.lower().startswith("mesh"):
+            words = _integers(line[4:], where)
+            if len(words) != 2 or not 8 <= words[1] <= 16:
+                raise LumastyleError(f"{where}: 'Mesh IN OUT' needs two bit depths, OUT 8..16; {_FIX}")
+            out_bits = words[1]
+            continue
+        if line[0].isalpha():  # other keywords (LUT8, gamma, ...) change nothing here
+            continue
+        values = _integers(line, where)
+        if lattice is None:
+            lattice = values
+            n = len(lattice)
+            # evenly spaced up to rounding: 0 64 ... 960 1023 is the usual 17-point 10-bit lattice
+            even = (
+                n >= 2
+                and lattice[-1] > 0
+                and all(abs(v - i * lattice[-1] / (n - 1)) <= 1 for i, v in enumerate(lattice))
+            )
+            if not 2 <= n <= _MAX_SIZE or lattice[0] != 0 or not even:
+                raise LumastyleError(
+                    f"{where}: the input lattice must be 2..{_MAX_SIZE} evenly spaced whole numbers from 0; {_FIX}"
+                )
+        elif len(values) != 3:
+            raise LumastyleError(f"{where}: expected 3 numbers, got {len(values)}; {_FIX}")
+        else:
+            rows.append(values)
+    if lattice is None:
+        raise LumastyleError(f"{path}: no input lattice line and no table; not a .3dl LUT ({_FIX})")
+    n = len(lattice)
+    if len(rows) != n**3:
+        raise LumastyleError(
+            f"{path}: expected {n**3} table rows for a {n}-point lattice, found {len(rows)} (truncated file?); {_FIX}"
+        )
+    table = torch.tensor(rows, dtype=torch.float32)
+    if (table < 0).any():
+        raise LumastyleError(f"{path}: the table holds negative codes; {_FIX}")
+    out_max = 2 ** (out_bits or likely_bit_depth(int(table.max()))) - 1
+    in_max = 2 ** likely_bit_depth(lattice[-1]) - 1
+    table = (table / out_max).view(n, n, n, 3).permute(2, 1, 0, 3).contiguous()  # [r][g][b] -> [b][g][r]
+    params = {"table": table, "domain_min": [0.0] * 3, "domain_max": [lattice[-1] / in_max] * 3}
+    return Action([("lut3d", params)], str(path))
