@@ -44,7 +44,7 @@ EXTRA_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., Any], bool]] = {
 }
 EPILOG = (
     "More: 'lumastyle stylize --help' applies a trained checkpoint to photos; "
-    "'lumastyle action apply --help' renders a look (recipe, .cube, .acv, .xmp) onto photos."
+    "'lumastyle action apply --help' renders a look (recipe, .cube, .3dl, Hald .png, .acv, .xmp) onto photos."
 )
 
 

@@ -17,7 +17,7 @@ from lumastyle.color import lab_distance, rgb_to_lab
 LOOKS = Path(__file__).resolve().parents[1] / "examples" / "looks"
 
 
-@pytest.mark.parametrize("name", ["teal_orange.cube", "matte_fade.acv", "warm_film.xmp"])
+@pytest.mark.parametrize("name", sorted(p.name for p in LOOKS.iterdir() if p.suffix != ".py"))
 def test_look_loads_without_warnings_and_changes_colours(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -37,3 +37,8 @@ def test_generator_reproduces_the_committed_files(tmp_path: Path):
     assert (tmp_path / "matte_fade.acv").read_bytes() == (LOOKS / "matte_fade.acv").read_bytes()
     fresh, committed = read_cube(tmp_path / "teal_orange.cube"), read_cube(LOOKS / "teal_orange.cube")
     assert torch.allclose(torch.as_tensor(fresh.table), torch.as_tensor(committed.table), atol=1e-5)
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    for name in ("cine_shaper.cube", "bleach_bypass.3dl", "cross_process.png"):
+        assert (
+            load_action(str(tmp_path / name))(image) - load_action(str(LOOKS / name))(image)
+        ).abs().max() < 2e-3

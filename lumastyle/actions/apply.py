@@ -40,7 +40,7 @@ def apply_action(recipe: str, input: str, output: str) -> list[Path]:
     other photos are written as PNG.
 
     Args:
-        recipe: a preset name (spring, cold), a recipe YAML, a style config (its data.init_args.action), or a .cube, .acv or .xmp file.
+        recipe: a preset name (spring, cold), a recipe YAML, a style config (its data.init_args.action), or a look file (.cube, .3dl, Hald .png, .acv, .xmp; see README).
         input: a photo, or a folder of photos.
         output: a file name (for one photo) or a folder (created if missing).
     """

@@ -197,39 +197,61 @@ def bake_lut(action: Action | Spec, size: int = 33) -> Tensor:
     return out.float().permute(1, 2, 0).reshape(size, size, size, 3)
 
 
-def write_cube(path: str | os.PathLike, lut: Tensor | CubeLUT, title: str = "lumastyle") -> Path:
-    """Write a LUT as a .cube file (atomically) and return its path.
-
-    Args:
-        path: the file to write.
-        lut: a (N, N, N, 3) [b, g, r]-indexed 3D table, a (N, 3) 1D table, or a :class:`CubeLUT` (its domain is kept).
-        title: the TITLE line.
-    """
-    path = Path(path)
-    lo, hi = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    if isinstance(lut, CubeLUT):
-        if lut.shaper is not None:
-            raise ValueError("write_cube writes one table; bake a LUT with a shaper into a 3D table first")
-        lo, hi, table = lut.domain_min, lut.domain_max, lut.table
-    else:
-        table = lut
+def _checked_table(table: Tensor | Sequence) -> tuple[Tensor, str, int]:
     table = torch.as_tensor(table).detach().float().cpu()
     if table.ndim == 4 and table.shape[-1] == 3 and len(set(table.shape[:3])) == 1:
-        header, limit = f"LUT_3D_SIZE {table.shape[0]}", _MAX_3D
+        kind, limit = "3D", _MAX_3D
     elif table.ndim == 2 and table.shape[1] == 3:
-        header, limit = f"LUT_1D_SIZE {table.shape[0]}", _MAX_1D
+        kind, limit = "1D", _MAX_1D
     else:
         raise ValueError(f"lut must be (N, N, N, 3) or (N, 3), got {tuple(table.shape)}")
     if not 2 <= table.shape[0] <= limit or not torch.isfinite(table).all():
         raise ValueError(
             f"lut must hold finite values and 2..{limit} entries per axis, got {tuple(table.shape)}"
         )
+    return table, kind, table.shape[0]
+
+
+def _rows(table: Tensor) -> str:
+    return "\n".join(f"{r:.6f} {g:.6f} {b:.6f}" for r, g, b in table.reshape(-1, 3).tolist())
+
+
+def write_cube(path: str | os.PathLike, lut: Tensor | CubeLUT, title: str = "lumastyle") -> Path:
+    """Write a LUT as a .cube file (atomically) and return its path.
+
+    Args:
+        path: the file to write.
+        lut: a (N, N, N, 3) [b, g, r]-indexed 3D table, a (N, 3) 1D table, or a :class:`CubeLUT` (its
+            domain is kept; one with a 1D shaper is written in Resolve's layout, with both sizes and
+            LUT_1D_INPUT_RANGE / LUT_3D_INPUT_RANGE, which need the same range in every channel).
+        title: the TITLE line.
+    """
+    path = Path(path)
+    lo, hi = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    shaper = None
+    if isinstance(lut, CubeLUT):
+        lo, hi, table, shaper = lut.domain_min, lut.domain_max, lut.table, lut.shaper
+    else:
+        table = lut
+    table, kind, size = _checked_table(table)
     title = " ".join(title.replace('"', "'").split())
-    rows = "\n".join(f"{r:.6f} {g:.6f} {b:.6f}" for r, g, b in table.reshape(-1, 3).tolist())
-    head = (
-        f'TITLE "{title}"\n# written by lumastyle; red changes fastest\n{header}\n'
-        f"DOMAIN_MIN {' '.join(f'{v:g}' for v in lo)}\nDOMAIN_MAX {' '.join(f'{v:g}' for v in hi)}\n"
-    )
+    head = f'TITLE "{title}"\n# written by lumastyle; red changes fastest\n'
+    if shaper is None:
+        head += (
+            f"LUT_{kind}_SIZE {size}\n"
+            f"DOMAIN_MIN {' '.join(f'{v:g}' for v in lo)}\nDOMAIN_MAX {' '.join(f'{v:g}' for v in hi)}\n"
+        )
+        body = _rows(table)
+    else:
+        shaper_table, shaper_kind, shaper_size = _checked_table(shaper.table)
+        ranges = (shaper.domain_min, shaper.domain_max, lo, hi)
+        if kind != "3D" or shaper_kind != "1D" or any(len(set(r)) != 1 for r in ranges):
+            raise ValueError("a shaper .cube is a 1D shaper before a 3D table, each with one input range")
+        head += (
+            f"LUT_1D_SIZE {shaper_size}\nLUT_1D_INPUT_RANGE {shaper.domain_min[0]:g} {shaper.domain_max[0]:g}\n"
+            f"LUT_3D_SIZE {size}\nLUT_3D_INPUT_RANGE {lo[0]:g} {hi[0]:g}\n"
+        )
+        body = _rows(shaper_table) + "\n" + _rows(table)
     with atomic_path(path) as tmp:
-        tmp.write_text(head + rows + "\n", encoding="utf-8")
+        tmp.write_text(head + body + "\n", encoding="utf-8")
     return path

@@ -14,10 +14,12 @@ import os
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from lumastyle.actions.action import Action, read_look_file
 from lumastyle.actions.registry import register_look_format
 from lumastyle.errors import LumastyleError
+from lumastyle.io import atomic_path
 
 _FIX = "fix or re-export the LUT"
 _MAX_SIZE = 129
@@ -95,3 +97,22 @@ def read_3dl(path: str | os.PathLike) -> Action:
     table = (table / out_max).view(n, n, n, 3).permute(2, 1, 0, 3).contiguous()  # [r][g][b] -> [b][g][r]
     params = {"table": table, "domain_min": [0.0] * 3, "domain_max": [lattice[-1] / in_max] * 3}
     return Action([("lut3d", params)], str(path))
+
+
+def write_3dl(path: str | os.PathLike, table: Tensor, out_bits: int = 12) -> Path:
+    """Write a (N, N, N, 3) [b, g, r]-indexed 3D table (values in 0..1) as a .3dl file, atomically:
+    a 10-bit input lattice, ``out_bits`` integer output codes and a ``Mesh`` line saying so."""
+    path = Path(path)
+    table = torch.as_tensor(table).detach().float().cpu()
+    n = table.shape[0]
+    if table.shape != (n, n, n, 3) or not 2 <= n <= _MAX_SIZE or not 8 <= out_bits <= 16:
+        raise ValueError(f"table must be (N, N, N, 3) with N in 2..{_MAX_SIZE}, out_bits 8..16")
+    lattice = " ".join(str(round(i * 1023 / (n - 1))) for i in range(n))
+    codes = (table.clamp(0, 1) * (2**out_bits - 1)).round().int().permute(2, 1, 0, 3).reshape(-1, 3)
+    mesh = max(1, (n - 1).bit_length())
+    rows = "\n".join(f"{r} {g} {b}" for r, g, b in codes.tolist())
+    with atomic_path(path) as tmp:
+        tmp.write_text(
+            f"# written by lumastyle; blue changes fastest\n3DMESH\nMesh {mesh} {out_bits}\n{lattice}\n{rows}\n"
+        )
+    return path

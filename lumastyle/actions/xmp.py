@@ -250,7 +250,7 @@ def read_xmp(path: str | os.PathLike) -> Action:
     if calibration:
         steps.append(("hue_saturation", {"ranges": calibration}))
     if n["ShadowTint"]:
-        t = 0.5 * n["ShadowTint"]
+        t = 0.25 * n["ShadowTint"]
         steps.append(("color_balance", {"shadows": [t, -t, t]}))
     grey = str(s.get("ConvertToGrayscale", "False")).strip().lower() == "true"
     if grey:  # Lightroom's HSL, Saturation and Vibrance do nothing in black and white
