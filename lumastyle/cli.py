@@ -29,6 +29,7 @@ from lumastyle.errors import LumastyleError
 from lumastyle.loggers import trim_metrics
 from lumastyle.model import LumaStyle, check_checkpoint
 from lumastyle.optim import DEFAULT_LR
+from lumastyle.plugins import list_plugins, load_plugins, resolve_config
 from lumastyle.stylize import stylize
 
 #: lumastyle's run settings, applied before any --config (see the files).
@@ -41,10 +42,13 @@ MODEL_OPTIMISATION = {"optimizer", "lr_scheduler"}
 EXTRA_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., Any], bool]] = {
     ("stylize",): (stylize, False),
     ("action", "apply"): (apply_action, True),
+    ("plugins",): (list_plugins, False),
 }
 EPILOG = (
     "More: 'lumastyle stylize --help' applies a trained checkpoint to photos; "
-    "'lumastyle action apply --help' renders a look (recipe, .cube, .3dl, Hald .png, .acv, .xmp) onto photos."
+    "'lumastyle action apply --help' renders a look (recipe, .cube, .3dl, Hald .png, .acv, .xmp) onto photos; "
+    "'lumastyle plugins' lists the DataModules, heads, looks and styles installed. --config also takes a "
+    "style by name (--config spring)."
 )
 
 
@@ -129,6 +133,17 @@ def _loggers(config: Namespace) -> list[Namespace]:
     value = config.trainer.get("logger")
     entries = value if isinstance(value, list) else [value]
     return [e for e in entries if isinstance(e, Namespace) and isinstance(e.get("init_args"), Namespace)]
+
+
+def _styles_by_name(args: Sequence[str]) -> list[str]:
+    """``--config NAME`` (no such file) becomes the path of the style called NAME."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg in ("--config", "-c") and i + 1 < len(out):
+            out[i + 1] = resolve_config(out[i + 1])
+        elif arg.startswith("--config="):
+            out[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
+    return out
 
 
 def _config_files(args: Sequence[str]) -> list[Path]:
@@ -223,6 +238,7 @@ def main(args: Sequence[str] | None = None) -> None:
 
 def _run(argv: list[str]) -> None:
     try:
+        load_plugins()  # before anything is parsed: plugins' classes, heads, looks and styles resolve
         words = next((w for w in EXTRA_COMMANDS if tuple(argv[: len(w)]) == w), None)
         if words is not None:
             function, positional = EXTRA_COMMANDS[words]
@@ -230,6 +246,7 @@ def _run(argv: list[str]) -> None:
             if isinstance(written, list) and written:
                 print(f"wrote {len(written)} file(s) to {written[0].parent}")
             return
+        argv = _styles_by_name(argv)
         set_parsing_settings(omegaconf_absolute_to_relative_paths=True)  # ${trainer.x} in any subcommand
         LumaStyleCLI(
             LumaStyle,

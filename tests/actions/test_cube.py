@@ -108,7 +108,10 @@ def test_write_keeps_domain_and_1d(tmp_path: Path):
         ("LUT_3D_SIZE 2\n" + "a b c\n" * 8, "line 2: cannot parse"),
         ("0 0 0\n", "needs LUT_1D_SIZE or LUT_3D_SIZE, found neither"),
         ("LUT_1D_SIZE 2\nLUT_3D_SIZE 2\n0 0 0\n", "expected 10 table rows, found 1"),
-        ("LUT_1D_SIZE 2\nLUT_3D_SIZE 2\nLUT_3D_INPUT_RANGE 1 0\n" + "0 0 0\n" * 10, "input minimum must be below"),
+        (
+            "LUT_1D_SIZE 2\nLUT_3D_SIZE 2\nLUT_3D_INPUT_RANGE 1 0\n" + "0 0 0\n" * 10,
+            "input minimum must be below",
+        ),
         ("LUT_3D_SIZE 999\n", "outside 2..256"),
         ("LUT_3D_SIZE two\n", "line 1: LUT_3D_SIZE expects one whole number"),
         ("LUT_1D_SIZE 2\nDOMAIN_MIN 0 0\n", "line 2: DOMAIN_MIN expects 3 number"),

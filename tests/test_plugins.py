@@ -1,0 +1,146 @@
+"""Plugins: the example plugin package, installed as pip would lay it out (its package and a
+.dist-info with its entry points on the path), lists, trains and renders through the CLI; a broken
+plugin is one line and everything else keeps working; styles by name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import smooth_photo, toy_style
+
+from lumastyle.actions.ops import exposure
+from lumastyle.io import read_image, write_image
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "lumastyle-example-plugin"
+FAST = [
+    "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
+    "--model.backbone_width", "0.0625", "--model.context_pad", "8",
+    "--data.crop_size", "32", "--data.num_workers", "0", "--data.batch_size", "4",
+    "--trainer.max_epochs", "1", "--trainer.enable_model_summary", "false",
+    "--trainer.enable_progress_bar", "false",
+]  # fmt: skip
+
+
+def install(site: Path, name: str, version: str, entry_points: dict[str, dict[str, str]]) -> None:
+    """Write the .dist-info pip would write: METADATA and entry_points.txt."""
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = []
+    for group, entries in entry_points.items():
+        lines += [f"[{group}]", *(f"{k} = {v}" for k, v in entries.items()), ""]
+    (info / "entry_points.txt").write_text("\n".join(lines))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A site folder holding the example plugin as installed."""
+    site = tmp_path / "site"
+    shutil.copytree(EXAMPLE / "src" / "lumastyle_example_plugin", site / "lumastyle_example_plugin")
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    install(site, project["name"], project["version"], project["entry-points"])
+    return site
+
+
+def lumastyle(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO / "tests")])}
+    return subprocess.run(
+        [sys.executable, "-m", "lumastyle.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_lists_the_installed_plugin(site: Path, tmp_path: Path):
+    done = lumastyle(site, "plugins", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == ""
+    rows = [line.split() for line in done.stdout.splitlines()]
+    mine = {(r[0], r[1]) for r in rows if "lumastyle-example-plugin" in r and r[-1] == "ok"}
+    assert mine == {("SideBySideDataModule", "datamodule"), ("diagonal", "head"), ("sepia", "look"),
+                    ("json_recipes", "look"), ("example", "style")}  # fmt: skip
+    assert any(r[:2] == ["quadratic", "head"] and r[2] == "lumastyle" for r in rows)
+
+
+def test_trains_and_renders_with_it_through_the_cli(site: Path, tmp_path: Path):
+    folder = tmp_path / "comparisons"
+    for k in range(6):
+        before = smooth_photo(40, 48, seed=k)
+        write_image(folder / f"c{k}.png", torch.cat([before, toy_style(before)], dim=-1))  # side by side
+    done = lumastyle(site, "fit", "--config", "side_by_side", *FAST, "--data.root", str(folder), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ckpt = tmp_path / "runs" / "comparisons" / "version_0" / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert state["hyper_parameters"]["head"] == "diagonal"
+    assert any(k.startswith("network.head.out.") for k in state["state_dict"])
+    assert (
+        "class_path: lumastyle_example_plugin.data.SideBySideDataModule"
+        in (ckpt.parents[1] / "config.yaml").read_text()
+    )
+
+    (tmp_path / "look.json").write_text('[{"sepia": {"amount": 1.0}}, {"exposure": {"stops": 0.2}}]')
+    photo = smooth_photo(8, 8, seed=0)
+    write_image(tmp_path / "photo.png", photo, bit_depth=16)
+    done = lumastyle(site, "action", "apply", "look.json", "photo.png", "out.png", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    expected = exposure(sepia(read_image(tmp_path / "photo.png")[0], amount=1.0), stops=0.2)
+    assert torch.allclose(read_image(tmp_path / "out.png")[0], expected, atol=2 / 65535)
+
+
+def sepia(image: torch.Tensor, amount: float) -> torch.Tensor:
+    """The example plugin's operation, loaded from its file without registering its module here."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_plugin_looks", EXAMPLE / "src" / "lumastyle_example_plugin" / "looks.py"
+    )
+    from lumastyle.actions.registry import LOOK_FORMATS
+
+    formats = dict(LOOK_FORMATS)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        LOOK_FORMATS.clear()
+        LOOK_FORMATS.update(formats)
+    return module.sepia(image, amount)
+
+
+def test_a_broken_plugin_is_one_line_and_the_rest_works(site: Path, tmp_path: Path):
+    install(site, "broken-plugin", "0.0.1", {"lumastyle.heads": {"nope": "no_such_module:Head"},
+                                             "lumastyle.styles": {"nothing": "lumastyle_example_plugin:MISSING"}})  # fmt: skip
+    done = lumastyle(site, "plugins", cwd=tmp_path)
+    assert done.returncode == 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("warning: plugin ") for line in lines)
+    assert "'nope' (head, from broken-plugin 0.0.1) was skipped: ModuleNotFoundError" in lines[0]
+    assert "'nothing' (style, from broken-plugin 0.0.1)" in lines[1]
+    assert (
+        sum("lumastyle-example-plugin" in row and row.endswith("ok") for row in done.stdout.splitlines()) == 5
+    )
+    assert any("broken: ModuleNotFoundError" in row for row in done.stdout.splitlines())
+
+
+def test_styles_by_name(tmp_path: Path):
+    from lumastyle.errors import LumastyleError
+    from lumastyle.plugins import resolve_config
+
+    assert Path(resolve_config("spring")) == REPO / "lumastyle" / "styles" / "spring.yaml"
+    assert Path(resolve_config("spring")).samefile(
+        REPO / "styles" / "spring.yaml"
+    )  # the repository's styles/
+    assert resolve_config("my/own.yaml") == "my/own.yaml"  # paths are left to the config parser
+    with pytest.raises(
+        LumastyleError, match=r"--config 'sprng' is neither a file nor a style; styles: cold, "
+    ):
+        resolve_config("sprng")
