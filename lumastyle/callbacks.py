@@ -1,4 +1,5 @@
-"""Lightning callbacks lumastyle adds to runs."""
+"""Lightning callbacks lumastyle adds to runs: the predict writer, validation pictures, and the
+resolved config sent to W&B."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
+import yaml
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from lumastyle.io import output_name, write_image
+from lumastyle.panels import ERROR_SCALE, panel
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -42,3 +48,63 @@ class PredictionWriter(BasePredictionWriter):
             write_image(
                 self.folder(trainer) / output_name(Path(path)), image.float().cpu(), bit_depth=int(depth)
             )
+
+
+class ValidationImages(L.Callback):
+    """Pictures of how training goes: every ``every_n_epochs`` epochs (and after the last), the first
+    ``photos`` validation photos as input | prediction | target | error heatmap (0 to
+    :data:`~lumastyle.panels.ERROR_SCALE` Lab units), written to ``validation_images/epoch_NNN.jpg``
+    in the run folder and logged to W&B and TensorBoard when those loggers are in use.
+
+    Args:
+        every_n_epochs: how often (0: never).
+        photos: how many validation photos.
+    """
+
+    def __init__(self, every_n_epochs: int = 5, photos: int = 4) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.photos = photos
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch
+        due = self.every_n_epochs > 0 and (
+            epoch % self.every_n_epochs == 0 or epoch + 1 == trainer.max_epochs
+        )
+        pl_module.validation_images = []
+        pl_module.keep_validation_images = self.photos if due and not trainer.sanity_checking else 0
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        kept = getattr(pl_module, "validation_images", [])
+        pl_module.keep_validation_images, pl_module.validation_images = 0, []
+        if not kept or not trainer.is_global_zero:
+            return
+        panels = [panel(*photo) for photo in kept]
+        width = max(p.shape[-1] for p in panels)
+        sheet = torch.cat(
+            [torch.nn.functional.pad(p, (0, width - p.shape[-1], 0, 4), value=1.0) for p in panels], -2
+        )
+        folder = Path(trainer.log_dir or trainer.default_root_dir) / "validation_images"
+        write_image(folder / f"epoch_{trainer.current_epoch:03d}.jpg", sheet)
+        caption = (
+            f"epoch {trainer.current_epoch}: input | prediction | target | error (0-{ERROR_SCALE:g} Lab)"
+        )
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                images = [p.permute(1, 2, 0).numpy() for p in panels]
+                logger.log_image(
+                    "val/photos", images, step=trainer.global_step, caption=[caption] * len(images)
+                )
+            elif isinstance(logger, TensorBoardLogger):
+                for i, p in enumerate(panels):
+                    logger.experiment.add_image(f"val/photo_{i}", p, trainer.global_step)
+
+
+class SaveConfig(SaveConfigCallback):
+    """LightningCLI's config.yaml writer, which also gives W&B the complete resolved config."""
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+        if loggers:
+            config = yaml.safe_load(self.parser.dump(self.config, skip_none=False, skip_check=True))
+            for logger in loggers:
+                logger.experiment.config.update(config, allow_val_change=True)

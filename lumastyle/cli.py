@@ -23,7 +23,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
 from lumastyle.actions import apply_action
-from lumastyle.callbacks import PredictionWriter
+from lumastyle.callbacks import PredictionWriter, SaveConfig
 from lumastyle.data.base import StyleDataModule
 from lumastyle.errors import LumastyleError
 from lumastyle.loggers import trim_metrics
@@ -106,6 +106,7 @@ class LumaStyleCLI(LightningCLI):
         _name_loggers(config, self.config_files)
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             _resume_last(config)
+        _same_version(config)
         if self.subcommand != "fit" and config.get("ckpt_path"):
             config.model.backbone_weights = None  # the checkpoint holds the trained weights
 
@@ -133,6 +134,28 @@ def _loggers(config: Namespace) -> list[Namespace]:
     value = config.trainer.get("logger")
     entries = value if isinstance(value, list) else [value]
     return [e for e in entries if isinstance(e, Namespace) and isinstance(e.get("init_args"), Namespace)]
+
+
+def _folder_loggers(config: Namespace) -> list[Namespace]:
+    """The loggers that write into save_dir/name/version_N (CSV, TensorBoard; W&B's version is its run id)."""
+    return [
+        lg
+        for lg in _loggers(config)
+        if "Wandb" not in str(lg.get("class_path")) and "version" in lg.init_args
+    ]
+
+
+def _same_version(config: Namespace) -> None:
+    """Several folder loggers of a new run (CSV and TensorBoard) write into one version_N folder."""
+    loggers = [
+        lg for lg in _folder_loggers(config) if lg.init_args.get("save_dir") and lg.init_args.get("name")
+    ]
+    if len(loggers) < 2 or any(lg.init_args.get("version") is not None for lg in loggers):
+        return
+    run = Path(os.fspath(loggers[0].init_args.save_dir)) / loggers[0].init_args.name
+    taken = [int(p.name[8:]) for p in run.glob("version_*") if p.name[8:].isdigit()]
+    for logger in loggers:
+        logger.init_args.version = f"version_{max(taken, default=-1) + 1}"
 
 
 def _styles_by_name(args: Sequence[str]) -> list[str]:
@@ -181,17 +204,22 @@ def run_name(config: Namespace, config_files: Sequence[Path] = ()) -> str:
 
 
 def _name_loggers(config: Namespace, config_files: Sequence[Path]) -> None:
-    name = None
-    for logger in _loggers(config):
-        if "name" in logger.init_args and logger.init_args.name is None:
-            name = name or run_name(config, config_files)
-            logger.init_args.name = name
+    """Loggers without a name get the run's: one a logger was given (``--trainer.logger.name NAME``
+    reaches the last of the list), else the look's or style's (:func:`run_name`)."""
+    loggers = [lg for lg in _loggers(config) if "name" in lg.init_args]
+    given = next((lg.init_args.name for lg in loggers if lg.init_args.name is not None), None)
+    for logger in loggers:
+        if logger.init_args.name is None:
+            given = given or run_name(config, config_files)
+            logger.init_args.name = given
 
 
 def _resume_last(config: Namespace) -> None:
     """``--ckpt_path last``: the newest last.ckpt of this run (save_dir/name/version_*), resumed in its
     own folder, with the metrics of the interrupted epoch dropped (it is trained again)."""
-    loggers = [lg for lg in _loggers(config) if lg.init_args.get("save_dir") and lg.init_args.get("name")]
+    loggers = [
+        lg for lg in _folder_loggers(config) if lg.init_args.get("save_dir") and lg.init_args.get("name")
+    ]
     if not loggers:
         return  # no named run folder: Lightning's own 'last' lookup applies
     init = loggers[0].init_args
@@ -234,6 +262,10 @@ def main(args: Sequence[str] | None = None) -> None:
             _run(argv)
     finally:
         warnings.formatwarning = formatwarning
+        if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+            sys.modules[
+                "wandb"
+            ].finish()  # a run that stopped early: the next command of this process starts afresh
 
 
 def _run(argv: list[str]) -> None:
@@ -263,6 +295,7 @@ def _run(argv: list[str]) -> None:
                     for sub in SUBCOMMANDS
                 },
             },
+            save_config_callback=SaveConfig,  # config.yaml, and the resolved config to W&B
             save_config_kwargs={"overwrite": True},
             args=argv,
         )

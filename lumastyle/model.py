@@ -149,6 +149,10 @@ class LumaStyle(L.LightningModule):
         self.val_metrics = StyleMetrics(full=False)  # the paper's Lab distance and PSNR, every epoch
         self.test_metrics = StyleMetrics(full=True)  # and ΔE76, CIEDE2000, SSIM (see lumastyle.metrics)
         self._context_cache: ContextCache | None = None
+        #: the first validation photos of an epoch as (input, written, target), for pictures
+        #: (lumastyle.callbacks.ValidationImages sets how many it wants)
+        self.keep_validation_images = 0
+        self.validation_images: list[tuple[Tensor, Tensor, Tensor]] = []
 
     def forward(self, rgb: Tensor, context_rgb: Tensor | None = None) -> Tensor:
         """Stylize sRGB (B, 3, H, W) in [0, 1] (the network's forward: no tiling, no context cap)."""
@@ -235,6 +239,10 @@ class LumaStyle(L.LightningModule):
         cached = "context" in batch
         written = lab_to_rgb(self._predict_lab(batch)) if cached else self.stylize(batch["input"])
         per_pixel = metrics.update(written, batch["target"].float())
+        if stage == "val":
+            for photo in zip(batch["input"], written, batch["target"], strict=True):
+                if len(self.validation_images) < self.keep_validation_images:
+                    self.validation_images.append(tuple(t.detach().float().cpu() for t in photo))
         loss = per_pixel.square().mean()
         bs = batch["input"].shape[0]
         self.log(f"{stage}/loss", loss, batch_size=bs, sync_dist=True)

@@ -129,7 +129,7 @@ def style_file(name: str) -> Path | None:
 def resolve_config(value: str) -> str:
     """A ``--config`` value: a file as given, else the style of that name; neither raises a one-line
     error listing the styles."""
-    if os.path.exists(value) or any(sep in value for sep in ("/", os.sep)) or Path(value).suffix:
+    if os.path.isfile(value) or any(sep in value for sep in ("/", os.sep)) or Path(value).suffix:
         return value
     found = style_file(value)
     if found is None:

@@ -38,9 +38,11 @@ def make_pairs(root: Path, n: int = 6, size: tuple[int, int] = (40, 56), suffix:
 
 @pytest.fixture(autouse=True, scope="session")
 def _context_cache_in_tmp(tmp_path_factory):
-    """Context caches the tests build go to a temporary folder, never the user's ~/.cache."""
+    """Context caches the tests build go to a temporary folder, never the user's ~/.cache; W&B is off
+    (the tests of the W&B logger run it offline in a subprocess of their own)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("LUMASTYLE_CACHE", str(tmp_path_factory.mktemp("context-cache")))
+    mp.setenv("WANDB_MODE", "disabled")
     yield
     mp.undo()
 
