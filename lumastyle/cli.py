@@ -30,6 +30,7 @@ from lumastyle.loggers import trim_metrics
 from lumastyle.model import LumaStyle, check_checkpoint
 from lumastyle.optim import DEFAULT_LR
 from lumastyle.plugins import list_plugins, load_plugins, resolve_config
+from lumastyle.report import report
 from lumastyle.stylize import stylize
 
 #: lumastyle's run settings, applied before any --config (see the files).
@@ -43,10 +44,12 @@ EXTRA_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., Any], bool]] = {
     ("stylize",): (stylize, False),
     ("action", "apply"): (apply_action, True),
     ("plugins",): (list_plugins, False),
+    ("report",): (report, True),
 }
 EPILOG = (
     "More: 'lumastyle stylize --help' applies a trained checkpoint to photos; "
     "'lumastyle action apply --help' renders a look (recipe, .cube, .3dl, Hald .png, .acv, .xmp) onto photos; "
+    "'lumastyle report RUN [RUN]' writes an HTML page of a run's test photos; "
     "'lumastyle plugins' lists the DataModules, heads, looks and styles installed. --config also takes a "
     "style by name (--config spring)."
 )
@@ -274,7 +277,10 @@ def _run(argv: list[str]) -> None:
         words = next((w for w in EXTRA_COMMANDS if tuple(argv[: len(w)]) == w), None)
         if words is not None:
             function, positional = EXTRA_COMMANDS[words]
-            written = _run_function(" ".join(words), function, positional, argv[len(words) :])
+            rest = argv[len(words) :]
+            if words == ("report",) and len(rest) > 1 and not rest[1].startswith("-"):
+                rest = [rest[0], "--compare", *rest[1:]]  # lumastyle report RUN_A RUN_B
+            written = _run_function(" ".join(words), function, positional, rest)
             if isinstance(written, list) and written:
                 print(f"wrote {len(written)} file(s) to {written[0].parent}")
             return

@@ -30,7 +30,9 @@ Short names (``head: quadratic``) are looked up in :data:`HEADS`; ``register_hea
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -78,7 +80,7 @@ class ColorTransformHead(Head):
         low_level_linear: the low-level map also enters the per-pixel matrix linearly, through a 1x1
             layer straight to the 3K outputs beside the hidden layers (zero at the start), so the
             closed-form start can fit the best colour map that is linear in the low-level context
-            (:meth:`start_from`); not in the paper.
+            (:meth:`start_from`); not in the paper. Given by the network (``model.low_level_linear``).
     """
 
     #: the colour basis V(c): (*, 3, H, W) -> (*, K, H, W); set by subclasses
@@ -233,22 +235,39 @@ def resolve_head(head: HeadFactory | str) -> HeadFactory:
 
 
 def build_head(
-    head: HeadFactory | str, context_channels: int, num_scales: int, low_level_channels: int = 0
+    head: HeadFactory | str,
+    context_channels: int,
+    num_scales: int,
+    low_level_channels: int = 0,
+    low_level_linear: bool = False,
 ) -> Head:
-    """Build ``head`` (a short name, a head class, or a factory from a config) for the network."""
+    """Build ``head`` (a short name, a head class, or a factory from a config) for the network.
+
+    ``low_level_channels`` is passed when there is low-level context (a head must take it then);
+    ``low_level_linear`` is asked for when set, and a head without that option is built without it, with
+    a warning (a preset such as configs/cpu-small.yaml sets it for lumastyle's heads)."""
     factory = resolve_head(head)
-    if not low_level_channels:
-        built = factory(context_channels, num_scales)
-    else:
-        try:
-            built = factory(context_channels, num_scales, low_level_channels=low_level_channels)
-        except TypeError as err:
-            if "low_level_channels" not in str(err):
-                raise
-            raise LumastyleError(
-                "model.low_level needs a head that takes low_level_channels (QuadraticHead, AffineHead); "
-                "set model.low_level [] for this head"
-            ) from None
+    kwargs: dict[str, Any] = {}
+    if low_level_channels:
+        kwargs["low_level_channels"] = low_level_channels
+    if low_level_linear and low_level_channels:
+        kwargs["low_level_linear"] = True
+    try:
+        built = factory(context_channels, num_scales, **kwargs)
+    except TypeError as err:
+        if "low_level_linear" in str(err):
+            warnings.warn(
+                "model.low_level_linear: this head has no linear low-level path (QuadraticHead and AffineHead "
+                "have); building it without",
+                stacklevel=2,
+            )
+            return build_head(head, context_channels, num_scales, low_level_channels)
+        if "low_level_channels" not in str(err):
+            raise
+        raise LumastyleError(
+            "model.low_level needs a head that takes low_level_channels (QuadraticHead, AffineHead); "
+            "set model.low_level [] for this head"
+        ) from None
     if not isinstance(built, Head):
         raise LumastyleError(
             f"model.head built a {type(built).__name__}, not a lumastyle.heads.Head; subclass Head"

@@ -89,6 +89,9 @@ class LumaStyle(L.LightningModule):
             once per whole photo and keep them on disk (see :mod:`lumastyle.cache`): true (in
             ``$LUMASTYLE_CACHE``, default ``~/.cache/lumastyle/context``), a folder, or false (compute
             them on each training crop, every step).
+        low_level_linear: the low-level context also enters the head's colour matrix linearly (not in the
+            paper; QuadraticHead, AffineHead; another head is built without it, with a warning), so the
+            closed-form start is the best colour map linear in that context.
         closed_form_start: before the first step, fit the best single global colour map on the head's
             basis to the training photos by least squares and start the head there (it learns the
             residual): from step 0 the model is as good as the global fit. With a ``low_level_linear``
@@ -116,6 +119,7 @@ class LumaStyle(L.LightningModule):
         closed_form_start: bool = False,
         top_channels: int | None = None,
         context_cache: bool | str = True,
+        low_level_linear: bool = False,
     ) -> None:
         super().__init__()
         # the optimiser is configuration of a run (config.yaml records it), not of the network
@@ -140,6 +144,7 @@ class LumaStyle(L.LightningModule):
             context_pad,
             low_level,
             top_channels,
+            low_level_linear,
         )
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints
@@ -347,6 +352,13 @@ class LumaStyle(L.LightningModule):
         if self.trainer.ckpt_path is None and self.needs_context_calibration():  # resumed: in the checkpoint
             self.calibrate_context(self._training_conv5_maps(datamodule))
         if self.hparams.closed_form_start and self.trainer.ckpt_path is None:  # a resumed run has its weights
+            if not hasattr(self.network.head, "start_from"):  # a preset asked; this head cannot
+                warnings.warn(
+                    f"model.closed_form_start: {type(self.network.head).__name__} has no colour basis to start "
+                    "from; it starts as it is built",
+                    stacklevel=2,
+                )
+                return
             pairs = getattr(datamodule, "training_pairs", None)
             if pairs is None:
                 raise LumastyleError(

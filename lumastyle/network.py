@@ -60,6 +60,9 @@ class StyleNetwork(nn.Module):
             context: the Lab image blurred at each radius, one more map for the head (the paper has
             none; () for none).
         top_channels: channels of conv6/conv7 (None: 4096 times ``backbone_width``, the paper's).
+        low_level_linear: the low-level context also enters the head's colour matrix linearly (heads
+            that offer it: :class:`~lumastyle.heads.ColorTransformHead`), for a closed-form start linear
+            in it.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class StyleNetwork(nn.Module):
         context_pad: int = 32,
         low_level: Sequence[float] = (),
         top_channels: int | None = None,
+        low_level_linear: bool = False,
     ) -> None:
         super().__init__()
         if context_pad < 0:
@@ -95,7 +99,11 @@ class StyleNetwork(nn.Module):
             raise LumastyleError(f"model.low_level radii must be positive, got {list(low_level)}")
         self.low_level = LowLevelContext(low_level) if low_level else None
         low_channels = self.low_level.out_channels if self.low_level else 0
-        self.head = build_head(head, context_channels, len(scales), low_level_channels=low_channels)
+        if low_level_linear and not low_channels:
+            raise LumastyleError(
+                "model.low_level_linear needs low-level context: set model.low_level (say [4.0, 16.0])"
+            )
+        self.head = build_head(head, context_channels, len(scales), low_channels, low_level_linear)
 
     def encode_context(self, context_rgb: Tensor) -> list[ContextMap]:
         """sRGB (B, 3, h, w) -> per scale, the head's encoding of the backbone map (at 1/8 resolution),

@@ -26,15 +26,6 @@ class TinyHead(QuadraticHead):
         super().__init__(context_channels, num_scales, hidden=(width,))
 
 
-class LowLevelLinearHead(QuadraticHead):
-    """The paper's head with the low-level context's linear path (``low_level_linear``)."""
-
-    def __init__(self, context_channels: int, num_scales: int, low_level_channels: int = 0) -> None:
-        super().__init__(
-            context_channels, num_scales, low_level_channels=low_level_channels, low_level_linear=True
-        )
-
-
 class KeepColours(Head):
     """A head without a colour basis: returns each pixel's colour."""
 
@@ -331,7 +322,7 @@ class TestClosedFormStart:
         dm = PairDataModule(str(pairs_root), num_workers=0, crop_size=16)
         dm.setup()
         pairs = list(dm.training_pairs())
-        model = LumaStyle(**SMALL, head=LowLevelLinearHead, low_level=(2.0,), closed_form_start=True)
+        model = LumaStyle(**SMALL, low_level=(2.0,), low_level_linear=True, closed_form_start=True)
         model.start_from_global_fit(pairs)
         with torch.no_grad():
             maps = [model.network.low_level(normalize_lab(rgb_to_lab(a[None]))) for a, _ in pairs]
@@ -353,7 +344,7 @@ class TestClosedFormStart:
         train = [torch.rand(3, 24, 24, generator=g) for _ in range(3)]
         train = [(a, blur(a[None], 2.0)[0]) for a in train]
         val = [(a, a) for a in (torch.rand(3, 24, 24, generator=g) for _ in range(2))]
-        model = LumaStyle(**SMALL, head=LowLevelLinearHead, low_level=(2.0,), closed_form_start=True)
+        model = LumaStyle(**SMALL, low_level=(2.0,), low_level_linear=True, closed_form_start=True)
         local = model.start_from_global_fit(train, val)
         assert torch.equal(local[..., 1:], torch.zeros_like(local[..., 1:]))
         assert torch.equal(
@@ -377,6 +368,28 @@ class TestClosedFormStart:
             resumed, dm, ckpt_path=tmp_path / "one.ckpt"
         )
         assert torch.equal(resumed.network.head.out.bias, saved)
+
+    def test_a_head_without_a_basis_starts_as_built_with_a_warning(self, pairs_root):
+        """A preset asks for the closed-form start and the linear path; a head with neither trains anyway."""
+        from lumastyle.data import PairDataModule
+
+        class Plain(Head):
+            def __init__(self, context_channels, num_scales, low_level_channels=0):
+                super().__init__(context_channels, num_scales)
+                self.gain = torch.nn.Parameter(torch.ones(()))
+
+            def forward(self, lab_n, context):
+                return lab_n * self.gain
+
+        with pytest.warns(UserWarning, match="low_level_linear: this head has no linear low-level path"):
+            model = LumaStyle(
+                **SMALL, head=Plain, low_level=(2.0,), low_level_linear=True, closed_form_start=True
+            )
+        dm = PairDataModule(str(pairs_root), num_workers=0, crop_size=16)
+        with pytest.warns(UserWarning, match="closed_form_start: Plain has no colour basis"):
+            quiet_trainer(Path(dm.root), max_steps=1, limit_val_batches=0, enable_checkpointing=False).fit(
+                model, dm
+            )
 
     def test_needs_a_head_with_a_basis(self):
         model = LumaStyle(**SMALL, head=KeepColours)

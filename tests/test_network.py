@@ -142,9 +142,7 @@ class TestLowLevelContext:
         assert torch.allclose(fact, net.forward_lab(rgb)[1], atol=1e-3, rtol=1e-4)
 
     def test_linear_path_factorised_equals_unfactorised(self):
-        net = small_network(
-            low_level=(3.0, 9.0), head=lambda c, n, **kw: QuadraticHead(c, n, low_level_linear=True, **kw)
-        )
+        net = small_network(low_level=(3.0, 9.0), low_level_linear=True)
         net.head.low_linear.weight.data.normal_(0, 0.1)
         rgb = torch.rand(2, 3, 32, 40)
         fact = net.forward_lab(rgb)[1]
@@ -157,9 +155,7 @@ class TestLowLevelContext:
         from lumastyle.color import denormalize_lab, normalize_lab, quadratic_basis
         from lumastyle.context import sample_context
 
-        net = small_network(
-            low_level=(4.0,), head=lambda c, n, **kw: QuadraticHead(c, n, low_level_linear=True, **kw)
-        )
+        net = small_network(low_level=(4.0,), low_level_linear=True)
         g = torch.Generator().manual_seed(0)
         m0, mc = torch.randn(3, 10, generator=g) * 0.1, torch.randn(3, 10, 3, generator=g) * 0.1
         net.head.start_from(m0, mc)

@@ -2,8 +2,9 @@
 
 The smallest useful head: no colour cross-talk, so it learns tone and white balance changes but not
 hue shifts. It shows the interface every head implements (lumastyle.heads.Head): the constructor
-receives the context channels and the number of context maps; ``encode_context`` applies the first
-layer's context part at 1/8 resolution (it is linear, so sampling afterwards gives the same result);
+receives the context channels and the number of context maps (and ``low_level_channels`` when the
+model has low-level context, whose map comes last); ``encode_context`` applies the first layer's
+context part at 1/8 resolution (it is linear, so sampling afterwards gives the same result);
 ``forward`` maps normalised Lab and the sampled maps to the new normalised Lab.
 """
 
