@@ -115,12 +115,17 @@ class ColorTransformHead(Head):
         for a, b in itertools.pairwise(hidden):
             layers += [nn.Conv2d(a, b, 1), nn.ReLU(inplace=True)]
         self.mlp = nn.Sequential(*layers)
-        self.out = nn.Conv2d(hidden[-1], 3 * self.n_basis, 1)
+        self.out = nn.Conv2d(hidden[-1], self.phi_channels, 1)
         #: the low-level map straight to the matrix (index ``num_scales`` of the context), or None
         self.low_linear = (
-            nn.Conv2d(low_level_channels, 3 * self.n_basis, 1, bias=False) if low_level_linear else None
+            nn.Conv2d(low_level_channels, self.phi_channels, 1, bias=False) if low_level_linear else None
         )
         self.reset_to_identity()
+
+    @property
+    def phi_channels(self) -> int:
+        """Channels the hidden layers predict per pixel: the 3xK matrix."""
+        return 3 * self.n_basis
 
     def reset_to_identity(self) -> None:
         """Start from the identity colour map: small output weights, bias = identity matrix."""
@@ -202,8 +207,87 @@ class AffineHead(ColorTransformHead):
     linear_index = 0
 
 
+class LUTBlendHead(ColorTransformHead):
+    """A global quadratic colour map plus a per-pixel blend of learned 3D LUTs, in the spirit of the
+    image-adaptive 3D LUT papers (Zeng et al. 2020) but with the weights predicted per pixel from the
+    context, so a region can take its own LUT mix: Lab' = M V(Lab) + sum_m w_m(pixel, context) LUT_m(Lab).
+
+    The ``luts`` residual tables (``size`` points a side over normalised Lab, trilinear) start at 0
+    and their weights at 1, so the head starts as the map M (the identity, or the closed-form start's
+    global fit) and learns the tables and where each applies. Not in the paper.
+
+    Args:
+        context_channels: channels of each context feature map (given by the network).
+        num_scales: number of context maps (given by the network).
+        hidden: widths of the hidden 1x1 layers predicting the weights.
+        factorize: see :class:`ColorTransformHead`.
+        low_level_channels: channels of the low-level context map (given by the network).
+        luts: how many residual LUTs are blended.
+        size: lattice points per axis of each LUT.
+    """
+
+    basis = staticmethod(quadratic_basis)
+    n_basis = 10
+    linear_index = 6
+
+    def __init__(
+        self,
+        context_channels: int,
+        num_scales: int,
+        hidden: Sequence[int] = (64, 64),
+        factorize: bool = True,
+        low_level_channels: int = 0,
+        luts: int = 4,
+        size: int = 9,
+    ) -> None:
+        if luts < 1 or size < 2:
+            raise LumastyleError(f"model.head luts must be >= 1 and size >= 2, got {luts} and {size}")
+        self.n_luts = int(luts)  # phi_channels, which the base class's layers are built with
+        super().__init__(context_channels, num_scales, hidden, factorize, low_level_channels)
+        self.luts = nn.Parameter(torch.zeros(self.n_luts, 3, size, size, size))
+
+    @property
+    def phi_channels(self) -> int:
+        return self.n_luts  # one weight per LUT
+
+    def reset_to_identity(self) -> None:
+        nn.init.normal_(self.out.weight, std=1e-3)
+        nn.init.zeros_(self.out.bias)
+        if "base" not in self._parameters:  # first call, from the base class's constructor
+            self.base = nn.Parameter(torch.zeros(3, self.n_basis))
+        with torch.no_grad():
+            self.base.zero_()
+            for c in range(3):
+                self.base[c, self.linear_index + c] = 1.0
+
+    def start_from(self, matrix: Tensor, low_level: Tensor | None = None) -> None:
+        """Start from the global colour map ``matrix`` (3, K): the base map becomes it."""
+        if tuple(matrix.shape) != (3, self.n_basis) or low_level is not None:
+            raise ValueError(f"expected a (3, {self.n_basis}) global colour map, got {tuple(matrix.shape)}")
+        with torch.no_grad():
+            self.base.copy_(matrix.to(self.base))
+
+    def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
+        dtype = torch.promote_types(lab_n.dtype, torch.float32)
+        weights = 1 + self.predict_phi(lab_n, context).to(dtype)  # (B, M, h, W)
+        lab = lab_n.to(dtype)
+        out = apply_color_transform(
+            self.base.to(dtype).reshape(-1, 1, 1).expand(-1, *lab.shape[-2:]), self.basis(lab)
+        )
+        b = lab.shape[0]
+        # grid_sample's (x, y, z) index the table's (W, H, D) = (b, a, L) axes, on [-1, 1] (border beyond)
+        grid = lab.permute(0, 2, 3, 1).flip(-1).unsqueeze(1)  # (B, 1, h, W, 3)
+        tables = self.luts.to(dtype).flatten(0, 1).unsqueeze(0).expand(b, -1, -1, -1, -1)
+        with torch.autocast(lab.device.type, enabled=False):
+            sampled = torch.nn.functional.grid_sample(
+                tables, grid, mode="bilinear", padding_mode="border", align_corners=True
+            )
+        sampled = sampled.squeeze(2).unflatten(1, (self.n_luts, 3))  # (B, M, 3, h, W)
+        return out + (weights.unsqueeze(2) * sampled).sum(dim=1)
+
+
 #: Short head names -> classes (``head: quadratic``); plugins add theirs with :func:`register_head`.
-HEADS: dict[str, type[Head]] = {"quadratic": QuadraticHead, "affine": AffineHead}
+HEADS: dict[str, type[Head]] = {"quadratic": QuadraticHead, "affine": AffineHead, "lut_blend": LUTBlendHead}
 
 
 def register_head(name: str) -> Callable[[type[Head]], type[Head]]:

@@ -276,14 +276,15 @@ def test_head_from_the_users_module(workdir, pair_factory):
     assert type(head) is WideHead and head.pixel_in.out_channels == 12
 
 
-def test_short_head_name(workdir, pair_factory):
+@pytest.mark.parametrize("name", ["affine", "lut_blend"])
+def test_short_head_name(workdir, pair_factory, name):
     root = pair_factory(workdir / "pairs", n=4)
-    main(["fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "1", "--model.head", "affine"])
-    from lumastyle.heads import AffineHead
+    main(["fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "1", "--model.head", name])
+    from lumastyle.heads import HEADS
     from lumastyle.model import LumaStyle
 
     last = workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
-    assert type(LumaStyle.from_checkpoint(last).network.head) is AffineHead
+    assert type(LumaStyle.from_checkpoint(last).network.head) is HEADS[name]
 
 
 def test_evaluating_a_checkpoint_downloads_nothing(

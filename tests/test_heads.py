@@ -56,7 +56,7 @@ def sampled_context(head: Head, b: int, h: int, w: int) -> list[torch.Tensor]:
     return [head.encode_context(i, m) for i, m in enumerate(maps)]
 
 
-@pytest.mark.parametrize("name", ["quadratic", "affine"])
+@pytest.mark.parametrize("name", ["quadratic", "affine", "lut_blend"])
 def test_starts_as_identity(name):
     head = get_head(name)(context_channels=8, num_scales=2, hidden=(16, 16))
     lab_n = normalize_lab(rgb_to_lab(torch.rand(2, 3, 5, 6)))
@@ -92,3 +92,34 @@ def test_bad_hidden():
         QuadraticHead(8, 2, hidden=())
     with pytest.raises(LumastyleError, match="hidden"):
         QuadraticHead(8, 2, hidden=(16, 0))
+
+
+class TestLUTBlendHead:
+    def test_a_linear_table_is_read_exactly_on_its_axes(self):
+        """A LUT tabulating f(L, a, b) = (0.1 L + 0.2 a, -0.3 b, 0.05) (trilinear is exact for it) adds
+        f to the base map: a reader mixing up the axes would add something else."""
+        from lumastyle.heads import LUTBlendHead
+
+        head = LUTBlendHead(8, 2, hidden=(8,), luts=1, size=5)
+        axis = torch.linspace(-1, 1, 5)
+        L, a, b = torch.meshgrid(axis, axis, axis, indexing="ij")  # table axes (D, H, W) = (L, a, b)
+        with torch.no_grad():
+            head.luts[0] = torch.stack([0.1 * L + 0.2 * a, -0.3 * b, torch.full_like(L, 0.05)])
+            head.out.weight.zero_()  # weight 1 everywhere
+        lab_n = torch.rand(2, 3, 4, 5) * 1.6 - 0.8
+        out = head(lab_n, sampled_context(head, 2, 4, 5))
+        f = torch.stack(
+            [0.1 * lab_n[:, 0] + 0.2 * lab_n[:, 1], -0.3 * lab_n[:, 2], torch.full_like(lab_n[:, 0], 0.05)], 1
+        )
+        assert torch.allclose(out, lab_n + f, atol=1e-5)
+
+    def test_starts_from_a_global_map(self):
+        from lumastyle.color import apply_color_transform, quadratic_basis
+        from lumastyle.heads import LUTBlendHead
+
+        head = LUTBlendHead(8, 2, hidden=(8,))
+        matrix = torch.randn(3, 10) * 0.1
+        head.start_from(matrix)
+        lab_n = torch.rand(1, 3, 4, 5) - 0.5
+        expected = apply_color_transform(matrix.reshape(30, 1, 1), quadratic_basis(lab_n))
+        assert torch.allclose(head(lab_n, sampled_context(head, 1, 4, 5)), expected, atol=1e-5)
