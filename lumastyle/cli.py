@@ -26,6 +26,7 @@ from lumastyle.actions import apply_action
 from lumastyle.callbacks import PredictionWriter, SaveConfig
 from lumastyle.data.base import StyleDataModule
 from lumastyle.errors import LumastyleError
+from lumastyle.export import export
 from lumastyle.loggers import trim_metrics
 from lumastyle.model import LumaStyle, check_checkpoint
 from lumastyle.optim import DEFAULT_LR
@@ -45,10 +46,12 @@ EXTRA_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., Any], bool]] = {
     ("action", "apply"): (apply_action, True),
     ("plugins",): (list_plugins, False),
     ("report",): (report, True),
+    ("export",): (export, True),
 }
 EPILOG = (
     "More: 'lumastyle stylize --help' applies a trained checkpoint to photos; "
     "'lumastyle action apply --help' renders a look (recipe, .cube, .3dl, Hald .png, .acv, .xmp) onto photos; "
+    "'lumastyle export CKPT --format onnx|pt2|torchscript|cube' writes a model other tools run; "
     "'lumastyle report RUN [RUN]' writes an HTML page of a run's test photos; "
     "'lumastyle plugins' lists the DataModules, heads, looks and styles installed. --config also takes a "
     "style by name (--config spring)."

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from kornia.filters import gaussian_blur2d
+from kornia.filters import get_gaussian_kernel1d
 from torch import Tensor, nn
 
 from lumastyle.backbone import STRIDE
@@ -44,8 +45,11 @@ def _reflect_indices(n: int, before: int, after: int, device: torch.device) -> T
     position maps to a source index arithmetically (no loop or branch on sizes; a 1-pixel axis
     has period 1 and is replicated).
     """
-    period = torch.sym_max(2 * (n - 1), 1)
-    i = torch.arange(-before, n + after, device=device).remainder(period)
+    i = torch.arange(-before, n + after, device=device)
+    # the period as a tensor: an exported graph's remainder then takes it as an input (ONNX has no
+    # remainder by a symbolic scalar)
+    period = (i[:1] * 0 + torch.sym_max(2 * (n - 1), 1)).clamp_min(1)
+    i = i.remainder(period)
     return torch.where(i >= n, period - i, i)
 
 
@@ -65,9 +69,16 @@ def resize(x: Tensor, hw: tuple[int, int], antialias: bool | None = None) -> Ten
     return F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=antialias)
 
 
+def scaled_length(n: int, factor: float) -> int:
+    """``n`` times ``factor``, rounded half up, at least 1; in integer arithmetic (``factor`` as a
+    fraction), so an exported graph computes it for any size (ONNX cannot round a symbolic float)."""
+    ratio = Fraction(factor).limit_denominator(1 << 16)
+    return torch.sym_max(1, (n * ratio.numerator + ratio.denominator // 2) // ratio.denominator)
+
+
 def scaled_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
     """``hw`` times ``scale``, rounded, at least 1 pixel a side."""
-    return (torch.sym_max(1, round(hw[0] * scale)), torch.sym_max(1, round(hw[1] * scale)))
+    return (scaled_length(hw[0], scale), scaled_length(hw[1], scale))
 
 
 def flat_batch(image: Tensor) -> tuple[Tensor, tuple[int, ...]]:
@@ -82,24 +93,31 @@ def smooth(x: Tensor, radius: float) -> Tensor:
 
 
 def blur(x: Tensor, sigma: float) -> Tensor:
-    """Gaussian blur with sigma ``sigma`` pixels, (*, C, H, W).
+    """Gaussian blur with sigma ``sigma`` pixels, (*, C, H, W); mirror padding (no edge repetition).
 
     Sigmas above a few pixels are applied to a shrunk copy and the result enlarged again (bilinear),
     which costs the same at any resolution and matches the full blur to within the blur's own smoothness.
+    The kernel depends on ``sigma`` alone and the padding is :func:`reflect_pad`'s, which works for any
+    image size, so the blur has no branch on the image's size and exports for any size. (Written here
+    because kornia's reflect-padded filters need the image larger than the kernel; the kernel is
+    kornia's Gaussian.)
     """
-    flat, lead = flat_batch(x)
-    h, w = flat.shape[-2:]
     if sigma <= 0:
         return x
+    flat, lead = flat_batch(x)
+    h, w = flat.shape[-2:]
     small = flat
     if sigma > _MAX_SIGMA:
         f = _MAX_SIGMA / sigma
-        small = resize(flat, (max(1, round(h * f)), max(1, round(w * f))), antialias=True)
+        small = resize(flat, (scaled_length(h, f), scaled_length(w, f)), antialias=True)
         sigma = _MAX_SIGMA
-    k = 2 * math.ceil(3 * sigma) + 1
-    k = min(k, 2 * (min(small.shape[-2:]) // 2) - 1) if min(small.shape[-2:]) > 2 else 1
-    blurred = small if k < 3 else gaussian_blur2d(small, (k, k), (sigma, sigma), border_type="reflect")
-    out = resize(blurred, (h, w), antialias=False) if blurred.shape[-2:] != (h, w) else blurred
+    r = math.ceil(3 * sigma)
+    kernel = get_gaussian_kernel1d(2 * r + 1, sigma, device=flat.device, dtype=flat.dtype)  # (1, k)
+    c = small.shape[-3]
+    padded = reflect_pad(small, r, r, r, r)
+    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    out = resize(blurred, (h, w), antialias=False) if small is not flat else blurred
     return out.reshape(*lead, *out.shape[-3:])
 
 

@@ -14,8 +14,7 @@ encoding). Training on crops from the cache takes windows of the whole photo's m
 photo's context gives those pixels.
 
 Its forward pass has no Python control flow on tensor sizes (sizes only enter arithmetic), so it can
-be traced or exported once for photos of any size (without ``low_level``, whose blur picks its
-working resolution from the size).
+be exported once for photos of any size (:mod:`lumastyle.export`), low-level context included.
 """
 
 from __future__ import annotations
@@ -161,7 +160,9 @@ class StyleNetwork(nn.Module):
         scales = self.context.scales if self.context is not None else ()
         pad = self.context.pad if self.context is not None else 0
         radii = self.low_level.radii if self.low_level is not None else ()
-        parts.append(f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}")
+        parts.append(
+            f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}|sizes2"
+        )  # sizes2: integer rounding
         return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
     def transform(

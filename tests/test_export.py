@@ -1,0 +1,103 @@
+"""``lumastyle export``: ONNX (checked with onnxruntime), torch.export and TorchScript files that take
+photos of any size and give what ``stylize`` gives, and .cube LUTs checked with lumastyle's own LUT
+operation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_pairs, smooth_photo
+
+from lumastyle.actions import load_action
+from lumastyle.cli import main
+from lumastyle.errors import LumastyleError
+from lumastyle.model import LumaStyle
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [
+    "--config", "pairs", "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
+    "--model.backbone_width", "0.0625", "--model.context_pad", "8", "--data.crop_size", "32",
+    "--data.num_workers", "0", "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
+    "--trainer.max_epochs", "1",
+]  # fmt: skip
+
+
+def train(work: Path, name: str, *extra: str) -> Path:
+    root = make_pairs(work / "pairs", n=6)
+    main(["fit", *TINY, "--data.root", str(root), "--trainer.default_root_dir", str(work / "runs"),
+          "--trainer.logger.name", name, *extra])  # fmt: skip
+    return work / "runs" / name / "version_0" / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="module")
+def context_model(tmp_path_factory) -> Path:
+    """A model with two-scale context and low-level context, its context capped at 48 pixels."""
+    return train(tmp_path_factory.mktemp("ctx"), "ctx", "--model.low_level", "[4.0, 16.0]",
+                 "--model.context_long_side", "48")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def colour_model(tmp_path_factory) -> Path:
+    """A model whose transform depends on colour alone (no context at all)."""
+    return train(tmp_path_factory.mktemp("colour"), "colour", "--model.scales", "[]")
+
+
+def stylized(ckpt: Path, rgb: torch.Tensor) -> torch.Tensor:
+    return LumaStyle.from_checkpoint(ckpt).stylize(rgb)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_a_model_for_any_photo_size(context_model: Path, tmp_path: Path, fmt):
+    out = tmp_path / f"model.{fmt}"
+    main(["export", str(context_model), "--format", fmt, "--output", str(out)])
+    photos = [smooth_photo(60, 90, seed=1), smooth_photo(130, 70, seed=2)]  # two sizes, one above the cap
+    for rgb in photos:
+        expected = stylized(context_model, rgb)
+        if fmt == "onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            got = torch.from_numpy(session.run(None, {"image": rgb[None].numpy()})[0])[0]
+        else:
+            got = torch.export.load(str(out)).module()(rgb[None])[0]
+        assert got.shape == rgb.shape and (got - expected).abs().max() < 2e-3
+
+
+def test_torchscript_is_refused_in_one_line(context_model: Path):
+    from lumastyle.export import export
+
+    with pytest.raises(LumastyleError, match="tracing would fix the photo size"):
+        export(str(context_model), "torchscript")
+
+
+def test_a_colour_only_model_becomes_an_exact_cube(colour_model: Path, tmp_path: Path):
+    main(
+        [
+            "export",
+            str(colour_model),
+            "--format",
+            "cube",
+            "--size",
+            "33",
+            "--output",
+            str(tmp_path / "m.cube"),
+        ]
+    )
+    rgb = smooth_photo(40, 50, seed=3)
+    through_lut = load_action(str(tmp_path / "m.cube"))(rgb)
+    assert (through_lut - stylized(colour_model, rgb)).abs().mean() < 1 / 255  # trilinear between 33^3 points
+
+
+def test_a_context_model_needs_a_reference_photo_for_a_cube(context_model: Path, tmp_path: Path):
+    with pytest.raises(LumastyleError, match=r"depend on each pixel's surroundings.*--reference PHOTO"):
+        from lumastyle.export import export
+
+        export(str(context_model), "cube", str(tmp_path / "m.cube"))
+    from lumastyle.io import write_image
+
+    write_image(tmp_path / "ref.png", smooth_photo(40, 50, seed=4))
+    main(["export", str(context_model), "--format", "cube", "--reference", str(tmp_path / "ref.png"),
+          "--output", str(tmp_path / "m.cube")])  # fmt: skip
+    assert load_action(str(tmp_path / "m.cube")).steps[0][0] == "lut3d"
