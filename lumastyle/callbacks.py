@@ -65,17 +65,24 @@ class ValidationImages(L.Callback):
         self.every_n_epochs = every_n_epochs
         self.photos = photos
 
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _due(self, trainer: L.Trainer) -> bool:
         epoch = trainer.current_epoch
         due = self.every_n_epochs > 0 and (
             epoch % self.every_n_epochs == 0 or epoch + 1 == trainer.max_epochs
         )
+        return due and not trainer.sanity_checking
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         pl_module.validation_images = []
-        pl_module.keep_validation_images = self.photos if due and not trainer.sanity_checking else 0
+        pl_module.keep_validation_images = self.photos if self._due(trainer) else 0
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         kept = getattr(pl_module, "validation_images", [])
         pl_module.keep_validation_images, pl_module.validation_images = 0, []
+        if not self._due(trainer):  # the same answer in every process
+            return
+        # every process asks: trainer.log_dir is a broadcast under DDP (one process alone would hang)
+        folder = Path(trainer.log_dir or trainer.default_root_dir) / "validation_images"
         if not kept or not trainer.is_global_zero:
             return
         panels = [panel(*photo) for photo in kept]
@@ -83,7 +90,6 @@ class ValidationImages(L.Callback):
         sheet = torch.cat(
             [torch.nn.functional.pad(p, (0, width - p.shape[-1], 0, 4), value=1.0) for p in panels], -2
         )
-        folder = Path(trainer.log_dir or trainer.default_root_dir) / "validation_images"
         write_image(folder / f"epoch_{trainer.current_epoch:03d}.jpg", sheet)
         caption = (
             f"epoch {trainer.current_epoch}: input | prediction | target | error (0-{ERROR_SCALE:g} Lab)"
