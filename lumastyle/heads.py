@@ -173,17 +173,21 @@ class ColorTransformHead(Head):
 
     def predict_phi(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
         """Per-pixel transform (B, 3K, h, W) from normalised Lab and the sampled context maps."""
+        phi, linear = self._trunk(lab_n, context)
+        return phi if linear is None else phi + linear
+
+    def _trunk(self, lab_n: Tensor, context: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
+        """The hidden layers' output (B, phi_channels, h, W) and the linear low-level terms (or None)."""
         x = self.pixel_in(lab_n)
         linear = None
         for index, sampled in enumerate(context):
             if self._linear_index(index):
                 if self.factorize:
-                    sampled, linear = sampled.split([x.shape[-3], self.out.out_channels], dim=-3)
+                    sampled, linear = sampled.split([x.shape[-3], self.low_linear.out_channels], dim=-3)
                 else:
                     linear = self.low_linear(sampled)
             x = x + (sampled if self.factorize else self.context_in[index](sampled))
-        phi = self.out(self.mlp(x))
-        return phi if linear is None else phi + linear
+        return self.out(self.mlp(x)), linear
 
     def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
         phi = self.predict_phi(lab_n, context)
@@ -214,7 +218,9 @@ class LUTBlendHead(ColorTransformHead):
 
     The ``luts`` residual tables (``size`` points a side over normalised Lab, trilinear) start at 0
     and their weights at 1, so the head starts as the map M (the identity, or the closed-form start's
-    global fit) and learns the tables and where each applies. Not in the paper.
+    global fit) and learns the tables and where each applies. With ``low_level_linear`` the map M is
+    also linear in the low-level context, as in :class:`ColorTransformHead` (and the closed-form start
+    fits it so). Not in the paper.
 
     Args:
         context_channels: channels of each context feature map (given by the network).
@@ -222,6 +228,7 @@ class LUTBlendHead(ColorTransformHead):
         hidden: widths of the hidden 1x1 layers predicting the weights.
         factorize: see :class:`ColorTransformHead`.
         low_level_channels: channels of the low-level context map (given by the network).
+        low_level_linear: the base map is also linear in the low-level context (given by the network).
         luts: how many residual LUTs are blended.
         size: lattice points per axis of each LUT.
     """
@@ -237,14 +244,20 @@ class LUTBlendHead(ColorTransformHead):
         hidden: Sequence[int] = (64, 64),
         factorize: bool = True,
         low_level_channels: int = 0,
+        low_level_linear: bool = False,
         luts: int = 4,
         size: int = 9,
     ) -> None:
         if luts < 1 or size < 2:
             raise LumastyleError(f"model.head luts must be >= 1 and size >= 2, got {luts} and {size}")
         self.n_luts = int(luts)  # phi_channels, which the base class's layers are built with
-        super().__init__(context_channels, num_scales, hidden, factorize, low_level_channels)
+        super().__init__(
+            context_channels, num_scales, hidden, factorize, low_level_channels, low_level_linear
+        )
         self.luts = nn.Parameter(torch.zeros(self.n_luts, 3, size, size, size))
+        if low_level_linear:  # on the base map's 3K terms, not on the LUT weights
+            self.low_linear = nn.Conv2d(low_level_channels, 3 * self.n_basis, 1, bias=False)
+            nn.init.zeros_(self.low_linear.weight)
 
     @property
     def phi_channels(self) -> int:
@@ -261,19 +274,26 @@ class LUTBlendHead(ColorTransformHead):
                 self.base[c, self.linear_index + c] = 1.0
 
     def start_from(self, matrix: Tensor, low_level: Tensor | None = None) -> None:
-        """Start from the global colour map ``matrix`` (3, K): the base map becomes it."""
-        if tuple(matrix.shape) != (3, self.n_basis) or low_level is not None:
+        """Start from the colour map ``matrix`` (3, K) (and its low-level terms (3, K, C) with
+        ``low_level_linear``): the base map becomes it."""
+        if tuple(matrix.shape) != (3, self.n_basis):
             raise ValueError(f"expected a (3, {self.n_basis}) global colour map, got {tuple(matrix.shape)}")
         with torch.no_grad():
             self.base.copy_(matrix.to(self.base))
+            if low_level is not None:
+                if self.low_linear is None:
+                    raise ValueError("low-level terms need a low_level_linear head")
+                self.low_linear.weight.copy_(low_level.reshape(3 * self.n_basis, -1)[..., None, None])
 
     def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
         dtype = torch.promote_types(lab_n.dtype, torch.float32)
-        weights = 1 + self.predict_phi(lab_n, context).to(dtype)  # (B, M, h, W)
+        phi, linear = self._trunk(lab_n, context)
+        weights = 1 + phi.to(dtype)  # (B, M, h, W)
         lab = lab_n.to(dtype)
-        out = apply_color_transform(
-            self.base.to(dtype).reshape(-1, 1, 1).expand(-1, *lab.shape[-2:]), self.basis(lab)
-        )
+        matrix = self.base.to(dtype).reshape(-1, 1, 1).expand(-1, *lab.shape[-2:])
+        if linear is not None:  # the base map's terms linear in the low-level context
+            matrix = matrix + linear.to(dtype)
+        out = apply_color_transform(matrix, self.basis(lab))
         b = lab.shape[0]
         # grid_sample's (x, y, z) index the table's (W, H, D) = (b, a, L) axes, on [-1, 1] (border beyond)
         grid = lab.permute(0, 2, 3, 1).flip(-1).unsqueeze(1)  # (B, 1, h, W, 3)

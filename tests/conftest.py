@@ -9,6 +9,15 @@ import torch
 
 from lumastyle.io import write_image
 
+REPO = Path(__file__).resolve().parents[1]
+#: The smallest quick run through the CLI: the CPU-scratch preset at 1/16 width on 32-pixel crops,
+#: no workers, no progress bar (add the style and the data).
+QUICK = [
+    "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
+    "--model.backbone_width", "0.0625", "--model.context_pad", "8", "--data.crop_size", "32",
+    "--data.num_workers", "0", "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
+]  # fmt: skip
+
 
 def smooth_photo(h: int, w: int, seed: int) -> torch.Tensor:
     """A small photo-like image: smooth colour gradients plus mild noise, in [0, 1]."""

@@ -14,17 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_pairs
+from conftest import QUICK, make_pairs
 
 from lumastyle.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--config", "pairs", "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
-    "--model.backbone_width", "0.0625", "--model.context_pad", "8", "--data.crop_size", "32",
-    "--data.num_workers", "0", "--data.batch_size", "2", "--trainer.enable_model_summary", "false",
-    "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "1",
-]  # fmt: skip
+TINY = ["--config", "pairs", *QUICK, "--data.batch_size", "2", "--trainer.max_epochs", "1"]
 
 
 def lumastyle(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:

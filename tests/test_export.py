@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_pairs, smooth_photo
+from conftest import QUICK, make_pairs, smooth_photo
 
 from lumastyle.actions import load_action
 from lumastyle.cli import main
@@ -16,12 +16,7 @@ from lumastyle.errors import LumastyleError
 from lumastyle.model import LumaStyle
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--config", "pairs", "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
-    "--model.backbone_width", "0.0625", "--model.context_pad", "8", "--data.crop_size", "32",
-    "--data.num_workers", "0", "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
-    "--trainer.max_epochs", "1",
-]  # fmt: skip
+TINY = ["--config", "pairs", *QUICK, "--trainer.max_epochs", "1"]
 
 
 def train(work: Path, name: str, *extra: str) -> Path:

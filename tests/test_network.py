@@ -149,13 +149,17 @@ class TestLowLevelContext:
         net.head.factorize = False
         assert torch.allclose(fact, net.forward_lab(rgb)[1], atol=1e-3, rtol=1e-4)
 
-    def test_started_from_a_local_map_it_predicts_that_map(self):
+    @pytest.mark.parametrize("head", ["quadratic", "lut_blend"])
+    def test_started_from_a_local_map_it_predicts_that_map(self, head):
         """start_from with low-level terms: every pixel gets M0 + sum_c M_c * (its low-level context
-        channel c), computed here from the blurred photo sampled independently of the head."""
+        channel c), computed here from the blurred photo sampled independently of the head (the LUT
+        head's tables start at zero)."""
         from lumastyle.color import denormalize_lab, normalize_lab, quadratic_basis
         from lumastyle.context import sample_context
 
-        net = small_network(low_level=(4.0,), low_level_linear=True)
+        net = small_network(head=head, low_level=(4.0,), low_level_linear=True)
+        if head == "lut_blend":
+            net.head.luts.data.zero_()
         g = torch.Generator().manual_seed(0)
         m0, mc = torch.randn(3, 10, generator=g) * 0.1, torch.randn(3, 10, 3, generator=g) * 0.1
         net.head.start_from(m0, mc)

@@ -12,20 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import smooth_photo, toy_style
+from conftest import QUICK, smooth_photo, toy_style
 
 from lumastyle.actions.ops import exposure
 from lumastyle.io import read_image, write_image
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "lumastyle-example-plugin"
-FAST = [
-    "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
-    "--model.backbone_width", "0.0625", "--model.context_pad", "8",
-    "--data.crop_size", "32", "--data.num_workers", "0", "--data.batch_size", "4",
-    "--trainer.max_epochs", "1", "--trainer.enable_model_summary", "false",
-    "--trainer.enable_progress_bar", "false",
-]  # fmt: skip
+FAST = [*QUICK, "--data.batch_size", "4", "--trainer.max_epochs", "1"]
 
 
 def install(site: Path, name: str, version: str, entry_points: dict[str, dict[str, str]]) -> None:

@@ -10,18 +10,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import make_pairs
+from conftest import QUICK, make_pairs
 
 from lumastyle.cli import main
 from lumastyle.errors import LumastyleError
 from lumastyle.report import find_run
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--config", "pairs", "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
-    "--model.backbone_width", "0.0625", "--model.context_pad", "8", "--data.crop_size", "32",
-    "--data.num_workers", "0", "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
-]  # fmt: skip
+TINY = ["--config", "pairs", *QUICK]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 

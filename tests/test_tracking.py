@@ -9,15 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import make_pairs
+from conftest import QUICK, make_pairs
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--config", "pairs", "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
-    "--model.backbone_width", "0.0625", "--model.context_pad", "8", "--data.crop_size", "32",
-    "--data.num_workers", "0", "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
-    "--trainer.max_epochs", "2", "--trainer.log_every_n_steps", "1",
-]  # fmt: skip
+TINY = ["--config", "pairs", *QUICK, "--trainer.max_epochs", "2", "--trainer.log_every_n_steps", "1"]
 
 
 def fit(tmp_path: Path, *extra: str, **env: str) -> subprocess.CompletedProcess:

@@ -149,6 +149,14 @@ def read_look_file(path: Path) -> bytes:
         raise LumastyleError(f"{path}: cannot read ({err.strerror or err}); check the path") from None
 
 
+def read_look_text(path: Path, kind: str, fix: str) -> str:
+    """A text look file's contents (UTF-8, a byte-order mark allowed); binary bytes raise one line."""
+    try:
+        return read_look_file(path).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LumastyleError(f"{path}: not a text {kind} file (undecodable bytes); {fix}") from None
+
+
 def _parse_steps(spec: Any, source: str) -> list[tuple[str, dict[str, Any]]]:
     if isinstance(spec, dict) and "steps" in spec:
         spec = spec["steps"]

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lumastyle.actions.action import Action, Spec, read_look_file
+from lumastyle.actions.action import Action, Spec, read_look_text
 from lumastyle.actions.registry import register_look_format
 from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path
@@ -78,10 +78,7 @@ def _size(words: list[str], keyword: str, limit: int, where: str) -> int:
 def read_cube(path: str | os.PathLike) -> CubeLUT:
     """Parse a .cube file; a malformed one raises a one-line :class:`LumastyleError` naming the file and line."""
     path = Path(path)
-    try:
-        text = read_look_file(path).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise LumastyleError(f"{path}: not a text .cube file (undecodable bytes); {_FIX}") from None
+    text = read_look_text(path, ".cube", _FIX)
     size_1d = size_3d = None
     title = ""
     domains: dict[str, list[list[float]]] = {}  # "file" (DOMAIN_*), "1d", "3d" (Resolve's ranges)

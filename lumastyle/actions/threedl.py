@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from lumastyle.actions.action import Action, read_look_file
+from lumastyle.actions.action import Action, read_look_text
 from lumastyle.actions.registry import register_look_format
 from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path
@@ -44,10 +44,7 @@ def _integers(line: str, where: str) -> list[int]:
 def read_3dl(path: str | os.PathLike) -> Action:
     """A .3dl file as a one-step ``lut3d`` action; a malformed one raises a one-line error naming it."""
     path = Path(path)
-    try:
-        text = read_look_file(path).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise LumastyleError(f"{path}: not a text .3dl file (undecodable bytes); {_FIX}") from None
+    text = read_look_text(path, ".3dl", _FIX)
     lattice: list[int] | None = None
     out_bits = None
     rows: list[list[int]] = []
