@@ -24,6 +24,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
 from lumastyle.actions import apply_action
 from lumastyle.callbacks import PredictionWriter, SaveConfig
+from lumastyle.checkpoints import use_atomic_checkpoints
 from lumastyle.data.base import StyleDataModule
 from lumastyle.errors import LumastyleError
 from lumastyle.export import export
@@ -81,6 +82,11 @@ class LumaStyleCLI(LightningCLI):
             self._model_class, "model", fail_untyped=False, sub_configs=True, skip=MODEL_OPTIMISATION
         )
         parser.add_lightning_class_args(self._datamodule_class, "data", subclass_mode=self.subclass_mode_data)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        trainer = super().instantiate_trainer(**kwargs)
+        use_atomic_checkpoints(trainer)  # a kill during a save keeps the previous checkpoint whole
+        return trainer
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()

@@ -1,6 +1,12 @@
 """Reading and writing photos: 8- and 16-bit PNG, JPEG and TIFF, EXIF orientation applied, atomic writes.
 
-Images travel through lumastyle as float32 tensors of shape (3, H, W) holding sRGB values in [0, 1].
+Images travel through lumastyle as float32 tensors of shape (3, H, W) holding sRGB values in [0, 1]
+(``(4, H, W)`` with alpha last where a caller asks to keep it). What a real collection holds is read or
+refused in one line naming the file: grayscale, palette, CMYK (TIFF and JPEG) and RGBA photos become
+RGB; truncated, empty, zero-byte files and non-images with image names, float photos holding NaN or
+infinity, and photos above the pixel limit (a guard against decompression bombs: a small file that
+decodes to gigabytes; ``LUMASTYLE_MAX_PIXELS`` or :func:`set_max_pixels` raises it) raise
+:class:`LumastyleError`.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Iterator
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +32,39 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 #: Suffixes whose format is lossless: ``stylize`` keeps these formats, everything else becomes PNG.
 LOSSLESS_SUFFIXES = (".png", ".tif", ".tiff")
 _TIFF = (".tif", ".tiff")
-# Pillow refuses images above this many pixels by default (a decompression-bomb guard); photos from
-# today's cameras (up to ~100 MP) must still open.
-Image.MAX_IMAGE_PIXELS = 200_000_000
+#: The largest photo read, in pixels, unless ``LUMASTYLE_MAX_PIXELS`` says otherwise: photos from
+#: today's cameras (up to ~100 MP) open, a decompression bomb does not.
+DEFAULT_MAX_PIXELS = 200_000_000
+# lumastyle checks the header's size itself, for every format (tifffile has no such guard), with a
+# message naming the option; Pillow's own check would raise before that with a message of its own.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def max_pixels() -> int:
+    """The pixel limit in force (``LUMASTYLE_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`)."""
+    value = os.environ.get("LUMASTYLE_MAX_PIXELS", "")
+    return int(value) if value.strip().isdigit() else DEFAULT_MAX_PIXELS
+
+
+def set_max_pixels(limit: int | None) -> None:
+    """Raise or lower the pixel limit for this process and the data-loading workers it starts (None:
+    the default). Kept in the environment, so spawned workers read the same limit."""
+    if limit is None:
+        os.environ.pop("LUMASTYLE_MAX_PIXELS", None)
+    elif limit < 1:
+        raise LumastyleError(f"max_pixels must be a positive number of pixels, got {limit}")
+    else:
+        os.environ["LUMASTYLE_MAX_PIXELS"] = str(int(limit))
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    limit = max_pixels()
+    if width * height > limit:
+        raise LumastyleError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.0f} MP, above the {limit / 1e6:.0f} MP limit "
+            "(a guard against decompression bombs); if the photo is genuine, raise it with --max_pixels N "
+            "(or LUMASTYLE_MAX_PIXELS=N)"
+        )
 
 
 def is_image_file(path: Path) -> bool:
@@ -49,15 +86,16 @@ def _png_bit_depth(path: Path) -> int:
     return head[24]
 
 
-def _to_rgb_array(array: np.ndarray, path: Path) -> np.ndarray:
-    """(H, W), (H, W, 1|2|3|4) arrays -> (H, W, 3); alpha is dropped."""
+def _to_rgb_array(array: np.ndarray, path: Path, alpha: bool = False) -> np.ndarray:
+    """(H, W), (H, W, 1|2|3|4) arrays -> (H, W, 3), or (H, W, 4) when ``alpha`` and the image has one."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
         raise LumastyleError(f"{path}: unsupported image layout {array.shape}; save it as an RGB image")
     if array.shape[2] in (1, 2):
-        array = np.repeat(array[:, :, :1], 3, axis=2)
-    return array[:, :, :3]
+        gray = np.repeat(array[:, :, :1], 3, axis=2)
+        return np.concatenate([gray, array[:, :, 1:]], axis=2) if alpha and array.shape[2] == 2 else gray
+    return array if alpha and array.shape[2] == 4 else array[:, :, :3]
 
 
 def _normalise(array: np.ndarray, path: Path) -> tuple[torch.Tensor, int]:
@@ -67,20 +105,47 @@ def _normalise(array: np.ndarray, path: Path) -> tuple[torch.Tensor, int]:
         scale, depth = 65535.0, 16
     elif np.issubdtype(array.dtype, np.floating):
         scale, depth = 1.0, 32
+        if not np.isfinite(array).all():
+            raise LumastyleError(
+                f"{path}: the image holds NaN or infinite values; replace or remove the file"
+            )
     else:
         raise LumastyleError(f"{path}: unsupported sample type {array.dtype}; use 8- or 16-bit images")
     tensor = torch.from_numpy(np.ascontiguousarray(array).astype(np.float32) / scale)
     return tensor.permute(2, 0, 1).contiguous().clamp_(0.0, 1.0), depth
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _tiff_colours(array: np.ndarray, page: tifffile.TiffPage, path: Path) -> np.ndarray:
+    """Palette, white-is-zero and CMYK TIFF samples -> the RGB(A) samples of the same type."""
+    photometric = page.photometric
+    if photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
+        colormap = np.asarray(page.colormap)  # (3, 2**bits) uint16
+        rgb = np.moveaxis(colormap[:, array.astype(np.intp)], 0, -1)
+        return rgb if array.dtype != np.uint8 else (rgb // 257).astype(np.uint8)
+    if not np.issubdtype(array.dtype, np.integer):
+        return array
+    top = np.iinfo(array.dtype).max
+    if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        return top - array
+    if photometric == tifffile.PHOTOMETRIC.SEPARATED:
+        if array.ndim != 3 or array.shape[2] < 4:
+            raise LumastyleError(f"{path}: a separated (CMYK) TIFF needs 4 inks; save it as RGB")
+        # the naive CMYK -> RGB of a press file without its ICC profile: (1 - ink) * (1 - black)
+        ink = array[:, :, :4].astype(np.float64) / top
+        rgb = (1 - ink[:, :, :3]) * (1 - ink[:, :, 3:4])
+        return np.round(rgb * top).astype(array.dtype)
+    return array
+
+
+def _read_tiff(path: Path, alpha: bool = False) -> np.ndarray:
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
+        _check_pixels(path, page.imagewidth, page.imagelength)
         array = page.asarray()
         orientation = page.tags.get("Orientation")
         if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[2] not in (3, 4):
             array = np.moveaxis(array, 0, 2)  # planar (separate) configuration
-        array = _to_rgb_array(array, path)
+        array = _to_rgb_array(_tiff_colours(array, page, path), path, alpha)
         if orientation is not None and orientation.value != 1:
             array = _apply_orientation(array, int(orientation.value))
     return array
@@ -100,43 +165,133 @@ def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return ops[orientation](array) if orientation in ops else array
 
 
-def _read_png16(path: Path) -> np.ndarray:
-    from torchvision.io import ImageReadMode, decode_png, read_file
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel (16-bit: no palette)
 
-    data = decode_png(read_file(str(path)), mode=ImageReadMode.UNCHANGED)
+
+def _checked_png16(path: Path) -> bytes:
+    """The bytes of a 16-bit PNG whose structure, checksums and compressed pixel rows are all sound.
+
+    Written by hand because nothing maintained does it: Pillow reads 16-bit RGB only as 8-bit, and
+    torchvision's decoder (libpng) crashes the process on some corrupt files instead of raising, so
+    the file is checked before it is handed over (chunk CRCs, the IHDR fields, the zlib stream
+    complete, the exact row count and every row's filter byte).
+    """
+    data = path.read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("no PNG signature")
+    pos, ihdr, idat, ended = 8, None, [], False
+    while pos + 12 <= len(data) and not ended:
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if len(body) != length or pos + 12 + length > len(data):
+            raise ValueError(f"truncated {kind.decode('latin-1')!r} chunk")
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        if zlib.crc32(kind + body) != crc:
+            raise ValueError(f"bad checksum in the {kind.decode('latin-1')!r} chunk")
+        if ihdr is None and kind != b"IHDR":
+            raise ValueError("the first chunk is not IHDR")
+        if kind == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body) if length == 13 else None
+            if ihdr is None:
+                raise ValueError("bad IHDR chunk")
+        elif kind == b"IDAT":
+            idat.append(body)
+        ended = kind == b"IEND"
+        pos += 12 + length
+    if ihdr is None or not ended or not idat:
+        raise ValueError("truncated file (no IEND)" if ihdr is not None else "no IHDR chunk")
+    w, h, depth, colour, compression, filtering, interlace = ihdr
+    if depth != 16 or colour not in _PNG_CHANNELS or compression or filtering or interlace not in (0, 1):
+        raise ValueError("unsupported or invalid IHDR fields")
+    if not (0 < w < 1 << 31 and 0 < h < 1 << 31):
+        raise ValueError(f"invalid size {w}x{h}")
+    _check_pixels(path, w, h)
+    row_bytes = lambda width: 1 + width * _PNG_CHANNELS[colour] * 2  # noqa: E731  (filter byte + samples)
+    if interlace:  # the 7 Adam7 passes: (x0, y0, dx, dy)
+        passes = [
+            (0, 0, 8, 8),
+            (4, 0, 8, 8),
+            (0, 4, 4, 8),
+            (2, 0, 4, 4),
+            (0, 2, 2, 4),
+            (1, 0, 2, 2),
+            (0, 1, 1, 2),
+        ]
+        rows = [((w - x0 + dx - 1) // dx, (h - y0 + dy - 1) // dy) for x0, y0, dx, dy in passes]
+        layout = [(row_bytes(pw), ph) for pw, ph in rows if pw > 0 and ph > 0]
+    else:
+        layout = [(row_bytes(w), h)]
+    expected = sum(n * count for n, count in layout)
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(b"".join(idat), expected + 1)
+    if len(raw) != expected or not inflater.eof:
+        raise ValueError("the compressed pixel data is truncated or corrupt")
+    start = 0
+    for n, count in layout:
+        if (np.frombuffer(raw, np.uint8, n * count, start)[::n] > 4).any():  # each row's filter byte
+            raise ValueError("invalid row filter")
+        start += n * count
+    return data
+
+
+def _read_png16(path: Path, alpha: bool = False) -> np.ndarray:
+    from torchvision.io import ImageReadMode, decode_png
+
+    data = torch.frombuffer(bytearray(_checked_png16(path)), dtype=torch.uint8)
+    data = decode_png(data, mode=ImageReadMode.UNCHANGED)
     array = data.permute(1, 2, 0).numpy()
-    array = _to_rgb_array(array, path)
+    array = _to_rgb_array(array, path, alpha)
     with Image.open(path) as im:  # orientation lives in the eXIf chunk, which Pillow reads
         orientation = im.getexif().get(0x0112, 1)
     return _apply_orientation(array, orientation)
 
 
-def read_image(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
+def _reason(err: BaseException) -> str:
+    """A decoder's complaint, cut to one short line (hostile files make long, multi-line ones)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+
+
+def read_image(path: str | os.PathLike, alpha: bool = False) -> tuple[torch.Tensor, int]:
     """Decode a photo to a float32 (3, H, W) sRGB tensor in [0, 1] and its bit depth (8, 16 or 32).
 
-    EXIF orientation is applied, alpha is dropped and grayscale is repeated to three channels.
-    Any failure (missing, truncated, not an image) raises :class:`LumastyleError` naming the file.
+    EXIF orientation is applied; grayscale is repeated to three channels, palette and CMYK become RGB.
+    Alpha is dropped, unless ``alpha`` is true and the photo has one: then the tensor is (4, H, W),
+    alpha last. Any failure (missing, zero-byte, truncated, not an image, above :func:`max_pixels`)
+    raises :class:`LumastyleError` naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise LumastyleError(f"{path}: no such file; check the path")
+    if path.stat().st_size == 0:
+        raise LumastyleError(f"{path}: the file is empty (0 bytes); replace or remove it")
     suffix = path.suffix.lower()
     try:
         if suffix in _TIFF:
-            array = _read_tiff(path)
+            array = _read_tiff(path, alpha)
         elif suffix == ".png" and _png_bit_depth(path) == 16:
-            array = _read_png16(path)
+            array = _read_png16(path, alpha)
         else:
             with Image.open(path) as im:
+                _check_pixels(path, *im.size)
                 im = ImageOps.exif_transpose(im)
                 if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                     array = _to_rgb_array(np.asarray(im).astype(np.uint16), path)
                 else:
-                    array = np.asarray(im.convert("RGB"))
+                    array = np.asarray(im.convert("RGBA" if alpha and _has_alpha(im) else "RGB"))
     except LumastyleError:
         raise
-    except (OSError, ValueError, RuntimeError, UnidentifiedImageError, tifffile.TiffFileError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    except MemoryError:
+        raise LumastyleError(
+            f"{path}: not enough memory to decode this image; lower --max_pixels or use a smaller copy"
+        ) from None
+    except (OSError, ValueError, RuntimeError, UnidentifiedImageError, tifffile.TiffFileError,
+            IndexError, KeyError, TypeError, struct.error, SyntaxError, EOFError, zlib.error) as err:  # fmt: skip
+        reason = _reason(err)
         raise LumastyleError(
             f"{path}: cannot read this image ({reason}); replace or remove the file"
         ) from None
@@ -159,11 +314,13 @@ def read_size(path: str | os.PathLike) -> tuple[int, int]:
             with Image.open(path) as im:
                 w, h = im.size
                 swap = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    except (OSError, ValueError, UnidentifiedImageError, tifffile.TiffFileError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    except (OSError, ValueError, UnidentifiedImageError, tifffile.TiffFileError,
+            IndexError, KeyError, TypeError, struct.error, SyntaxError, EOFError) as err:  # fmt: skip
+        reason = _reason(err)
         raise LumastyleError(
             f"{path}: cannot read this image ({reason}); replace or remove the file"
         ) from None
+    _check_pixels(path, w, h)
     return (h, w) if swap else (w, h)
 
 
@@ -188,14 +345,17 @@ def photos_at(path: Path, label: str = "") -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` in one step.
 
-    A crash or error leaves no file under the final name (and removes the temporary one).
+    An error leaves no file under the final name and removes the temporary one; a kill leaves at
+    most a hidden ``.NAME.*.part`` file (``keep_suffix``: ``.part.png``, for writers that choose the
+    format by suffix), removed by the next successful write of the same name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    suffix = f".part{path.suffix}" if keep_suffix else ".part"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -204,6 +364,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp_path, path)
+        for stale in path.parent.glob(f".{glob_escape(path.stem)}.*{suffix}"):  # left by a killed write
+            stale.unlink(missing_ok=True)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -211,14 +373,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def _encode_png16(array: np.ndarray) -> bytes:
     # Written by hand: Pillow and torchvision.io cannot encode 16-bit-per-channel RGB PNGs.
-    h, w, _ = array.shape
-    rows = np.ascontiguousarray(array.astype(">u2")).reshape(h, w * 3).view(np.uint8)  # big-endian samples
+    h, w, c = array.shape
+    rows = np.ascontiguousarray(array.astype(">u2")).reshape(h, w * c).view(np.uint8)  # big-endian samples
     raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter type 0 per row
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 6 if c == 4 else 2, 0, 0, 0)  # colour type 6: RGBA
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", ihdr)
@@ -230,19 +392,24 @@ def _encode_png16(array: np.ndarray) -> bytes:
 def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8) -> Path:
     """Write a (3, H, W) tensor in [0, 1] atomically as PNG, TIFF or JPEG (by suffix).
 
-    ``bit_depth`` 16 is kept for PNG and TIFF; JPEG is always 8-bit.
+    ``bit_depth`` 16 is kept for PNG and TIFF; JPEG is always 8-bit. A (4, H, W) tensor carries alpha
+    into PNG and TIFF (JPEG drops it). A failed write (a full disk, a read-only folder) raises a
+    one-line :class:`LumastyleError` and leaves no file under ``path``.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a (3, H, W) image, got {tuple(image.shape)}")
+    if image.ndim != 3 or image.shape[0] not in (3, 4):
+        raise ValueError(f"expected a (3, H, W) or (4, H, W) image, got {tuple(image.shape)}")
+    if image.shape[0] == 4 and suffix not in LOSSLESS_SUFFIXES:
+        image = image[:3]  # JPEG has no alpha
     hwc = image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     sixteen = bit_depth >= 16 and suffix in LOSSLESS_SUFFIXES
     array = np.round(hwc * (65535.0 if sixteen else 255.0)).astype(np.uint16 if sixteen else np.uint8)
     try:
         with atomic_path(path) as tmp:
             if suffix in _TIFF:
-                tifffile.imwrite(tmp, array, photometric="rgb", compression="zlib")
+                extra = {"extrasamples": ["unassalpha"]} if array.shape[2] == 4 else {}
+                tifffile.imwrite(tmp, array, photometric="rgb", compression="zlib", **extra)
             elif suffix == ".png" and sixteen:
                 tmp.write_bytes(_encode_png16(array))
             elif suffix == ".png":
@@ -251,7 +418,7 @@ def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8
                 Image.fromarray(array).save(tmp, format="JPEG", quality=95)
             else:
                 raise LumastyleError(f"{path}: cannot write '{suffix}' files; use .png, .tif or .jpg")
-    except OSError as err:
+    except (OSError, tifffile.TiffFileError) as err:
         raise LumastyleError(
             f"{path}: cannot write ({err.strerror or err}); check the folder and free space"
         ) from None

@@ -30,6 +30,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lumastyle.backbone import Freeze, InputNorm, resolve_input_norm
 from lumastyle.cache import ContextCache, default_folder
+from lumastyle.checkpoints import random_state, set_random_state
 from lumastyle.color import (
     apply_local_color_map,
     color_map_equations,
@@ -477,10 +478,20 @@ class LumaStyle(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()  # never write weights trained on a NaN
-        checkpoint["lumastyle"] = {"format": CHECKPOINT_FORMAT, "trained_long_side": self.trained_long_side}
+        checkpoint["lumastyle"] = {
+            "format": CHECKPOINT_FORMAT,
+            "trained_long_side": self.trained_long_side,
+            "random_state": random_state(),  # a resume draws what the next epoch would have drawn
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.trained_long_side = checkpoint.get("lumastyle", {}).get("trained_long_side")
+        extra = checkpoint.get("lumastyle", {})
+        self.trained_long_side = extra.get("trained_long_side")
+        trainer = self._trainer
+        if extra.get("random_state") is not None and trainer is not None and trainer.state.fn == "fit":
+            # resuming: nothing draws random numbers between here and the next epoch's first shuffle
+            # (Lightning isolates the sanity check's), so it draws what the uninterrupted run drew
+            set_random_state(extra["random_state"])
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LumaStyle:

@@ -106,3 +106,47 @@ def mark_imagenet(checkpoint: Path) -> Path:
 def as_if_trained_from_imagenet():
     """The :func:`mark_imagenet` function."""
     return mark_imagenet
+
+
+# -- what the reliability tests tried (printed at the end of the test run) -------------------------
+
+#: kind of thing tried -> how many (malformed files of each kind, kills and resumes, failed writes)
+TRIED: dict[str, int] = {}
+_RELIABILITY = {"tests": 0, "failed": 0}
+
+
+@pytest.fixture
+def tally():
+    """``tally(kind, n)`` counts what a reliability test tried; call it after the test's assertions,
+    so only what behaved is counted. The counts are printed when the test run ends."""
+
+    def add(kind: str, n: int = 1) -> None:
+        TRIED[kind] = TRIED.get(kind, 0) + n
+
+    return add
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and "tally" in getattr(report, "fixturenames", ()):
+        _RELIABILITY["tests"] += 1
+        _RELIABILITY["failed"] += int(report.failed)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().fixturenames = tuple(getattr(item, "fixturenames", ()))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TRIED and not _RELIABILITY["tests"]:
+        return
+    tried = ", ".join(f"{n} {kind}" for kind, n in sorted(TRIED.items()))
+    if _RELIABILITY["failed"]:
+        verdict = f"{_RELIABILITY['failed']} of {_RELIABILITY['tests']} reliability tests FAILED"
+    else:
+        verdict = (
+            f"all {_RELIABILITY['tests']} reliability tests passed: each file loaded or was refused in "
+            "lumastyle's one line, each kill resumed to the uninterrupted result, nothing was lost or left partial"
+        )
+    terminalreporter.write_line(f"reliability: tried {tried}; {verdict}")

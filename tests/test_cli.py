@@ -296,47 +296,6 @@ def test_evaluating_a_checkpoint_downloads_nothing(
     main(["validate", *TINY, "--data.root", str(root), "--ckpt_path", str(last)])
 
 
-def test_resume_after_sigkill(workdir, pair_factory):
-    """A training process killed with SIGKILL resumes with --ckpt_path last in its own run folder."""
-    import csv
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    root = pair_factory(workdir / "pairs", n=6, size=(48, 64))
-    args = [*TINY, "--data.root", str(root), "--trainer.enable_progress_bar", "false"]
-    run = workdir / "runs" / "pairs" / "version_0"
-    last = run / "checkpoints" / "last.ckpt"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lumastyle.cli", "fit", *args, "--trainer.max_epochs", "1000"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        epoch = -1
-        while epoch < 2 and time.monotonic() < deadline:  # a few epochs in, mid-training
-            time.sleep(0.2)
-            try:
-                epoch = torch.load(last, weights_only=True)["epoch"]
-            except Exception:  # not there yet, or being written
-                continue
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    killed_at = torch.load(last, weights_only=True)["epoch"]
-    assert killed_at >= 2
-    end = killed_at + 3
-    main(["fit", *args, "--trainer.max_epochs", str(end + 1), "--ckpt_path", "last"])
-    assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]  # the same run folder
-    state = torch.load(last, weights_only=True)
-    assert state["epoch"] == end
-    rows = list(csv.DictReader((run / "metrics.csv").open()))
-    val_epochs = [int(r["epoch"]) for r in rows if r.get("val/lab_distance")]
-    assert val_epochs == list(range(end + 1))  # every epoch's validation once: history kept, none twice
-
-
 class WideHead(QuadraticHead):
     """A head defined in a user's module (here, this test module)."""
 

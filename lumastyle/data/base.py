@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -25,7 +25,7 @@ from lumastyle.cache import CacheEntry, ContextCache, entries_of, entry_of
 from lumastyle.context import resize
 from lumastyle.errors import LumastyleError
 from lumastyle.inference import context_copy
-from lumastyle.io import list_images, read_image, read_size
+from lumastyle.io import list_images, read_image, read_size, set_max_pixels
 
 SPLITS = ("train", "val", "test")
 
@@ -40,6 +40,8 @@ class Example:
     render: Callable[[Tensor], Tensor] | None = None
     #: turns a decoded file (values in [0, 1]) into sRGB, for datasets stored in another colour space
     decode: Callable[[Tensor], Tensor] | None = None
+    #: resize a target whose size differs from its input's onto the input's pixels (``align: resize``)
+    resize_target: bool = False
 
     def read(self, path: Path) -> tuple[Tensor, int]:
         """The photo at ``path`` as an sRGB float32 (3, H, W) tensor, and its file's bit depth."""
@@ -56,20 +58,33 @@ class Example:
             raise ValueError(f"example {self.name} has neither a target file nor a renderer")
         rgb = fit_long_side(self.read(self.input)[0], long_side)
         if self.target is not None:
-            return rgb, fit_long_side(self.read(self.target)[0], long_side)
+            target = self.read(self.target)[0]
+            if self.resize_target and target.shape[-2:] != rgb.shape[-2:]:
+                return rgb, resize(target.unsqueeze(0), tuple(rgb.shape[-2:]), antialias=True)[0]
+            return rgb, fit_long_side(target, long_side)
         return rgb, self.render(rgb) if render else None
 
 
-def photos_by_stem(folder: Path) -> dict[str, Path]:
-    """The photos in ``folder`` by file stem; two files sharing a stem raise a one-line LumastyleError."""
+def photos_by_stem(folder: Path, bad: Callable[[Path, str], None] | None = None) -> dict[str, Path]:
+    """The photos in ``folder`` by file stem. Two files sharing a stem raise a one-line LumastyleError,
+    or, with ``bad`` (a DataModule's :meth:`StyleDataModule.bad_file`), are both passed to it and left out."""
     found: dict[str, Path] = {}
+    shared: set[str] = set()
     for path in list_images(folder):
         if path.stem in found:
-            raise LumastyleError(
+            message = (
                 f"{folder}: '{found[path.stem].name}' and '{path.name}' share the stem '{path.stem}'; "
                 "keep one file per stem"
             )
+            if bad is None:
+                raise LumastyleError(message)
+            bad(path, f"shares the stem '{path.stem}' with {found[path.stem].name}")
+            shared.add(path.stem)
+            continue
         found[path.stem] = path
+    for stem in shared:
+        assert bad is not None
+        bad(found.pop(stem), f"shares its stem '{stem}' with another file")
     return found
 
 
@@ -202,6 +217,12 @@ class StyleDataModule(L.LightningDataModule):
         verify: decode every photo once before training, so a broken file stops the run at the start.
         flip: flip training crops horizontally at random (with a context cache, both orientations of
             each training photo are cached).
+        on_bad_file: what a bad photo or pair does (unreadable, truncated, zero bytes, not an image, a
+            missing partner, a shared stem, a size that differs, a split file naming a missing stem):
+            ``error`` stops before training with one line naming the file; ``skip`` leaves it out,
+            trains on the rest and lists every file left out in one warning line.
+        max_pixels: the largest photo read, in pixels (a guard against decompression bombs; default
+            200 MP, or ``LUMASTYLE_MAX_PIXELS``).
     """
 
     def __init__(
@@ -216,8 +237,14 @@ class StyleDataModule(L.LightningDataModule):
         num_workers: int = 2,
         verify: bool = True,
         flip: bool = True,
+        on_bad_file: Literal["error", "skip"] = "error",
+        max_pixels: int | None = None,
     ) -> None:
         super().__init__()
+        if on_bad_file not in ("error", "skip"):
+            raise LumastyleError(f"data.on_bad_file must be 'error' or 'skip', got {on_bad_file!r}")
+        if max_pixels is not None:
+            set_max_pixels(max_pixels)
         for key, value in (
             ("crop_size", crop_size),
             ("crops_per_image", crops_per_image),
@@ -240,6 +267,9 @@ class StyleDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.verify = verify
         self.flip = flip
+        self.on_bad_file = on_bad_file
+        #: (file, reason) of every file left out under ``on_bad_file: skip``
+        self.skipped: list[tuple[Path, str]] = []
         self.splits: dict[str, list[Example]] | None = None
         #: set by the model (:meth:`attach_context_cache`) when its lower backbone is frozen
         self.context_cache: ContextCache | None = None
@@ -256,12 +286,19 @@ class StyleDataModule(L.LightningDataModule):
         """Names per split read from the dataset's split files ({} when there are none)."""
         return {}
 
+    def bad_file(self, path: Path, reason: str) -> None:
+        """A file that cannot be used: a one-line LumastyleError (``on_bad_file: error``), or noted and
+        left out (``skip``). Subclasses call it from :meth:`discover` for what they find wrong."""
+        if self.on_bad_file == "error":
+            raise LumastyleError(f"{path}: {reason}")
+        self.skipped.append((Path(path), reason))
+
     def check_example(self, example: Example) -> None:
         """Raise a one-line LumastyleError when an example cannot be used (called before training)."""
         in_size = read_size(example.input)
         if example.target is not None:
             target_size = read_size(example.target)
-            if in_size != target_size:
+            if in_size != target_size and not example.resize_target:
                 raise LumastyleError(
                     f"{example.target}: size {target_size[0]}x{target_size[1]} does not match its input "
                     f"{example.input.name} ({in_size[0]}x{in_size[1]}); resize or remove the pair"
@@ -278,22 +315,26 @@ class StyleDataModule(L.LightningDataModule):
             return
         examples = self.discover()
         if not examples:
+            self._report_skipped()
             raise LumastyleError(f"{self.describe()}: no photos found; check data.root / data.photos")
         by_name = {ex.name: ex for ex in examples}
         names = self.split_files()
         if names:
+            skipped = {path.stem for path, _ in self.skipped}
             for split, listed in names.items():
                 for name in listed:
-                    if name not in by_name:
-                        raise LumastyleError(
-                            f"{self.describe()}: split file {split}.txt names '{name}', which has no photo; "
-                            "fix the split file or add the photo"
+                    if name not in by_name and name not in skipped:
+                        self.bad_file(
+                            Path(self.describe()) / f"{split}.txt",
+                            f"names '{name}', which has no photo; fix the split file or add the photo",
                         )
-            splits = {s: [by_name[n] for n in names.get(s, [])] for s in SPLITS}
+            splits = {s: [by_name[n] for n in names.get(s, []) if n in by_name] for s in SPLITS}
             if "val" not in names:  # hold out validation photos from train, never from test
                 splits["train"], splits["val"] = self._hold_out(splits["train"], self.val_fraction)
         else:
             splits = self._seeded_split(examples)
+        splits = self._checked(splits)
+        self._report_skipped()
         if not splits["val"]:
             warnings.warn(
                 f"{self.describe()}: no validation photos (data.val_fraction {self.val_fraction}); "
@@ -305,12 +346,34 @@ class StyleDataModule(L.LightningDataModule):
             raise LumastyleError(
                 f"{self.describe()}: the training split is empty; add photos or fix train.txt"
             )
+        self.splits = splits
+
+    def _report_skipped(self) -> None:
+        """The one warning line listing every file left out under ``on_bad_file: skip``."""
+        if self.skipped:
+            listed = "; ".join(f"{path} ({reason})" for path, reason in self.skipped)
+            warnings.warn(
+                f"{self.describe()}: skipped {len(self.skipped)} bad file(s) (data.on_bad_file skip): {listed}",
+                stacklevel=3,
+            )
+
+    def _checked(self, splits: dict[str, list[Example]]) -> dict[str, list[Example]]:
+        """``splits`` after :meth:`check_example` of every example (left out where it fails and
+        ``on_bad_file`` is ``skip``)."""
         used = {ex.name: ex for split in splits.values() for ex in split}
+        bad = set()
         for ex in tqdm(
             used.values(), desc="checking photos", unit="photo", disable=len(used) < 50, leave=False
         ):
-            self.check_example(ex)
-        self.splits = splits
+            try:
+                self.check_example(ex)
+            except LumastyleError as err:
+                if self.on_bad_file == "error":
+                    raise
+                path, _, reason = str(err).partition(": ")
+                self.skipped.append((Path(path), reason))
+                bad.add(ex.name)
+        return {split: [ex for ex in examples if ex.name not in bad] for split, examples in splits.items()}
 
     def _seeded_split(self, examples: list[Example]) -> dict[str, list[Example]]:
         order = self._shuffled(examples)

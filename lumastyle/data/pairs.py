@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lumastyle.data.base import SPLITS, Example, StyleDataModule, photos_by_stem
 from lumastyle.errors import LumastyleError
@@ -20,11 +20,19 @@ class PairDataModule(StyleDataModule):
 
     Args:
         root: folder holding ``input/`` and ``target/`` (and optional split files); required.
-        **kwargs: crops, batches, split and loading options of :class:`StyleDataModule`.
+        align: a target whose size differs from its input's is a bad pair (``error``: see
+            ``on_bad_file``) or is resized onto its input's pixels (``resize``, for targets exported at
+            another size; the aspect ratio is not checked).
+        **kwargs: crops, batches, split, bad-file and loading options of :class:`StyleDataModule`.
     """
 
-    def __init__(self, root: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, root: str | None = None, align: Literal["error", "resize"] = "error", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        if align not in ("error", "resize"):
+            raise LumastyleError(f"data.align must be 'error' or 'resize', got {align!r}")
+        self.align = align
         if not root:  # before the Trainer is built, not after
             raise LumastyleError(
                 "data.root is not set; pass --data.root DIR, a folder with input/ and target/"
@@ -51,22 +59,26 @@ class PairDataModule(StyleDataModule):
                 raise LumastyleError(
                     f"{folder} is missing; data.root needs input/ and target/ folders of photos"
                 )
-        inputs, targets = photos_by_stem(inputs_dir), photos_by_stem(targets_dir)
+        skip = self.bad_file if self.on_bad_file == "skip" else None
+        inputs, targets = photos_by_stem(inputs_dir, skip), photos_by_stem(targets_dir, skip)
         if not inputs:
             raise LumastyleError(
                 f"{inputs_dir} holds no photos ({', '.join(IMAGE_SUFFIXES)}); add the input photos"
             )
         for stem, path in sorted(inputs.items()):
             if stem not in targets:
-                raise LumastyleError(
-                    f"{path}: no partner named '{stem}.*' in {targets_dir}; add it or remove the input"
+                self.bad_file(
+                    path, f"no partner named '{stem}.*' in {targets_dir}; add it or remove the input"
                 )
         for stem, path in sorted(targets.items()):
             if stem not in inputs:
-                raise LumastyleError(
-                    f"{path}: no partner named '{stem}.*' in {inputs_dir}; add it or remove the target"
+                self.bad_file(
+                    path, f"no partner named '{stem}.*' in {inputs_dir}; add it or remove the target"
                 )
-        return [Example(stem, inputs[stem], targets[stem]) for stem in sorted(inputs)]
+        resize = self.align == "resize"
+        return [
+            Example(s, inputs[s], targets[s], resize_target=resize) for s in sorted(inputs) if s in targets
+        ]
 
     def split_files(self) -> dict[str, list[str]]:
         names: dict[str, list[str]] = {}

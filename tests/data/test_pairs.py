@@ -149,9 +149,76 @@ def test_mismatched_sizes(pairs_root):
 
 def test_split_file_names_missing_stem(pairs_root):
     (pairs_root / "train.txt").write_text("p0\nghost\n")
-    one_line("train.txt names 'ghost'", pairs_root)
+    one_line("train.txt: names 'ghost'", pairs_root)
 
 
 def test_bad_fractions(pairs_root):
     with pytest.raises(LumastyleError, match="val_fraction"):
         PairDataModule(str(pairs_root), val_fraction=0.6, test_fraction=0.5)
+
+
+def test_skip_trains_on_the_rest_and_names_every_file_left_out(tmp_path, pair_factory, tally):
+    """``on_bad_file: skip``: each kind of bad pair is left out and listed in one warning line."""
+    pairs_root = pair_factory(tmp_path / "pairs", n=12)
+    (pairs_root / "target" / "p0.png").unlink()  # a missing partner
+    write_image(pairs_root / "input" / "p1.jpg", torch.rand(3, 40, 56))  # a stem shared by two files
+    path = pairs_root / "target" / "p2.png"
+    path.write_bytes(path.read_bytes()[:200])  # truncated
+    (pairs_root / "input" / "p3.png").write_bytes(b"")  # zero bytes
+    write_image(pairs_root / "target" / "p4.png", torch.rand(3, 20, 20))  # another size
+    (pairs_root / "input" / "notes.png").write_text("not an image")  # a non-image named like one
+    (pairs_root / "target" / "notes.png").write_text("not an image")
+    bad = {"input/p1.jpg", "input/p1.png", "input/p0.png"} | {
+        "target/p2.png",
+        "input/p3.png",
+        "target/p4.png",
+    }
+    bad.add("input/notes.png")
+    with pytest.warns(UserWarning, match=r"skipped \d+ bad file\(s\)") as record:
+        dm = setup(pairs_root, on_bad_file="skip", verify=True)
+    (message,) = [str(w.message) for w in record if "skipped" in str(w.message)]
+    assert "\n" not in message
+    for name in bad:
+        assert str(pairs_root / name) in message, name
+    used = {ex.name for split in dm.splits.values() for ex in split}
+    assert used == {f"p{k}" for k in range(5, 12)}
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["input"].shape[1:] == (3, 16, 16)
+    tally("bad pairs left out under on_bad_file=skip", len(bad))
+
+
+def test_skip_drops_unknown_stems_of_split_files(pairs_root):
+    (pairs_root / "train.txt").write_text("p0\np1\nghost\n")
+    (pairs_root / "test.txt").write_text("p2\n")
+    with pytest.warns(UserWarning, match=r"train\.txt \(names 'ghost'"):
+        dm = setup(pairs_root, on_bad_file="skip")
+    assert {ex.name for ex in dm.splits["train"] + dm.splits["val"]} == {"p0", "p1"}
+
+
+def test_every_bad_file_under_skip_is_an_error_when_nothing_is_left(tmp_path, pair_factory):
+    root = pair_factory(tmp_path / "r", n=2)
+    for f in (root / "input").iterdir():
+        f.write_bytes(b"")
+    with (
+        pytest.warns(UserWarning, match="skipped 2"),
+        pytest.raises(LumastyleError, match="training split is empty"),
+    ):
+        setup(root, on_bad_file="skip", val_fraction=0.0, test_fraction=0.0)
+
+
+def test_align_resize_puts_targets_of_another_size_on_the_inputs_pixels(pairs_root, photo):
+    big = photo(80, 112, seed=9)
+    write_image(pairs_root / "target" / "p3.png", big)
+    dm = setup(pairs_root, align="resize", val_fraction=0.0, test_fraction=0.0)
+    p3 = next(ex for ex in dm.splits["train"] if ex.name == "p3")
+    rgb, target = p3.load()
+    assert target.shape == rgb.shape == (3, 40, 56)
+    halved = torch.nn.functional.avg_pool2d(big[None], 2)[0]  # an exact 2x shrink is a 2x2 mean
+    assert (target - halved).abs().mean() < 0.01
+
+
+def test_unknown_choices_are_one_line(pairs_root):
+    with pytest.raises(LumastyleError, match=r"data\.on_bad_file must be 'error' or 'skip'"):
+        setup(pairs_root, on_bad_file="ignore")
+    with pytest.raises(LumastyleError, match=r"data\.align must be"):
+        setup(pairs_root, align="crop")

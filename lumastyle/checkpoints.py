@@ -1,0 +1,83 @@
+"""Checkpoints that survive a kill: atomic writes, and the random state that makes a resume exact.
+
+- **Atomic**: a checkpoint is written to a hidden temporary file beside its final name, flushed to
+  disk, then renamed onto the name in one step (:func:`lumastyle.io.atomic_path`). A process killed
+  while saving (SIGKILL, a full disk, a lost node) leaves the previous checkpoint of that name whole;
+  a failed write is one line (:class:`LumastyleError`) naming the file. Lightning's own save writes
+  the final file in place, so a kill during it leaves a truncated checkpoint that resumes nowhere.
+- **Exact resume**: each checkpoint holds the random state of torch, numpy and Python (CUDA too on a
+  GPU) as the epoch it ends left it. ``--ckpt_path last`` restores it when the next epoch starts, so
+  the resumed epochs draw the same shuffles, crops and flips as an uninterrupted run and reach the
+  same weights and metrics. Stored as tensors and plain numbers, so checkpoints still load with
+  ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import Trainer
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from lumastyle.errors import LumastyleError
+from lumastyle.io import atomic_path
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO, except that a local checkpoint appears whole or not at all."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if "://" in str(path) and not str(path).startswith("file://"):
+            return super().save_checkpoint(checkpoint, path, storage_options)  # remote storage: fsspec's
+        path = Path(path)
+        try:
+            buffer = io.BytesIO()  # serialised first, so a failed write is an OSError with its reason
+            torch.save(checkpoint, buffer)
+            with atomic_path(path, keep_suffix=False) as tmp, open(tmp, "wb") as f:
+                f.write(buffer.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:
+            raise LumastyleError(
+                f"{path}: cannot write the checkpoint ({err.strerror or err}); free space or choose another "
+                "--trainer.default_root_dir (the previous checkpoint is kept)"
+            ) from None
+
+
+def use_atomic_checkpoints(trainer: Trainer) -> None:
+    """Make ``trainer`` write its checkpoints with :class:`AtomicCheckpointIO` (unless a plugin chose
+    another kind of IO)."""
+    strategy = trainer.strategy
+    if type(strategy.checkpoint_io) is TorchCheckpointIO:
+        strategy.checkpoint_io = AtomicCheckpointIO()
+
+
+def random_state() -> dict[str, Any]:
+    """The random state of torch (and CUDA), numpy and Python, as tensors and plain numbers."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "python": [version, list(internal), gauss_next],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_random_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`random_state` returned."""
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
