@@ -5,9 +5,11 @@ Importing the DataModules here makes their short class names (``PairDataModule``
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -82,6 +84,11 @@ class LumaStyleCLI(LightningCLI):
             self._model_class, "model", fail_untyped=False, sub_configs=True, skip=MODEL_OPTIMISATION
         )
         parser.add_lightning_class_args(self._datamodule_class, "data", subclass_mode=self.subclass_mode_data)
+
+    def init_parser(self, **kwargs: Any) -> Any:
+        parser = super().init_parser(**kwargs)
+        parser.exit_on_error = False  # a bad option or value is one line (main), not the usage block
+        return parser
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer = super().instantiate_trainer(**kwargs)
@@ -256,8 +263,20 @@ def _resume_last(config: Namespace) -> None:
         )
 
 
+def _check_checkpoint_arguments(argv: Sequence[str]) -> None:
+    """A ``--ckpt_path`` file that is not a lumastyle checkpoint of a format this version reads is one
+    line before anything is parsed (LightningCLI would first apply its hyperparameters as options)."""
+    for i, arg in enumerate(argv):
+        value = argv[i + 1] if arg == "--ckpt_path" and i + 1 < len(argv) else None
+        value = arg.split("=", 1)[1] if arg.startswith("--ckpt_path=") else value
+        if value and value not in ("last", "best", "hpc", "registry") and "://" not in value:
+            check_checkpoint(value)
+
+
 def _run_function(name: str, function: Callable[..., Any], positional: bool, argv: Sequence[str]) -> Any:
-    parser = ArgumentParser(prog=f"lumastyle {name}", description=(function.__doc__ or "").split("\n")[0])
+    parser = ArgumentParser(
+        prog=f"lumastyle {name}", description=(function.__doc__ or "").split("\n")[0], exit_on_error=False
+    )
     parser.add_function_arguments(function, fail_untyped=True, as_positional=positional)
     cfg = parser.parse_args(list(argv))
     return function(**cfg.as_dict())
@@ -294,6 +313,7 @@ def _run(argv: list[str]) -> None:
                 print(f"wrote {len(written)} file(s) to {written[0].parent}")
             return
         argv = _styles_by_name(argv)
+        _check_checkpoint_arguments(argv)
         set_parsing_settings(omegaconf_absolute_to_relative_paths=True)  # ${trainer.x} in any subcommand
         LumaStyleCLI(
             LumaStyle,
@@ -314,12 +334,46 @@ def _run(argv: list[str]) -> None:
             save_config_kwargs={"overwrite": True},
             args=argv,
         )
+    except argparse.ArgumentError as err:
+        print(f"error: {one_line_parse_error(str(err), argv)}", file=sys.stderr)
+        sys.exit(2)
     except Exception as err:
         user_error = _find_user_error(err)
         if user_error is None:
             raise
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
+
+
+def one_line_parse_error(message: str, argv: Sequence[str] = ()) -> str:
+    """jsonargparse's report of a bad option or value (a tree of lines: each key, each type it tried,
+    the value) as one line, such as ``trainer.max_epochs: expected int, got 'x'; see 'lumastyle fit
+    --help'``. Written by hand: jsonargparse has no short form of its messages."""
+    command = next((w for w in argv if not w.startswith("-")), "")
+    see = f"see 'lumastyle {command} --help'" if command else "see 'lumastyle --help'"
+    key = ".".join(re.findall(r'Parser key "([^"]+)"', message))
+    values = [
+        v
+        for v in re.findall(r"Given value: (.*?)(?:\. Got value:.*)?$", message, re.MULTILINE)
+        if "NestedArg(" not in v
+    ]
+    given = f", got {values[0]!r}" if values else ""
+    unknown = re.search(r"Option '([^']+)' is not accepted", message)
+    if key and unknown:
+        owner = re.search(r"given class_path '([^']+)'", message)
+        return f"{key}.{unknown.group(1)}: no such option{' of ' + owner.group(1) if owner else ''}; {see}"
+    literals = re.findall(r"Expected a typing\.Literal\[(.*?)\]", message)
+    if key and literals:
+        got = re.search(r"Expected a typing\.Literal\[.*?\]\. Got value: (.*)$", message, re.MULTILINE)
+        given = f", got {got.group(1)!r}" if got else given
+        return f"{key}: expected one of {', '.join(literals)}{given}; {see}"
+    types = [t.rpartition(".")[2] for t in re.findall(r"Expected a <class '([^']+)'>", message)]
+    types = [t for t in dict.fromkeys(types) if t != "NoneType"] or ["null"]
+    if key and re.search(r"Expected a <class", message):
+        return f"{key}: expected {' or '.join(types)}{given}; {see}"
+    lines = [line.strip(" -") for line in message.strip().splitlines() if line.strip(" -")]
+    text = " ".join(lines)
+    return f"{text if len(text) <= 300 else text[:297] + '...'}; {see}"
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:

@@ -12,6 +12,8 @@ decodes to gigabytes; ``LUMASTYLE_MAX_PIXELS`` or :func:`set_max_pixels` raises 
 from __future__ import annotations
 
 import contextlib
+import logging
+import operator
 import os
 import struct
 import tempfile
@@ -38,6 +40,8 @@ DEFAULT_MAX_PIXELS = 200_000_000
 # lumastyle checks the header's size itself, for every format (tifffile has no such guard), with a
 # message naming the option; Pillow's own check would raise before that with a message of its own.
 Image.MAX_IMAGE_PIXELS = None
+# tifffile logs its complaints about a malformed file before raising; the error lumastyle raises says it
+logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 
 def max_pixels() -> int:
@@ -57,11 +61,25 @@ def set_max_pixels(limit: int | None) -> None:
         os.environ["LUMASTYLE_MAX_PIXELS"] = str(int(limit))
 
 
+#: What decoders raise on a malformed file (Pillow, tifffile and numpy raise many kinds), each turned
+#: into lumastyle's one line naming the file.
+_DECODE_ERRORS = (
+    OSError, ValueError, RuntimeError, UnidentifiedImageError, tifffile.TiffFileError, IndexError, KeyError,
+    TypeError, ArithmeticError, struct.error, SyntaxError, EOFError, zlib.error,
+)  # fmt: skip
+
+
 def _check_pixels(path: Path, width: int, height: int) -> None:
+    try:
+        width, height = operator.index(width), operator.index(height)
+    except TypeError:
+        raise ValueError(f"invalid image size {width!r}x{height!r}") from None
+    if width < 1 or height < 1:
+        raise ValueError(f"invalid image size {width}x{height}")
     limit = max_pixels()
     if width * height > limit:
         raise LumastyleError(
-            f"{path}: {width}x{height} is {width * height / 1e6:.0f} MP, above the {limit / 1e6:.0f} MP limit "
+            f"{path}: {width}x{height} is {width * height / 1e6:.3g} MP, above the {limit / 1e6:.3g} MP limit "
             "(a guard against decompression bombs); if the photo is genuine, raise it with --max_pixels N "
             "(or LUMASTYLE_MAX_PIXELS=N)"
         )
@@ -289,8 +307,7 @@ def read_image(path: str | os.PathLike, alpha: bool = False) -> tuple[torch.Tens
         raise LumastyleError(
             f"{path}: not enough memory to decode this image; lower --max_pixels or use a smaller copy"
         ) from None
-    except (OSError, ValueError, RuntimeError, UnidentifiedImageError, tifffile.TiffFileError,
-            IndexError, KeyError, TypeError, struct.error, SyntaxError, EOFError, zlib.error) as err:  # fmt: skip
+    except _DECODE_ERRORS as err:
         reason = _reason(err)
         raise LumastyleError(
             f"{path}: cannot read this image ({reason}); replace or remove the file"
@@ -314,13 +331,12 @@ def read_size(path: str | os.PathLike) -> tuple[int, int]:
             with Image.open(path) as im:
                 w, h = im.size
                 swap = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    except (OSError, ValueError, UnidentifiedImageError, tifffile.TiffFileError,
-            IndexError, KeyError, TypeError, struct.error, SyntaxError, EOFError) as err:  # fmt: skip
+        _check_pixels(path, w, h)
+    except _DECODE_ERRORS as err:
         reason = _reason(err)
         raise LumastyleError(
             f"{path}: cannot read this image ({reason}); replace or remove the file"
         ) from None
-    _check_pixels(path, w, h)
     return (h, w) if swap else (w, h)
 
 

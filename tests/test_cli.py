@@ -301,3 +301,53 @@ class WideHead(QuadraticHead):
 
     def __init__(self, context_channels: int, num_scales: int, width: int = 8) -> None:
         super().__init__(context_channels, num_scales, hidden=(width, width))
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["--trainer.max_epochs", "x"],
+            "error: trainer.max_epochs: expected int, got 'x'; see 'lumastyle fit --help'",
+        ),
+        (["--model.top_channels", "wide"], "error: model.top_channels: expected int, got 'wide'"),
+        (["--optimizer.lr", "fast"], "error: optimizer.lr: expected float, got 'fast'"),
+        (
+            ["--data.on_bad_file", "ignore"],
+            "error: data.on_bad_file: expected one of 'error', 'skip', got 'ignore'",
+        ),
+        (["--data.nosuch", "1"], "error: data.nosuch: no such option of lumastyle.data.PairDataModule"),
+        (["--model.nosuch", "1"], "error: unrecognized arguments: --model.nosuch 1"),
+        (
+            ["--model.head", "nosuch"],
+            "error: unknown head 'nosuch'; choose one of: affine, lut_blend, quadratic",
+        ),
+        (["--model.freeze", "some"], "error: model.freeze: expected one of 'none', 'features', 'all'"),
+    ],
+)
+def test_config_mistakes_are_one_line(workdir, pair_factory, capsys, args, says, tally):
+    root = pair_factory(workdir / "pairs", n=3)
+    line = run_error(["fit", *TINY, "--data.root", str(root), *args], capsys)
+    assert line.startswith(says)
+    tally("config mistakes named in one line")
+
+
+def test_unknown_key_in_a_config_file_is_one_line(workdir, pair_factory, capsys):
+    (workdir / "mine.yaml").write_text("model:\n  backbone_widht: 0.5\n")
+    root = pair_factory(workdir / "pairs", n=3)
+    line = run_error(["fit", *TINY, "--config", "mine.yaml", "--data.root", str(root)], capsys)
+    assert line.startswith("error: Subcommand 'fit' does not accept option 'model.backbone_widht'")
+
+
+@pytest.mark.parametrize("command", ["fit", "validate", "test", "predict"])
+def test_a_checkpoint_of_another_model_or_a_newer_format_is_one_line(workdir, pair_factory, capsys, command):
+    root = pair_factory(workdir / "pairs", n=3)
+    torch.save(
+        {"state_dict": {"fc.weight": torch.zeros(2, 2)}, "epoch": 0, "hyper_parameters": {"lr": 1}},
+        "other.ckpt",
+    )
+    line = run_error([command, *TINY, "--data.root", str(root), "--ckpt_path", "other.ckpt"], capsys)
+    assert line == "error: other.ckpt: not a lumastyle checkpoint (no model state or lumastyle section)"
+    torch.save({"state_dict": {}, "lumastyle": {"format": 99}}, "newer.ckpt")
+    line = run_error([command, *TINY, "--data.root", str(root), "--ckpt_path=newer.ckpt"], capsys)
+    assert line == "error: newer.ckpt: written by a newer lumastyle (format 99); upgrade lumastyle"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,15 @@ import torch
 from PIL import Image
 
 from lumastyle.errors import LumastyleError
-from lumastyle.io import atomic_path, output_name, read_image, read_size, write_image
+from lumastyle.io import (
+    atomic_path,
+    max_pixels,
+    output_name,
+    read_image,
+    read_size,
+    set_max_pixels,
+    write_image,
+)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +103,6 @@ def test_output_name():
 
 
 def test_written_files_get_the_usual_permissions(tmp_path: Path):
-    import os
     import stat
 
     umask = os.umask(0o022)
@@ -101,3 +111,121 @@ def test_written_files_get_the_usual_permissions(tmp_path: Path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o644
+
+
+# -- what real collections hold --------------------------------------------------------------------
+
+RAMP = np.linspace(0, 255, 5 * 7, dtype=np.float64).reshape(5, 7)
+
+
+def test_cmyk_tiff_becomes_rgb(tmp_path: Path):
+    c, m, y, k = 0.2, 0.5, 0.9, 0.25
+    inks = np.empty((5, 7, 4), np.uint8)
+    inks[...] = np.round(np.array([c, m, y, k]) * 255)
+    tifffile.imwrite(tmp_path / "press.tif", inks, photometric="separated")
+    rgb, depth = read_image(tmp_path / "press.tif")
+    expected = torch.tensor([(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)])
+    assert depth == 8
+    torch.testing.assert_close(rgb[:, 2, 3], expected, atol=2 / 255, rtol=0)
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path: Path):
+    Image.new("CMYK", (7, 5), (0, 255, 255, 0)).save(tmp_path / "press.jpg", quality=100)  # pure red ink
+    rgb, _ = read_image(tmp_path / "press.jpg")
+    assert rgb.shape == (3, 5, 7)
+    assert rgb[0].mean() > 0.9 and rgb[1:].mean() < 0.1
+
+
+def test_palette_images_become_rgb(tmp_path: Path):
+    index = (RAMP % 4).astype(np.uint8)
+    colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]], np.uint16)
+    colormap = np.pad(colours.T * 257, ((0, 0), (0, 252)))  # (3, 256) uint16
+    tifffile.imwrite(tmp_path / "pal.tif", index, photometric="palette", colormap=colormap)
+    im = Image.fromarray(index, "P")
+    im.putpalette(colours.astype(np.uint8).ravel().tolist())
+    im.save(tmp_path / "pal.png")
+    for name in ("pal.tif", "pal.png"):
+        rgb, _ = read_image(tmp_path / name)
+        expected = torch.from_numpy(colours[index].astype(np.float32) / 255).permute(2, 0, 1)
+        torch.testing.assert_close(rgb, expected, atol=1e-6, rtol=0, msg=name)
+
+
+def test_white_is_zero_tiff_is_inverted(tmp_path: Path):
+    tifffile.imwrite(tmp_path / "neg.tif", RAMP.astype(np.uint8), photometric="miniswhite")
+    rgb, _ = read_image(tmp_path / "neg.tif")
+    torch.testing.assert_close(rgb[1], torch.from_numpy((255 - RAMP.astype(np.uint8)) / 255.0).float())
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.tif"])
+@pytest.mark.parametrize("depth", [8, 16])
+def test_alpha_is_kept_when_asked(tmp_path: Path, name, depth):
+    rgba = torch.rand(4, 6, 9)
+    write_image(tmp_path / name, rgba, bit_depth=depth)
+    kept, read_depth = read_image(tmp_path / name, alpha=True)
+    assert read_depth == depth and kept.shape == (4, 6, 9)
+    torch.testing.assert_close(kept, rgba, atol=1 / (2**depth - 1), rtol=0)
+    assert read_image(tmp_path / name)[0].shape == (3, 6, 9)  # dropped by default
+    opaque = torch.rand(3, 6, 9)
+    write_image(tmp_path / "rgb.png", opaque)
+    assert read_image(tmp_path / "rgb.png", alpha=True)[0].shape == (3, 6, 9)  # no alpha: none made up
+
+
+def test_gray_16bit_png_with_alpha(tmp_path: Path):
+    array = np.stack([RAMP * 257, np.full_like(RAMP, 40000)], axis=-1).astype(np.uint16)
+    # 16-bit gray+alpha PNG (colour type 4), written by hand as Pillow cannot
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in array)
+    chunk = lambda k, d: struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))  # noqa: E731
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 7, 5, 16, 4, 0, 0, 0))
+    (tmp_path / "ga.png").write_bytes(png + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    rgba, depth = read_image(tmp_path / "ga.png", alpha=True)
+    assert depth == 16 and rgba.shape == (4, 5, 7)
+    torch.testing.assert_close(rgba[0], torch.from_numpy(RAMP * 257 / 65535).float())
+    assert torch.equal(rgba[0], rgba[2]) and torch.allclose(rgba[3], torch.tensor(40000 / 65535))
+
+
+def test_zero_byte_file_is_one_line(tmp_path: Path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(LumastyleError, match=r"empty\.jpg: the file is empty \(0 bytes\)"):
+        read_image(tmp_path / "empty.jpg")
+
+
+def test_nan_in_a_float_tiff_is_refused(tmp_path: Path):
+    array = np.full((4, 4, 3), 0.5, np.float32)
+    array[1, 2, 0] = np.nan
+    tifffile.imwrite(tmp_path / "hdr.tif", array, photometric="rgb")
+    with pytest.raises(LumastyleError, match=r"hdr\.tif: the image holds NaN or infinite values"):
+        read_image(tmp_path / "hdr.tif")
+
+
+@pytest.mark.parametrize("name", ["bomb.png", "bomb.jpg", "bomb.tif"])
+def test_decompression_bomb_is_refused_and_the_limit_can_be_raised(tmp_path: Path, name, monkeypatch, tally):
+    """A photo above the pixel limit is one line naming the option; raising the limit reads it."""
+    write_image(tmp_path / name, torch.full((3, 100, 120), 0.5))
+    monkeypatch.delenv("LUMASTYLE_MAX_PIXELS", raising=False)  # set_max_pixels writes it; undone after
+    set_max_pixels(10_000)
+    for read in (read_image, read_size):
+        with pytest.raises(
+            LumastyleError, match=r"120x100 is 0\.012 MP, above the 0\.01 MP limit .* --max_pixels N"
+        ) as info:
+            read(tmp_path / name)
+        assert str(tmp_path / name) in str(info.value)
+    set_max_pixels(12_000)
+    assert read_image(tmp_path / name)[0].shape == (3, 100, 120)
+    set_max_pixels(None)
+    assert max_pixels() == 200_000_000
+    tally("decompression bombs refused")
+
+
+def test_corrupt_16bit_png_is_one_line_not_a_crash(tmp_path: Path):
+    """torchvision's libpng decoder crashes the process on a bad zlib checksum; it never sees one."""
+    write_image(tmp_path / "deep.png", torch.rand(3, 9, 11), bit_depth=16)
+    data = bytearray((tmp_path / "deep.png").read_bytes())
+    idat = data.index(b"IDAT")
+    data[idat + 30] ^= 0xFF  # inside the compressed rows; fix the chunk's CRC so only zlib can tell
+    length = int.from_bytes(data[idat - 4 : idat], "big")
+    data[idat + 4 + length : idat + 8 + length] = zlib.crc32(bytes(data[idat : idat + 4 + length])).to_bytes(
+        4, "big"
+    )
+    (tmp_path / "deep.png").write_bytes(bytes(data))
+    with pytest.raises(LumastyleError, match=r"deep\.png: cannot read this image"):
+        read_image(tmp_path / "deep.png")

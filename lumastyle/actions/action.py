@@ -141,10 +141,23 @@ def _plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+#: Look files larger than this are refused before they are read: the largest real ones (a 65-point
+#: .cube as text) are a few MB, and the largest a table can be (a 256-point .cube) is ~400 MB.
+MAX_LOOK_FILE_BYTES = 512 << 20
+
+
 def read_look_file(path: Path) -> bytes:
-    """The bytes of a look file; an unreadable one raises a one-line LumastyleError naming it."""
+    """The bytes of a look file; an unreadable or oversized one raises a one-line LumastyleError naming it."""
     try:
+        size = path.stat().st_size
+        if size > MAX_LOOK_FILE_BYTES:
+            raise LumastyleError(
+                f"{path}: {size / 2**20:.0f} MB is too large for a look file (at most "
+                f"{MAX_LOOK_FILE_BYTES >> 20} MB); check that this is the look you meant"
+            )
         return path.read_bytes()
+    except MemoryError:
+        raise LumastyleError(f"{path}: not enough memory to read this look file") from None
     except OSError as err:
         raise LumastyleError(f"{path}: cannot read ({err.strerror or err}); check the path") from None
 
