@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lumastyle.errors import LumastyleError
-from lumastyle.io import output_name, photos_at, read_image, set_max_pixels, write_image
+from lumastyle.io import output_name, photos_at, read_image, read_size, set_max_pixels, write_image
 from lumastyle.model import LumaStyle
 
 
@@ -37,7 +37,8 @@ def stylize(
     output: str,
     context_long_side: int | None = None,
     device: str = "auto",
-    precision: Literal["32", "bf16"] = "32",
+    precision: Literal["auto", "32", "bf16"] = "auto",
+    batch_size: int = 4,
     skip_existing: bool = False,
     on_bad_file: Literal["error", "skip"] = "error",
     max_pixels: int | None = None,
@@ -54,7 +55,10 @@ def stylize(
         output: folder for the stylized photos (created if missing).
         context_long_side: long side of the copy the context is computed on (default: the training scale).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        precision: ``32`` or ``bf16`` (autocast; the colour layer stays float32).
+        precision: ``32``, ``bf16`` (autocast; the colour layer stays float32), or ``auto``: bf16 on a
+            GPU that supports it, 32 on a CPU (where bf16 is slower; benchmarks/README.md).
+        batch_size: photos of the same size stylized together (a GPU keeps busy; at most
+            :data:`BATCH_PIXELS` pixels a batch, so memory stays bounded for any photo size).
         skip_existing: leave photos whose output already exists (a restarted run goes on where it stopped).
         on_bad_file: a photo that cannot be read stops the run (``error``) or is left out and named in
             one summary line at the end (``skip``).
@@ -76,26 +80,36 @@ def stylize(
     todo = [(photo, out) for photo, out in plan if not (skip_existing and out.is_file())]
     dev = _resolve_device(device)
     model = LumaStyle.from_checkpoint(ckpt, map_location=dev)
+    precision = _resolve_precision(precision, dev)
+    if batch_size < 1:
+        raise LumastyleError(f"--batch_size must be at least 1, got {batch_size}")
     written: list[Path] = []
     skipped: list[str] = []
-    with tqdm(
-        todo, desc="stylizing", unit="photo", disable=len(todo) < 2
-    ) as bar:  # closed before an error line
-        for photo, out in bar:
-            try:
-                image, depth = read_image(photo, alpha=True)
-            except LumastyleError as err:
-                if on_bad_file == "error":
-                    raise LumastyleError(f"{err} (or pass --on_bad_file skip)") from None
-                where, _, reason = str(err).partition(": ")
-                skipped.append(f"{where} ({reason})")
-                continue
-            start = time.perf_counter()
-            result = model.stylize(image[:3].to(dev), context_long_side, precision).cpu()
-            if image.shape[0] == 4:  # alpha is carried through unchanged
-                result = torch.cat([result, image[3:]])
-            bar.set_postfix_str(f"{photo.name} {time.perf_counter() - start:.1f}s")
-            written.append(write_image(out, result, bit_depth=depth))
+    # a with block: the bar is closed (its line ended) before an error line is printed
+    with tqdm(total=len(todo), desc="stylizing", unit="photo", disable=len(todo) < 2) as bar:
+        for batch in _batches(todo, batch_size):
+            loaded = []
+            for photo, out in batch:
+                try:
+                    loaded.append((photo, out, *read_image(photo, alpha=True)))
+                except LumastyleError as err:
+                    if on_bad_file == "error":
+                        raise LumastyleError(f"{err} (or pass --on_bad_file skip)") from None
+                    where, _, reason = str(err).partition(": ")
+                    skipped.append(f"{where} ({reason})")
+                    bar.update()
+            for group in _same_size(loaded):
+                start = time.perf_counter()
+                rgb = torch.stack([image[:3] for _, _, image, _ in group]).to(dev)
+                results = model.stylize(rgb, context_long_side, precision).cpu()
+                bar.set_postfix_str(
+                    f"{group[-1][0].name} {(time.perf_counter() - start) / len(group):.1f}s/photo"
+                )
+                for (_, out, image, depth), result in zip(group, results, strict=True):
+                    if image.shape[0] == 4:  # alpha is carried through unchanged
+                        result = torch.cat([result, image[3:]])
+                    written.append(write_image(out, result, bit_depth=depth))
+                    bar.update()
     if len(todo) < len(plan):
         print(f"left {len(plan) - len(todo)} photo(s) whose output exists (--skip_existing)")
     if skipped:
@@ -104,6 +118,52 @@ def stylize(
             stacklevel=2,
         )
     return written
+
+
+#: The most pixels stylized in one batch (photos of one size): 4 photos of 12 MP.
+BATCH_PIXELS = 48_000_000
+
+
+def _resolve_precision(precision: str, device: torch.device) -> str:
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
+
+
+def _batches(todo: list[tuple[Path, Path]], batch_size: int) -> list[list[tuple[Path, Path]]]:
+    """Runs of consecutive photos whose headers give the same size, at most ``batch_size`` photos and
+    :data:`BATCH_PIXELS` pixels each (a photo whose header cannot be read goes alone: reading it says why)."""
+    batches: list[list[tuple[Path, Path]]] = []
+    last = None
+    for photo, out in todo:
+        try:
+            size = read_size(photo)
+        except LumastyleError:
+            size = None
+        fits = (
+            batches
+            and size is not None
+            and size == last
+            and len(batches[-1]) < batch_size
+            and (len(batches[-1]) + 1) * size[0] * size[1] <= BATCH_PIXELS
+        )
+        if fits:
+            batches[-1].append((photo, out))
+        else:
+            batches.append([(photo, out)])
+        last = size
+    return batches
+
+
+def _same_size(loaded: list) -> list[list]:
+    """``loaded`` (photo, output, image, depth) split where the decoded size changes (headers can lie)."""
+    groups: list[list] = []
+    for item in loaded:
+        if groups and groups[-1][0][2].shape[-2:] == item[2].shape[-2:]:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
 
 
 def _plan(photos: list[Path], out_dir: Path) -> list[tuple[Path, Path]]:

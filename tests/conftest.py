@@ -150,3 +150,32 @@ def pytest_terminal_summary(terminalreporter):
             "lumastyle's one line, each kill resumed to the uninterrupted result, nothing was lost or left partial"
         )
     terminalreporter.write_line(f"reliability: tried {tried}; {verdict}")
+
+
+@pytest.fixture(scope="session")
+def quick_checkpoint(tmp_path_factory) -> Path:
+    """last.ckpt of one quick epoch of the pairs style on 4 tiny pairs (for stylize tests)."""
+    import os
+
+    from lumastyle.cli import main
+
+    workdir = tmp_path_factory.mktemp("quick-run")
+    root = make_pairs(workdir / "pairs", n=4)
+    old = Path.cwd()
+    os.chdir(workdir)
+    try:
+        main(
+            [
+                "fit",
+                "--config",
+                str(REPO / "styles" / "pairs.yaml"),
+                *QUICK,
+                "--data.root",
+                str(root),
+                "--trainer.max_epochs",
+                "1",
+            ]
+        )
+    finally:
+        os.chdir(old)
+    return workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"

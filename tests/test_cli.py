@@ -351,3 +351,51 @@ def test_a_checkpoint_of_another_model_or_a_newer_format_is_one_line(workdir, pa
     torch.save({"state_dict": {}, "lumastyle": {"format": 99}}, "newer.ckpt")
     line = run_error([command, *TINY, "--data.root", str(root), "--ckpt_path=newer.ckpt"], capsys)
     assert line == "error: newer.ckpt: written by a newer lumastyle (format 99); upgrade lumastyle"
+
+
+def test_stylize_batches_photos_of_one_size_with_the_same_pixels(
+    quick_checkpoint, workdir, photo, monkeypatch
+):
+    """Photos sharing a size go through the network together (2 batches for 3 + 1 same-size photos at
+    batch size 3, and one for the odd size), and each output equals the photo stylized alone."""
+    for k in range(4):
+        write_image(workdir / "in" / f"a{k}.png", photo(30, 44, seed=k))
+    write_image(workdir / "in" / "b.png", photo(44, 30, seed=9))
+    from lumastyle.model import LumaStyle
+
+    sizes = []
+    real = LumaStyle.stylize
+    monkeypatch.setattr(
+        LumaStyle, "stylize", lambda self, rgb, *a: sizes.append(tuple(rgb.shape)) or real(self, rgb, *a)
+    )
+    main(
+        [
+            "stylize",
+            "--ckpt",
+            str(quick_checkpoint),
+            "--input",
+            "in",
+            "--output",
+            "batched",
+            "--batch_size",
+            "3",
+        ]
+    )
+    assert sorted(sizes) == [(1, 3, 30, 44), (1, 3, 44, 30), (3, 3, 30, 44)]
+    main(
+        [
+            "stylize",
+            "--ckpt",
+            str(quick_checkpoint),
+            "--input",
+            "in",
+            "--output",
+            "alone",
+            "--batch_size",
+            "1",
+        ]
+    )
+    for name in ("a0.png", "a2.png", "a3.png", "b.png"):
+        assert torch.equal(
+            read_image(workdir / "batched" / name)[0], read_image(workdir / "alone" / name)[0]
+        ), name

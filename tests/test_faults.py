@@ -82,21 +82,6 @@ def test_killed_mid_epoch_and_mid_save_resumes_to_the_uninterrupted_result(tmp_p
     tally("kills resumed to the uninterrupted weights (mid-epoch, mid-checkpoint-write)", 2)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    from conftest import make_pairs
-
-    workdir = tmp_path_factory.mktemp("stylize-faults")
-    root = make_pairs(workdir / "pairs", n=4)
-    old = Path.cwd()
-    os.chdir(workdir)
-    try:
-        main(["fit", *ARGS, "--data.root", str(root), "--trainer.max_epochs", "1"])
-    finally:
-        os.chdir(old)
-    return workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
-
-
 def stylize(checkpoint: Path, src: Path, dst: Path, *extra: str) -> None:
     main(["stylize", "--ckpt", str(checkpoint), "--input", str(src), "--output", str(dst), *extra])
 
@@ -107,14 +92,14 @@ def photos(folder: Path, n: int) -> Path:
     return folder
 
 
-def test_a_restarted_folder_run_skips_finished_outputs(checkpoint, tmp_path, capsys, tally):
+def test_a_restarted_folder_run_skips_finished_outputs(quick_checkpoint, tmp_path, capsys, tally):
     src, dst = photos(tmp_path / "in", 4), tmp_path / "out"
-    stylize(checkpoint, src, dst)
+    stylize(quick_checkpoint, src, dst)
     first = {p.name: p.stat().st_mtime_ns for p in dst.iterdir()}
     (dst / "photo2.png").unlink()  # as if the run had been killed before this photo
     (dst / ".photo3.abcd.part.png").write_bytes(b"half a png")  # a killed write leaves only this
     capsys.readouterr()
-    stylize(checkpoint, src, dst, "--skip_existing", "true")
+    stylize(quick_checkpoint, src, dst, "--skip_existing", "true")
     assert "left 3 photo(s) whose output exists" in capsys.readouterr().out
     after = {p.name: p.stat().st_mtime_ns for p in dst.iterdir() if not p.name.startswith(".")}
     assert sorted(after) == sorted(first)
@@ -123,23 +108,23 @@ def test_a_restarted_folder_run_skips_finished_outputs(checkpoint, tmp_path, cap
     tally("interrupted stylize folders restarted")
 
 
-def test_inputs_are_never_written_over(checkpoint, tmp_path, capsys):
+def test_inputs_are_never_written_over(quick_checkpoint, tmp_path, capsys):
     src = photos(tmp_path / "in", 2)
     before = {p: p.read_bytes() for p in src.iterdir()}
     for output in (src, src / ".", tmp_path / "in" / ".." / "in"):
         with pytest.raises(SystemExit):
-            stylize(checkpoint, src, output)
+            stylize(quick_checkpoint, src, output)
         assert "inputs are kept" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # one photo whose output would be itself
-        stylize(checkpoint, src / "photo0.png", src)
+        stylize(quick_checkpoint, src / "photo0.png", src)
     assert "would write over the input" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in src.iterdir()} == before
 
 
-def test_alpha_is_carried_through(checkpoint, tmp_path):
+def test_alpha_is_carried_through(quick_checkpoint, tmp_path):
     rgba = torch.cat([smooth_photo(20, 30, seed=3), torch.linspace(0, 1, 30).expand(1, 20, 30)])
     write_image(tmp_path / "in" / "cutout.png", rgba)
-    stylize(checkpoint, tmp_path / "in", tmp_path / "out")
+    stylize(quick_checkpoint, tmp_path / "in", tmp_path / "out")
     out, _ = read_image(tmp_path / "out" / "cutout.png", alpha=True)
     assert out.shape == (4, 20, 30)
     torch.testing.assert_close(out[3], rgba[3], atol=1 / 255, rtol=0)
@@ -147,24 +132,24 @@ def test_alpha_is_carried_through(checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("hw", [(1, 1), (2, 3), (5, 90), (90, 5)])
-def test_photos_smaller_than_the_receptive_field(checkpoint, tmp_path, hw):
+def test_photos_smaller_than_the_receptive_field(quick_checkpoint, tmp_path, hw):
     write_image(tmp_path / "in" / "tiny.png", smooth_photo(*hw, seed=1))
-    stylize(checkpoint, tmp_path / "in", tmp_path / "out")
+    stylize(quick_checkpoint, tmp_path / "in", tmp_path / "out")
     out, _ = read_image(tmp_path / "out" / "tiny.png")
     assert out.shape == (3, *hw) and torch.isfinite(out).all()
 
 
-def test_a_bad_photo_in_a_folder_stops_or_is_skipped(checkpoint, tmp_path, capsys):
+def test_a_bad_photo_in_a_folder_stops_or_is_skipped(quick_checkpoint, tmp_path, capsys):
     src = photos(tmp_path / "in", 3)
     (src / "photo1.png").write_bytes(b"")
     with pytest.raises(SystemExit) as info:
-        stylize(checkpoint, src, tmp_path / "out")
+        stylize(quick_checkpoint, src, tmp_path / "out")
     err = capsys.readouterr().err
     lines = err.strip().splitlines()  # the progress bar's line, then the error's
     assert info.value.code == 2 and lines[-1].startswith(f"error: {src / 'photo1.png'}: the file is empty")
     assert lines[-1].endswith("(or pass --on_bad_file skip)") and sum("error" in line for line in lines) == 1
     with pytest.warns(UserWarning, match=r"skipped 1 unreadable photo\(s\).*photo1\.png"):
-        stylize(checkpoint, src, tmp_path / "out2", "--on_bad_file", "skip")
+        stylize(quick_checkpoint, src, tmp_path / "out2", "--on_bad_file", "skip")
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["photo0.png", "photo2.png"]
 
 
@@ -175,13 +160,13 @@ def _limited_write(limit_bytes: int):
     return apply
 
 
-def test_a_failed_write_is_one_line_and_leaves_nothing_partial(checkpoint, tmp_path, tally):
+def test_a_failed_write_is_one_line_and_leaves_nothing_partial(quick_checkpoint, tmp_path, tally):
     """Files that cannot grow past 2 KB (RLIMIT_FSIZE: writes fail as on a full disk): stylize of a
     photo whose PNG is larger stops with one line, a non-zero exit, and nothing under the output."""
     src, dst = tmp_path / "in", tmp_path / "out"
     write_image(src / "big.png", torch.rand(3, 64, 64))  # noise: a PNG of ~37 KB
     dst.mkdir()
-    command = [sys.executable, "-m", "lumastyle.cli", "stylize", "--ckpt", str(checkpoint)]
+    command = [sys.executable, "-m", "lumastyle.cli", "stylize", "--ckpt", str(quick_checkpoint)]
     done = subprocess.run(
         [*command, "--input", str(src), "--output", str(dst)],
         preexec_fn=_limited_write(2048), capture_output=True, text=True, timeout=120,
@@ -194,24 +179,24 @@ def test_a_failed_write_is_one_line_and_leaves_nothing_partial(checkpoint, tmp_p
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_output_folder_is_one_line(checkpoint, tmp_path, capsys):
+def test_a_read_only_output_folder_is_one_line(quick_checkpoint, tmp_path, capsys):
     src, dst = photos(tmp_path / "in", 1), tmp_path / "out"
     dst.mkdir()
     dst.chmod(0o555)
     try:
         with pytest.raises(SystemExit):
-            stylize(checkpoint, src, dst)
+            stylize(quick_checkpoint, src, dst)
     finally:
         dst.chmod(0o755)
     assert "cannot write" in capsys.readouterr().err
     assert list(dst.iterdir()) == []
 
 
-def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one(checkpoint, tmp_path, tally):
+def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one(quick_checkpoint, tmp_path, tally):
     """The disk fills up after epoch 0's checkpoints (files may not grow past half a checkpoint): the
     resumed run stops with one line naming the file, and epoch 0's last.ckpt is still whole."""
-    shutil.copytree(checkpoint.parents[3], tmp_path / "runs")  # the fixture's run folder
-    root = checkpoint.parents[4] / "pairs"
+    shutil.copytree(quick_checkpoint.parents[3], tmp_path / "runs")  # the fixture's run folder
+    root = quick_checkpoint.parents[4] / "pairs"
     last = tmp_path / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
     args = ["fit", *ARGS, "--data.root", str(root), "--trainer.max_epochs", "2", "--ckpt_path", "last"]
     done = main_subprocess(tmp_path, args, limit=last.stat().st_size // 2)
