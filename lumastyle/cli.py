@@ -97,7 +97,7 @@ class LumaStyleCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
-        built = self.config_init[self.subcommand]
+        built = self.config_init[self.subcommand] if self.subcommand else self.config_init
         self.model.set_optimisation(built.get("optimizer"), built.get("lr_scheduler"))
 
     def add_arguments_to_parser(self, parser: Any) -> None:
@@ -121,7 +121,7 @@ class LumaStyleCLI(LightningCLI):
         self.config_files = _config_files(args)
 
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
+        config = self.config[self.subcommand] if self.subcommand else self.config
         _name_loggers(config, self.config_files)
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             _resume_last(config)
@@ -299,6 +299,36 @@ def main(args: Sequence[str] | None = None) -> None:
             ].finish()  # a run that stopped early: the next command of this process starts afresh
 
 
+def build_cli(argv: Sequence[str], run: bool = True) -> LumaStyleCLI:
+    """The LightningCLI of ``lumastyle SUBCOMMAND ARGS`` (``run=False``: ``ARGS`` alone, no
+    subcommand; the model, DataModule and Trainer are built and nothing runs; for benchmarks)."""
+    argv = _styles_by_name(argv)
+    _check_checkpoint_arguments(argv)
+    set_parsing_settings(omegaconf_absolute_to_relative_paths=True)  # ${trainer.x} in any subcommand
+    own = {"default_config_files": _defaults("fit"), "allow_abbrev": False}
+    return LumaStyleCLI(
+        LumaStyle,
+        StyleDataModule,
+        subclass_mode_data=True,
+        auto_configure_optimizers=False,  # optimizer/lr_scheduler reach the model (param groups)
+        parser_kwargs={
+            "parser_mode": "omegaconf+",  # interpolation over the merged config of all files
+            "epilog": EPILOG,
+            # no abbreviations: --model.backbone_lr must not silently mean --model.backbone_lr_scale
+            "allow_abbrev": False,
+            **(
+                {sub: {"default_config_files": _defaults(sub), "allow_abbrev": False} for sub in SUBCOMMANDS}
+                if run
+                else own
+            ),
+        },
+        save_config_callback=SaveConfig,  # config.yaml, and the resolved config to W&B
+        save_config_kwargs={"overwrite": True},
+        args=list(argv),
+        run=run,
+    )
+
+
 def _run(argv: list[str]) -> None:
     try:
         load_plugins()  # before anything is parsed: plugins' classes, heads, looks and styles resolve
@@ -312,28 +342,7 @@ def _run(argv: list[str]) -> None:
             if isinstance(written, list) and written:
                 print(f"wrote {len(written)} file(s) to {written[0].parent}")
             return
-        argv = _styles_by_name(argv)
-        _check_checkpoint_arguments(argv)
-        set_parsing_settings(omegaconf_absolute_to_relative_paths=True)  # ${trainer.x} in any subcommand
-        LumaStyleCLI(
-            LumaStyle,
-            StyleDataModule,
-            subclass_mode_data=True,
-            auto_configure_optimizers=False,  # optimizer/lr_scheduler reach the model (param groups)
-            parser_kwargs={
-                "parser_mode": "omegaconf+",  # interpolation over the merged config of all files
-                "epilog": EPILOG,
-                # no abbreviations: --model.backbone_lr must not silently mean --model.backbone_lr_scale
-                "allow_abbrev": False,
-                **{
-                    sub: {"default_config_files": _defaults(sub), "allow_abbrev": False}
-                    for sub in SUBCOMMANDS
-                },
-            },
-            save_config_callback=SaveConfig,  # config.yaml, and the resolved config to W&B
-            save_config_kwargs={"overwrite": True},
-            args=argv,
-        )
+        build_cli(argv)
     except argparse.ArgumentError as err:
         print(f"error: {one_line_parse_error(str(err), argv)}", file=sys.stderr)
         sys.exit(2)

@@ -286,6 +286,24 @@ class LowLevelContext(nn.Module):
         return ContextMap(F.avg_pool2d(padded, STRIDE), (h, w), 0)
 
 
+def _taps(
+    first: int, last: int, scaled: int, out: int, pad: int, cells: int, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor]:
+    """For output pixels ``first..last-1`` along one axis: the two feature cells each reads and the
+    weight of the second. Pixel i sits at feature coordinate ((i + 0.5) * scaled / out + pad) / STRIDE
+    - 0.5, clamped to the map (as grid_sample's border padding does); float32, also under autocast."""
+    i = torch.arange(first, last, device=device, dtype=torch.float32)
+    u = (((i + 0.5) * (scaled / out) + pad) / STRIDE - 0.5).clamp(0, cells - 1)
+    lo = u.floor()
+    return lo.long(), (lo.long() + 1).clamp(max=cells - 1), u - lo
+
+
+def _weights(lo: Tensor, hi: Tensor, w: Tensor, cells: int, dtype: torch.dtype) -> Tensor:
+    """The (outputs, cells) linear-interpolation matrix of :func:`_taps`' cells and weights."""
+    index = torch.arange(cells, device=lo.device)
+    return ((index == lo[:, None]) * (1 - w)[:, None] + (index == hi[:, None]) * w[:, None]).to(dtype)
+
+
 def sample_context(
     features: Tensor,
     scaled_hw: tuple[int, int],
@@ -296,23 +314,34 @@ def sample_context(
     """Bilinearly sample a context map at the pixel centres of an ``out_hw`` image (rows ``[r0, r1)``).
 
     Output pixel (y, x) sits at ((y + 0.5) * scaled_h / out_h + pad) in the padded scaled copy, which
-    is feature coordinate that / STRIDE - 0.5 (cell centres at integers). Returns (B, C, r1 - r0, W),
-    float32 (float64 stays).
+    is feature coordinate that / STRIDE - 0.5 (cell centres at integers), clamped to the map. Returns
+    (B, C, r1 - r0, W), float32 (float64 stays), in channels-last memory (the head's 1x1 layers run
+    2-3x faster on it).
 
-    Positions and interpolation weights are always computed in float32, also under autocast: in
-    bfloat16 a position in a 6000-pixel photo is off by up to a quarter of a feature cell.
+    Bilinear weights on a regular grid are separable: the few feature rows the output rows read are
+    interpolated along x to the output's width, then along y, each as one matrix product with a
+    matrix of two weights a row (BLAS writes each output value once, pixel-major), instead of
+    grid_sample's per-value coordinate arithmetic and four gathers: the same values up to float
+    rounding, ~5x faster for a 12 MP photo's tile. Written by hand: torch resamples an affine
+    pixel-to-cell mapping only through grid_sample. Positions and weights are float32, also under autocast: in bfloat16 a position in a
+    6000-pixel photo is off by up to a quarter of a feature cell.
     """
-    b, _, fh, fw = features.shape
+    _, _, fh, fw = features.shape
     out_h, out_w = out_hw
     r0, r1 = rows if rows is not None else (0, out_h)
     device = features.device
-    ys = torch.arange(r0, r1, device=device, dtype=torch.float32)
-    xs = torch.arange(out_w, device=device, dtype=torch.float32)
-    # grid_sample's normalised coordinate for feature coordinate u (align_corners=False): (2u + 1) / n - 1
-    gy = ((ys + 0.5) * (scaled_hw[0] / out_h) + pad) / (STRIDE * fh / 2) - 1
-    gx = ((xs + 0.5) * (scaled_hw[1] / out_w) + pad) / (STRIDE * fw / 2) - 1
-    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)  # (rows, W, 2) as (x, y)
     features = full_precision(features)
-    grid = grid.unsqueeze(0).expand(b, -1, -1, -1).to(features.dtype)
+    y0, y1, wy = _taps(r0, r1, scaled_hw[0], out_h, pad, fh, device)
+    x0, x1, wx = _taps(0, out_w, scaled_hw[1], out_w, pad, fw, device)
+    if torch.compiler.is_compiling() or r1 <= r0:  # exported: no data-dependent sizes
+        first, n = 0, fh
+    else:  # the few feature rows these output rows read (positions grow with the row)
+        first = int(y0[0])
+        n = int(y1[-1]) - first + 1
+    across_x = _weights(x0, x1, wx, fw, features.dtype)  # (W, fw)
+    along_y = _weights(y0 - first, y1 - first, wy, n, features.dtype)  # (rows, n)
+    band = features[:, :, first : first + n].permute(0, 2, 3, 1)  # (B, n, fw, C)
     with torch.autocast(device.type, enabled=False):
-        return F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        across = torch.matmul(across_x, band)  # (B, n, W, C)
+        down = torch.matmul(along_y, across.flatten(2))  # (B, rows, W * C)
+    return down.unflatten(2, (out_w, features.shape[1])).permute(0, 3, 1, 2)  # (B, C, rows, W)

@@ -174,11 +174,13 @@ class ColorTransformHead(Head):
     def predict_phi(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
         """Per-pixel transform (B, 3K, h, W) from normalised Lab and the sampled context maps."""
         phi, linear = self._trunk(lab_n, context)
-        return phi if linear is None else phi + linear
+        return phi if linear is None else phi.add_(linear)
 
     def _trunk(self, lab_n: Tensor, context: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
         """The hidden layers' output (B, phi_channels, h, W) and the linear low-level terms (or None)."""
-        x = self.pixel_in(lab_n)
+        # channels-last, as the sampled context comes (lumastyle.context.sample_context): the 1x1
+        # layers then run 2-3x faster on a CPU
+        x = self.pixel_in(lab_n.contiguous(memory_format=torch.channels_last))
         linear = None
         for index, sampled in enumerate(context):
             if self._linear_index(index):
@@ -186,7 +188,7 @@ class ColorTransformHead(Head):
                     sampled, linear = sampled.split([x.shape[-3], self.low_linear.out_channels], dim=-3)
                 else:
                     linear = self.low_linear(sampled)
-            x = x + (sampled if self.factorize else self.context_in[index](sampled))
+            x.add_(sampled if self.factorize else self.context_in[index](sampled))  # in place: no new buffer
         return self.out(self.mlp(x)), linear
 
     def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:

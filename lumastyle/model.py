@@ -78,7 +78,8 @@ class LumaStyle(L.LightningModule):
             colour).
         context_long_side: long side of the copy the context is computed on outside training (null: the
             long side of the training photos, stored in the checkpoint).
-        tile_pixels: at most this many pixels go through the per-pixel head at once outside training.
+        tile_pixels: at most this many pixels go through the per-pixel head at once outside training
+            (2^16 keeps a tile in a CPU's cache; see :mod:`lumastyle.inference`).
         optimizer: set by the config's top-level ``optimizer:`` block (null here: Adam, lr 1e-4).
         lr_scheduler: set by the config's top-level ``lr_scheduler:`` block (null: none).
         backbone_lr_scale: the backbone's trainable parameters learn at the optimizer's lr times this.
@@ -112,7 +113,7 @@ class LumaStyle(L.LightningModule):
         context_pad: int = 32,
         low_level: tuple[float, ...] = (),
         context_long_side: int | None = None,
-        tile_pixels: int = 1 << 18,
+        tile_pixels: int = 1 << 16,
         optimizer: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = LinearWarmup,
         backbone_lr_scale: float = 1.0,
