@@ -320,6 +320,8 @@ def read_image(path: str | os.PathLike, alpha: bool = False) -> tuple[torch.Tens
 def read_size(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) of a photo after EXIF orientation, read from its header without decoding."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise LumastyleError(f"{path}: the file is empty (0 bytes); replace or remove it")
     try:
         if path.suffix.lower() in _TIFF:
             with tifffile.TiffFile(path) as tif:
