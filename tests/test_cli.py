@@ -368,34 +368,11 @@ def test_stylize_batches_photos_of_one_size_with_the_same_pixels(
     monkeypatch.setattr(
         LumaStyle, "stylize", lambda self, rgb, *a: sizes.append(tuple(rgb.shape)) or real(self, rgb, *a)
     )
-    main(
-        [
-            "stylize",
-            "--ckpt",
-            str(quick_checkpoint),
-            "--input",
-            "in",
-            "--output",
-            "batched",
-            "--batch_size",
-            "3",
-        ]
-    )
+    stylize = ["stylize", "--ckpt", str(quick_checkpoint), "--input", "in"]
+    main([*stylize, "--output", "batched", "--batch_size", "3"])
     assert sorted(sizes) == [(1, 3, 30, 44), (1, 3, 44, 30), (3, 3, 30, 44)]
-    main(
-        [
-            "stylize",
-            "--ckpt",
-            str(quick_checkpoint),
-            "--input",
-            "in",
-            "--output",
-            "alone",
-            "--batch_size",
-            "1",
-        ]
-    )
-    for name in ("a0.png", "a2.png", "a3.png", "b.png"):
+    main([*stylize, "--output", "alone", "--batch_size", "1"])
+    for name in ("a0.png", "a1.png", "a2.png", "a3.png", "b.png"):
         assert torch.equal(
             read_image(workdir / "batched" / name)[0], read_image(workdir / "alone" / name)[0]
         ), name

@@ -36,23 +36,24 @@ SETTINGS = settings(
 
 
 def _photo_seeds() -> dict[str, bytes]:
-    folder = Path(tempfile.mkdtemp(prefix="lumastyle-seeds-"))
-    seeds = {}
-    for name, depth in (
-        ("png8.png", 8),
-        ("png16.png", 16),
-        ("jpeg.jpg", 8),
-        ("tif8.tif", 8),
-        ("tif16.tif", 16),
-    ):
-        write_image(folder / name, smooth_photo(9, 13, seed=1), bit_depth=depth)
-        seeds[name] = (folder / name).read_bytes()
+    with tempfile.TemporaryDirectory(prefix="lumastyle-seeds-") as name:
+        folder, seeds = Path(name), {}
+        for file, depth in (
+            ("png8.png", 8),
+            ("png16.png", 16),
+            ("jpeg.jpg", 8),
+            ("tif8.tif", 8),
+            ("tif16.tif", 16),
+        ):
+            write_image(folder / file, smooth_photo(9, 13, seed=1), bit_depth=depth)
+            seeds[file] = (folder / file).read_bytes()
     return seeds
 
 
 PHOTOS = _photo_seeds()
 LOOK_SEEDS = {p.name: p.read_bytes() for p in sorted(LOOKS.iterdir()) if p.suffix != ".py"}
 LOOK_SEEDS["recipe.yaml"] = RECIPE
+FUZZ_DIR = Path(tempfile.gettempdir())  # set per module run by _fuzz_folder
 
 
 def test_every_look_format_has_a_seed():
@@ -85,8 +86,15 @@ def mutated(draw, seed: bytes) -> bytes:
     return bytes(data)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fuzz_folder(tmp_path_factory):
+    global FUZZ_DIR
+    FUZZ_DIR = tmp_path_factory.mktemp("fuzz")
+
+
 def _write(data: bytes, name: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="lumastyle-fuzz-")) / name
+    """The bytes as a file named ``name`` (the one file of that name, rewritten each example)."""
+    path = FUZZ_DIR / name
     path.write_bytes(data)
     return path
 
