@@ -358,8 +358,17 @@ def one_line_parse_error(message: str, argv: Sequence[str] = ()) -> str:
     """jsonargparse's report of a bad option or value (a tree of lines: each key, each type it tried,
     the value) as one line, such as ``trainer.max_epochs: expected int, got 'x'; see 'lumastyle fit
     --help'``. Written by hand: jsonargparse has no short form of its messages."""
+    commands = [*SUBCOMMANDS, *(" ".join(words) for words in EXTRA_COMMANDS)]
     command = next((w for w in argv if not w.startswith("-")), "")
-    see = f"see 'lumastyle {command} --help'" if command else "see 'lumastyle --help'"
+    command = next((" ".join(w) for w in EXTRA_COMMANDS if tuple(argv[: len(w)]) == w), command)
+    if "argument subcommand: invalid choice" in message or "to be one of {" in message:
+        given = f"unknown command '{command}'" if command else "no command given"
+        return f"{given}; use one of: {', '.join(commands)} (lumastyle --help)"
+    see = (
+        f"see 'lumastyle {command} --help'"
+        if command in commands or command == "action"
+        else "see 'lumastyle --help'"
+    )
     key = ".".join(re.findall(r'Parser key "([^"]+)"', message))
     values = [
         v
@@ -381,7 +390,7 @@ def one_line_parse_error(message: str, argv: Sequence[str] = ()) -> str:
     if key and re.search(r"Expected a <class", message):
         return f"{key}: expected {' or '.join(types)}{given}; {see}"
     lines = [line.strip(" -") for line in message.strip().splitlines() if line.strip(" -")]
-    text = " ".join(lines)
+    text = " ".join(lines).rstrip(".")
     return f"{text if len(text) <= 300 else text[:297] + '...'}; {see}"
 
 

@@ -376,3 +376,22 @@ def test_stylize_batches_photos_of_one_size_with_the_same_pixels(
         assert torch.equal(
             read_image(workdir / "batched" / name)[0], read_image(workdir / "alone" / name)[0]
         ), name
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        ([], "error: no command given; use one of: fit, validate, test, predict, stylize, action apply"),
+        (["fitt"], "error: unknown command 'fitt'; use one of: fit, validate"),
+        (["stylize", "--nosuch"], "error: unrecognized arguments: --nosuch; see 'lumastyle stylize --help'"),
+        (
+            ["action", "apply"],
+            "error: the following arguments are required: recipe, input, output; see 'lumastyle action apply --help'",
+        ),
+    ],
+)
+def test_command_line_mistakes_are_one_line(workdir, capsys, argv, says):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and err.startswith(says) and "\n" not in err
