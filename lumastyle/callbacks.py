@@ -3,6 +3,7 @@ resolved config sent to W&B."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,19 @@ class ValidationImages(L.Callback):
 
 
 class SaveConfig(SaveConfigCallback):
-    """LightningCLI's config.yaml writer, which also gives W&B the complete resolved config."""
+    """LightningCLI's config.yaml writer, which also gives W&B the complete resolved config; a run that
+    fails before it wrote anything (a bad photo found by the checks, say) leaves no empty run folder
+    behind (Lightning's loggers make it before the data is set up)."""
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if trainer.is_global_zero and trainer.log_dir:
+            folder = Path(trainer.log_dir)
+            if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+                shutil.rmtree(folder, ignore_errors=True)
+                if folder.parent.is_dir() and not any(folder.parent.iterdir()):  # the run's own folder
+                    folder.parent.rmdir()
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
