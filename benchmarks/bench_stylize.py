@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -72,7 +73,7 @@ def _written_bytes(run) -> int:
     return Count.total
 
 
-def case(ckpt: str, megapixels: float, precision: str, threads: int) -> dict:
+def case(ckpt: str, megapixels: float, precision: str, threads: int, repeats: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -86,9 +87,12 @@ def case(ckpt: str, megapixels: float, precision: str, threads: int) -> dict:
     h = round(w * 3 / 4)
     rgb = torch.rand(3, h, w, generator=torch.Generator().manual_seed(0))
     model.stylize(torch.rand(3, 240, 320), precision=precision)  # warm-up
-    start = time.perf_counter()
-    model.stylize(rgb, precision=precision)
-    seconds = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):  # this VM's times vary run to run (up to ~1.7x): the median, and the range
+        start = time.perf_counter()
+        model.stylize(rgb, precision=precision)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # the two parts, timed and counted apart: the context network on the capped copy, and the
     # per-pixel part (sampling, head, colour layer) as the rest of the run
@@ -114,6 +118,7 @@ def case(ckpt: str, megapixels: float, precision: str, threads: int) -> dict:
         pixel_bytes = 2 * _written_bytes(one_tile) * h / rows
     return {
         "photo": f"{w}x{h}", "precision": precision, "seconds": round(seconds, 2), "peak MiB": round(peak),
+        "range": f"{min(times):.1f}-{max(times):.1f}",
         "context s": round(context_seconds, 2), "context GFLOP": context_flops / 1e9,
         "per-pixel s": round(seconds - context_seconds, 2), "per-pixel GFLOP": pixel_flops / 1e9,
         "per-pixel GB": pixel_bytes / 1e9,
@@ -126,14 +131,19 @@ def main() -> None:
     parser.add_argument("--megapixels", type=float, nargs="+", default=[1.0, 12.0])
     parser.add_argument("--precision", nargs="+", default=["32"], choices=["32", "bf16"])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)  # internal: one case in this process
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (the median is reported)")
+    parser.add_argument("--case", nargs=4, help=argparse.SUPPRESS)  # internal: one case in this process
     parser.add_argument("--peaks", type=int, help=argparse.SUPPRESS)  # internal: the machine's peaks
     args = parser.parse_args()
     if args.peaks:
         print(json.dumps(machine_peaks(args.peaks)))
         return
     if args.case:
-        print(json.dumps(case(args.ckpt, float(args.case[0]), args.case[1], int(args.case[2]))))
+        print(
+            json.dumps(
+                case(args.ckpt, float(args.case[0]), args.case[1], int(args.case[2]), int(args.case[3]))
+            )
+        )
         return
     peaks = json.loads(
         subprocess.run(
@@ -146,7 +156,7 @@ def main() -> None:
     for mp in args.megapixels:
         for precision in args.precision:
             done = subprocess.run(
-                [sys.executable, __file__, "--ckpt", args.ckpt, "--case", str(mp), precision, str(args.threads)],
+                [sys.executable, __file__, "--ckpt", args.ckpt, "--case", str(mp), precision, str(args.threads), str(args.repeats)],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -157,7 +167,7 @@ def main() -> None:
         f"{peaks['conv3x3 GFLOP/s']:.0f} in a 3x3 convolution; {bandwidth:.1f} GB/s copying"
     )
     print(
-        "| photo | precision | seconds | peak RSS (MiB) | context s (GFLOP/s, of peak) "
+        "| photo | precision | seconds (median, range) | peak RSS (MiB) | context s (GFLOP/s, of peak) "
         "| per-pixel s (GFLOP/s, of peak) | per-pixel traffic GB/s (of copy bandwidth) |"
     )
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -166,7 +176,7 @@ def main() -> None:
         pixel = r["per-pixel GFLOP"] / r["per-pixel s"]
         traffic = r["per-pixel GB"] / r["per-pixel s"]
         print(
-            f"| {r['photo']} | {r['precision']} | {r['seconds']} | {r['peak MiB']} "
+            f"| {r['photo']} | {r['precision']} | {r['seconds']} ({r['range']}) | {r['peak MiB']} "
             f"| {r['context s']} ({context:.0f}, {context / flops:.0%}) | {r['per-pixel s']} ({pixel:.0f}, {pixel / flops:.0%}) "
             f"| {traffic:.1f} ({traffic / bandwidth:.0%}) |"
         )
