@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import random
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.write(buffer.getbuffer())
                 f.flush()
                 os.fsync(f.fileno())
+            # what a save killed earlier left of this name (checkpoints are rewritten under one name
+            # every epoch; photos are not, so io.atomic_path leaves this to the callers that repeat)
+            for stale in path.parent.glob(f".{glob_escape(path.stem)}.*.part"):
+                stale.unlink(missing_ok=True)
         except OSError as err:
             raise LumastyleError(
                 f"{path}: cannot write the checkpoint ({err.strerror or err}); free space or choose another "

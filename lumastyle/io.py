@@ -19,7 +19,6 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Iterator
-from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -368,7 +367,7 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[P
 
     An error leaves no file under the final name and removes the temporary one; a kill leaves at
     most a hidden ``.NAME.*.part`` file (``keep_suffix``: ``.part.png``, for writers that choose the
-    format by suffix), removed by the next successful write of the same name.
+    format by suffix), never a partial file under the final name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -382,8 +381,6 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[P
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp_path, path)
-        for stale in path.parent.glob(f".{glob_escape(path.stem)}.*{suffix}"):  # left by a killed write
-            stale.unlink(missing_ok=True)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -61,8 +61,9 @@ def test_killed_mid_epoch_and_mid_save_resumes_to_the_uninterrupted_result(tmp_p
     assert fit(root, tmp_path / "b", *epochs, *resume, killer, *saving) == -signal.SIGKILL
     kept = torch.load(last, weights_only=True)  # the kill during the save left the previous one whole
     assert kept["epoch"] == 1
-    assert not list(run.glob("checkpoints/*.ckpt.part*"))
+    assert list(run.glob("checkpoints/.*.part"))  # the killed save's temporary file, nothing else
     assert fit(root, tmp_path / "b", *epochs, *resume) == 0
+    assert not list(run.glob("checkpoints/.*.part"))  # cleared by the next save of that name
 
     reference = torch.load(
         tmp_path / "a" / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True

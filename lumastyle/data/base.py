@@ -72,12 +72,11 @@ def photos_by_stem(folder: Path, bad: Callable[[Path, str], None] | None = None)
     shared: set[str] = set()
     for path in list_images(folder):
         if path.stem in found:
-            message = (
-                f"{folder}: '{found[path.stem].name}' and '{path.name}' share the stem '{path.stem}'; "
-                "keep one file per stem"
-            )
             if bad is None:
-                raise LumastyleError(message)
+                raise LumastyleError(
+                    f"{folder}: '{found[path.stem].name}' and '{path.name}' share the stem '{path.stem}'; "
+                    "keep one file per stem"
+                )
             bad(path, f"shares the stem '{path.stem}' with {found[path.stem].name}")
             shared.add(path.stem)
             continue

@@ -3,33 +3,30 @@ SIGKILL at a chosen moment, as a crash, the OOM killer or a pre-empted cluster j
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 from typing import Any
 
-import torch
 from lightning.pytorch import Callback
 
 
-def _die_halfway(real_save: Any) -> Any:
-    """``torch.save`` that writes half of the checkpoint's bytes to its destination, then SIGKILLs."""
+def _die_before_commit(real_replace: Any) -> Any:
+    """``os.replace`` that, for a checkpoint, cuts the new file to half its bytes (as a kill halfway
+    through writing it leaves it) and SIGKILLs before it is renamed. A save that writes the final
+    name in place never calls it, so the run is not killed and the test fails."""
 
-    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
-        buffer = io.BytesIO()
-        real_save(obj, buffer, *args, **kwargs)
-        data = buffer.getvalue()
-        out = open(f, "wb") if isinstance(f, (str, os.PathLike)) else f  # noqa: SIM115
-        out.write(data[: len(data) // 2])
-        out.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
+    def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if str(dst).endswith(".ckpt"):
+            os.truncate(src, os.path.getsize(src) // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(src, dst, *args, **kwargs)
 
-    return save
+    return replace
 
 
 class KillAt(Callback):
-    """SIGKILL at training step ``step`` (mid-epoch), or halfway through writing the checkpoint of
-    epoch ``saving_epoch``."""
+    """SIGKILL at training step ``step`` (mid-epoch), or while saving the checkpoint of epoch
+    ``saving_epoch`` (half its bytes written)."""
 
     def __init__(self, step: int = -1, saving_epoch: int = -1) -> None:
         self.step = step
@@ -41,4 +38,4 @@ class KillAt(Callback):
 
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         if trainer.current_epoch == self.saving_epoch:
-            torch.save = _die_halfway(torch.save)
+            os.replace = _die_before_commit(os.replace)
