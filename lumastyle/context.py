@@ -14,6 +14,7 @@ crop's pixels read (plus the cells conv6 reaches, zeros beyond the map, as conv6
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from fractions import Fraction
@@ -262,14 +263,20 @@ class LowLevelContext(nn.Module):
             photo's mean colour, a global statistic the local maps lack). Pixels, not
             fractions: a training crop and the photo ``stylize`` caps to the training scale have the
             same pixel scale, so the head sees the same blur in both.
+        contrast: also, for every two radii, the (normalised) Lab distance between the two blurred
+            copies, one channel each: a centre-surround difference (Itti, Koch and Niebur 1998), how
+            much a region stands out from its surroundings. A distance is not linear in the blurred
+            colours, so neither the closed-form start nor the head's first layer could form it.
     """
 
-    def __init__(self, radii: Sequence[float]) -> None:
+    def __init__(self, radii: Sequence[float], contrast: bool = False) -> None:
         super().__init__()
         if not radii or any(r <= 0 for r in radii):
             raise ValueError(f"low-level context radii must be positive, got {list(radii)}")
         self.radii = tuple(float(r) for r in radii)
-        self.out_channels = 3 * len(self.radii)
+        self.contrast = bool(contrast)
+        self.pairs = list(itertools.combinations(range(len(self.radii)), 2)) if self.contrast else []
+        self.out_channels = 3 * len(self.radii) + len(self.pairs)
 
     @staticmethod
     def _blurred(lab_n: Tensor, radius: float) -> Tensor:
@@ -278,11 +285,14 @@ class LowLevelContext(nn.Module):
         return blur(lab_n, radius)
 
     def forward(self, lab_n: Tensor) -> ContextMap:
-        """Normalised Lab (B, 3, h, w) of the context image -> its blurred copies at 1/STRIDE."""
+        """Normalised Lab (B, 3, h, w) of the context image -> its blurred copies (then their
+        distances) at 1/STRIDE."""
         h, w = lab_n.shape[-2:]
-        blurred = torch.cat([self._blurred(lab_n, r) for r in self.radii], dim=-3)
+        blurred = [self._blurred(lab_n, r) for r in self.radii]
+        distances = [(blurred[i] - blurred[j]).norm(dim=-3, keepdim=True) for i, j in self.pairs]
+        maps = torch.cat(blurred + distances, dim=-3)
         # pad to whole cells so cell j covers pixels [STRIDE*j, STRIDE*(j+1)), as the backbone's do
-        padded = reflect_pad(blurred, 0, -h % STRIDE, 0, -w % STRIDE)
+        padded = reflect_pad(maps, 0, -h % STRIDE, 0, -w % STRIDE)
         return ContextMap(F.avg_pool2d(padded, STRIDE), (h, w), 0)
 
 

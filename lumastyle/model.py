@@ -94,6 +94,9 @@ class LumaStyle(L.LightningModule):
         low_level_linear: the low-level context also enters the head's colour matrix linearly (not in the
             paper; QuadraticHead, AffineHead; another head is built without it, with a warning), so the
             closed-form start is the best colour map linear in that context.
+        low_level_contrast: the low-level context also holds, for every two of its radii, the Lab
+            distance between the two blurred copies: how much a region stands out from its
+            surroundings (not in the paper; needs two or more ``low_level`` radii).
         closed_form_start: before the first step, fit the best single global colour map on the head's
             basis to the training photos by least squares and start the head there (it learns the
             residual): from step 0 the model is as good as the global fit. With a ``low_level_linear``
@@ -122,6 +125,7 @@ class LumaStyle(L.LightningModule):
         top_channels: int | None = None,
         context_cache: bool | str = True,
         low_level_linear: bool = False,
+        low_level_contrast: bool = False,
     ) -> None:
         super().__init__()
         # the optimiser is configuration of a run (config.yaml records it), not of the network
@@ -147,6 +151,7 @@ class LumaStyle(L.LightningModule):
             low_level,
             top_channels,
             low_level_linear,
+            low_level_contrast,
         )
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints

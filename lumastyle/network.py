@@ -62,6 +62,8 @@ class StyleNetwork(nn.Module):
         low_level_linear: the low-level context also enters the head's colour matrix linearly (heads
             that offer it: :class:`~lumastyle.heads.ColorTransformHead`), for a closed-form start linear
             in it.
+        low_level_contrast: the low-level context also holds the Lab distance between every two of
+            its blurred copies (:class:`~lumastyle.context.LowLevelContext`'s ``contrast``).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class StyleNetwork(nn.Module):
         low_level: Sequence[float] = (),
         top_channels: int | None = None,
         low_level_linear: bool = False,
+        low_level_contrast: bool = False,
     ) -> None:
         super().__init__()
         if context_pad < 0:
@@ -96,7 +99,12 @@ class StyleNetwork(nn.Module):
             context_channels = backbones[0].out_channels
         if any(r <= 0 for r in low_level):
             raise LumastyleError(f"model.low_level radii must be positive, got {list(low_level)}")
-        self.low_level = LowLevelContext(low_level) if low_level else None
+        if low_level_contrast and len(low_level) < 2:
+            raise LumastyleError(
+                "model.low_level_contrast compares blurred copies: set two or more model.low_level radii "
+                f"(say [4.0, 16.0, 48.0]), got {list(low_level)}"
+            )
+        self.low_level = LowLevelContext(low_level, low_level_contrast) if low_level else None
         low_channels = self.low_level.out_channels if self.low_level else 0
         if low_level_linear and not low_channels:
             raise LumastyleError(
@@ -160,6 +168,8 @@ class StyleNetwork(nn.Module):
         scales = self.context.scales if self.context is not None else ()
         pad = self.context.pad if self.context is not None else 0
         radii = self.low_level.radii if self.low_level is not None else ()
+        if self.low_level is not None and self.low_level.contrast:
+            radii = (*radii, "contrast")
         parts.append(
             f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}|sizes2"
         )  # sizes2: integer rounding

@@ -120,6 +120,36 @@ class TestLowLevelContext:
         with pytest.raises(ValueError, match="positive"):
             LowLevelContext([0.0])
 
+    def test_contrast_is_the_distance_between_blurred_copies(self):
+        """With ``contrast``, after the 3 channels of each radius comes one channel per pair of radii:
+        the cell mean of the per-pixel Lab distance between those two blurred copies."""
+        from lumastyle.context import LowLevelContext, blur
+
+        x = torch.rand(2, 3, 40, 48)
+        plain = LowLevelContext([2.0, 6.0, 18.0])(x)
+        m = LowLevelContext([2.0, 6.0, 18.0], contrast=True)(x)
+        assert m.features.shape[1] == 9 + 3
+        assert torch.equal(m.features[:, :9], plain.features)  # the blurred copies are unchanged
+        b = [blur(x, r) for r in (2.0, 6.0, 18.0)]
+        for channel, (i, j) in zip(range(9, 12), [(0, 1), (0, 2), (1, 2)], strict=True):
+            expected = torch.nn.functional.avg_pool2d((b[i] - b[j]).norm(dim=1, keepdim=True), STRIDE)
+            assert torch.allclose(m.features[:, channel : channel + 1], expected, atol=1e-6)
+
+    def test_contrast_sees_a_region_that_differs_from_its_surroundings(self):
+        """Zero on a flat photo and unchanged by a colour shift of the whole photo (a distance, not a
+        colour); a patch that differs from its surroundings stands out, wherever it is."""
+        from lumastyle.context import LowLevelContext
+
+        low = LowLevelContext([2.0, 12.0], contrast=True)
+        flat = torch.full((1, 3, 64, 64), 0.3)
+        assert low(flat).features[:, 6].abs().max() < 1e-6
+        photo = flat.clone()
+        photo[..., 8:16, 40:48] = 0.9
+        contrast = low(photo).features[0, 6]  # (8, 8) cells
+        assert contrast[1:2, 5:6].item() > 10 * contrast[6:, :3].max().item()
+        shifted = low(photo + torch.tensor([0.2, -0.1, 0.05]).view(1, 3, 1, 1)).features[0, 6]
+        assert torch.allclose(shifted, contrast, atol=1e-5)
+
     def test_infinite_radius_is_the_photos_mean_colour(self):
         from lumastyle.context import LowLevelContext
 

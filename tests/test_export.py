@@ -28,9 +28,10 @@ def train(work: Path, name: str, *extra: str) -> Path:
 
 @pytest.fixture(scope="module")
 def context_model(tmp_path_factory) -> Path:
-    """A model with two-scale context and low-level context, its context capped at 48 pixels."""
+    """A model with two-scale context and low-level context (with the contrast channels, as the CPU
+    preset's), its context capped at 48 pixels."""
     return train(tmp_path_factory.mktemp("ctx"), "ctx", "--model.low_level", "[4.0, 16.0]",
-                 "--model.context_long_side", "48")  # fmt: skip
+                 "--model.low_level_contrast", "true", "--model.context_long_side", "48")  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -171,6 +171,18 @@ class TestLowLevelContext:
         expected = denormalize_lab(torch.einsum("okhw,khw->ohw", phi, quadratic_basis(lab_n)[0])[None])
         assert torch.allclose(net.forward_lab(rgb)[1], expected, atol=1e-4)
 
+    def test_contrast_channels_reach_the_head_and_the_cache_key(self):
+        from lumastyle.errors import LumastyleError
+
+        net = small_network(low_level=(2.0, 6.0, 18.0), low_level_contrast=True, low_level_linear=True)
+        assert net.head.context_in[-1].in_channels == 12 and net.head.low_linear.in_channels == 12
+        rgb = torch.rand(1, 3, 30, 34)
+        assert net(rgb).shape == rgb.shape
+        plain = small_network(low_level=(2.0, 6.0, 18.0), low_level_linear=True)
+        assert net.lower_fingerprint() != plain.lower_fingerprint()  # a cache never serves the other's maps
+        with pytest.raises(LumastyleError, match="low_level_contrast compares blurred copies"):
+            small_network(low_level=(4.0,), low_level_contrast=True)
+
     def test_linear_path_needs_low_level_context(self):
         from lumastyle.errors import LumastyleError
 

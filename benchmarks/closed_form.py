@@ -1,0 +1,77 @@
+"""What the closed-form start alone reaches on the rendered styles, for each kind of low-level context.
+
+The closed-form start (``model.closed_form_start`` with ``model.low_level_linear``) is the
+least-squares colour map linear in each pixel's low-level context, its ridge chosen on the validation
+photos. With no backbone (``scales: []``) and no training step it is a model in closed form, so it
+shows in seconds what a kind of low-level context can carry of a look: the floor the CPU preset's
+training starts from. Same photos, split and measure as ``benchmarks/tables.py`` (sample photos at
+the CPU preset's long side 384; mean per-pixel Lab distance of the written image on the test photos).
+
+    PYTHONPATH=. python benchmarks/closed_form.py --styles render_popout render_watercolor
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+import yaml
+
+from lumastyle.data.actions import GlobalActionDataModule
+from lumastyle.model import LumaStyle
+
+REPO = Path(__file__).resolve().parents[1]
+#: name -> the model options of that low-level context (the CPU preset's is the last)
+CONTEXTS = {
+    "global map (none)": {},
+    "blur 4, 16": {"low_level": (4.0, 16.0)},
+    "blur 4, 16, 48": {"low_level": (4.0, 16.0, 48.0)},
+    "blur 4, 16, 48 + contrast": {"low_level": (4.0, 16.0, 48.0), "low_level_contrast": True},
+}
+
+
+def splits(style: str, long_side: int) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    data = yaml.safe_load((REPO / "styles" / f"{style}.yaml").read_text())["data"]["init_args"]
+    dm = GlobalActionDataModule(**{**data, "num_workers": 0, "long_side": long_side})
+    dm.setup()
+    return {s: [ex.load(long_side) for ex in dm.splits[s]] for s in ("train", "val", "test")}
+
+
+def test_error(model: LumaStyle, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    from lumastyle.color import lab_distance, rgb_to_lab
+
+    total = count = 0.0
+    with torch.no_grad():
+        for rgb, target in pairs:
+            d = lab_distance(rgb_to_lab(model.stylize(rgb)), rgb_to_lab(target))
+            total, count = total + d.sum().item(), count + d.numel()
+    return total / count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--styles", nargs="+", default=["spring", "cold", "render_clarity",
+                                                        "render_watercolor", "render_popout"])  # fmt: skip
+    parser.add_argument("--long-side", type=int, default=384)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    names = list(CONTEXTS)
+    print("| style | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for style in args.styles:
+        photos = splits(style, args.long_side)
+        errors = []
+        for options in CONTEXTS.values():
+            local = bool(options)
+            model = LumaStyle(scales=(), backbone_weights=None, closed_form_start=True,
+                              low_level_linear=local, context_long_side=args.long_side, **options)  # fmt: skip
+            model.start_from_global_fit(photos["train"], photos["val"])
+            errors.append(test_error(model, photos["test"]))
+        row = [f"{e:.2f} ({e / errors[0]:.2f})" for e in errors]
+        print(f"| {style} | " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
