@@ -420,7 +420,10 @@ def test_contrast_context_learns_a_pop_out_in_closed_form():
     errors = {}
     for contrast in (False, True):
         model = LumaStyle(
-            **SMALL, low_level=(3.0, 12.0), low_level_contrast=contrast, low_level_linear=True,
+            **SMALL,
+            low_level=(3.0, 12.0),
+            low_level_contrast=contrast,
+            low_level_linear=True,
             closed_form_start=True,
         )
         model.start_from_global_fit(train, validation)

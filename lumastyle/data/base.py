@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import statistics
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,11 +97,21 @@ def fit_long_side(image: Tensor, long_side: int | None) -> Tensor:
     return resize(image.unsqueeze(0), (max(1, round(h * f)), max(1, round(w * f))))[0]
 
 
+#: bytes of whole training photos (with their targets) a training loader worker keeps in memory
+WHOLE_PHOTO_MEMORY = 256 << 20
+
+
 class CropDataset(Dataset):
     """Random crops (the same window in input and target) with random horizontal flips, for training.
 
     With a context cache, each crop also carries the windows of its whole photo's cached context maps
     (``context``), where it sits in the photo (``origin``) and the photo's size (``photo_hw``).
+
+    Each photo is decoded (and a local look rendered on it) once, not once a crop: the most recently
+    used whole photos, with their targets, are kept up to ``memory_bytes`` (per loader worker, which
+    persists across epochs), so a look like ``watercolor`` (SLIC on the whole photo) costs one render
+    a photo for the whole run when the photos fit. Targets are deterministic (training targets leave
+    out film grain), so a kept one is the one that would be rendered again.
     """
 
     def __init__(
@@ -111,6 +122,7 @@ class CropDataset(Dataset):
         long_side: int | None,
         flip: bool = True,
         context: ContextCache | None = None,
+        memory_bytes: int = WHOLE_PHOTO_MEMORY,
     ):
         self.examples = list(examples)
         self.crop_size = crop_size
@@ -118,16 +130,36 @@ class CropDataset(Dataset):
         self.long_side = long_side
         self.flip = flip
         self.context = context
+        self.memory_bytes = memory_bytes
+        self._kept: OrderedDict[int, Tensor] = OrderedDict()  # example index -> whole (input, target)
+        self._kept_bytes = 0
+
+    def _whole_pair(self, i: int, ex: Example, render: bool) -> Tensor:
+        """Example ``i``'s whole photo (3, H, W), with its rendered or read target stacked on it when
+        there is one (6, H, W); from memory when it was loaded before."""
+        pair = self._kept.get(i)
+        if pair is not None:
+            self._kept.move_to_end(i)
+            return pair
+        rgb, target = ex.load(self.long_side, render=render)
+        pair = rgb if target is None else torch.cat([rgb, target], dim=0)
+        if pair.nbytes <= self.memory_bytes:
+            self._kept[i] = pair
+            self._kept_bytes += pair.nbytes
+            while self._kept_bytes > self.memory_bytes:
+                self._kept_bytes -= self._kept.popitem(last=False)[1].nbytes
+        return pair
 
     def __len__(self) -> int:
         return len(self.examples) * self.crops_per_image
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        ex = self.examples[index % len(self.examples)]
+        i = index % len(self.examples)
+        ex = self.examples[i]
         # a per-pixel look is rendered on the crop alone (cheaper); a local one needs the whole photo
         whole = ex.render is not None and not getattr(ex.render, "per_pixel", True)
-        rgb, target = ex.load(self.long_side, render=whole)
-        pair = rgb if target is None else torch.cat([rgb, target], dim=0)
+        pair = self._whole_pair(i, ex, whole)
+        target = None if pair.shape[0] == 3 else pair[3:]
         flipped = self.flip and bool(torch.rand(()) < 0.5)
         if flipped:  # the whole photo, so a cached context of the flipped photo lines up with the crop
             pair = pair.flip(-1)

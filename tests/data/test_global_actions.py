@@ -119,3 +119,44 @@ def test_a_local_recipe_trains_on_whole_photo_renders(photos):
     ex = dm.splits["train"][0]
     rgb, target = ex.load(dm.long_side)
     assert torch.allclose(target, dm.action(rgb))
+
+
+class Inverter(Recorder):
+    """A local look that records what it renders and inverts it."""
+
+    def __call__(self, rgb: torch.Tensor) -> torch.Tensor:
+        return 1 - super().__call__(rgb)
+
+
+def test_each_photo_is_rendered_once_for_all_its_crops(photos):
+    """A local look costs one render of each whole photo for the whole run when the photos fit the
+    loader's memory (none kept: one render a crop), and the crops are the same either way."""
+    from lumastyle.data.base import CropDataset, Example
+
+    def two_epochs(memory: int) -> tuple[Inverter, list[dict]]:
+        look = Inverter(per_pixel=False)
+        examples = [Example(p.stem, p, render=look) for p in sorted(photos.iterdir())[:3]]
+        dataset = CropDataset(examples, crop_size=8, crops_per_image=4, long_side=None, memory_bytes=memory)
+        torch.manual_seed(0)
+        return look, [dataset[i] for _ in range(2) for i in range(len(dataset))]
+
+    (kept_look, kept), (fresh_look, fresh) = two_epochs(1 << 30), two_epochs(0)
+    assert len(kept_look.sizes) == 3 and len(fresh_look.sizes) == 2 * 12
+    for a, b in zip(kept, fresh, strict=True):
+        assert a["name"] == b["name"] and torch.equal(a["input"], b["input"])
+        assert torch.equal(a["target"], b["target"])
+
+
+def test_photos_beyond_the_memory_are_loaded_again(photos):
+    from lumastyle.data.base import CropDataset, Example
+
+    look = Recorder(per_pixel=False)
+    paths = sorted(photos.iterdir())[:3]
+    one_photo = 6 * 40 * 48 * 4  # input and target, float32
+    dataset = CropDataset(
+        [Example(p.stem, p, render=look) for p in paths], crop_size=8, crops_per_image=1, long_side=None,
+        memory_bytes=2 * one_photo,
+    )  # fmt: skip
+    for i in [0, 1, 0, 2, 1, 0]:  # keeps the two most recently used: 0 and 1, then 0 and 2, then 1 ...
+        dataset[i]
+    assert len(look.sizes) == 5  # 0, 1 and 2 rendered; 1 again (pushed out by 2); 0 again (by 1)
