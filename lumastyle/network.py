@@ -163,7 +163,7 @@ class StyleNetwork(nn.Module):
 
     def lower_fingerprint(self) -> str:
         """A hash of everything :meth:`lower_context` depends on: weights, input normalisation, scales,
-        padding and low-level radii. Cached maps are keyed by it."""
+        padding and the low-level context (radii, contrast). Cached maps are keyed by it."""
         parts = [b.lower_fingerprint() for b in self.context.backbones] if self.context is not None else []
         scales = self.context.scales if self.context is not None else ()
         pad = self.context.pad if self.context is not None else 0
