@@ -10,8 +10,9 @@ whole photo, as at ``stylize`` time, and an epoch costs conv6/conv7 and the head
 A cached file is named by a hash of everything its maps depend on: the photo file (resolved path,
 size, modification time), how it is decoded, the long sides it was shrunk to, the orientation, and
 :meth:`lumastyle.network.StyleNetwork.lower_fingerprint` (weights, input normalisation, scales,
-padding, low-level radii and contrast). A changed photo or changed weights get a new file; a stale map is never
-served. Files are written atomically, so an interrupted build leaves nothing half-written.
+padding, low-level radii and contrast). A changed photo or changed weights get a new file; a stale
+map is never served. Files are written atomically, so an interrupted build leaves nothing
+half-written.
 
 Nothing here needs the network after the build: the cache object is small and goes to the loader's
 worker processes, which only read files (memory-mapped).
