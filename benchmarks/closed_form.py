@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from tables import mean_distance, model_predictor, whole_pairs  # benchmarks/tables.py, beside this
 
 from lumastyle.data.actions import GlobalActionDataModule
 from lumastyle.model import LumaStyle
@@ -36,18 +37,7 @@ def splits(style: str, long_side: int) -> dict[str, list[tuple[torch.Tensor, tor
     data = yaml.safe_load((REPO / "styles" / f"{style}.yaml").read_text())["data"]["init_args"]
     dm = GlobalActionDataModule(**{**data, "num_workers": 0, "long_side": long_side})
     dm.setup()
-    return {s: [ex.load(long_side) for ex in dm.splits[s]] for s in ("train", "val", "test")}
-
-
-def test_error(model: LumaStyle, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    from lumastyle.color import lab_distance, rgb_to_lab
-
-    total = count = 0.0
-    with torch.no_grad():
-        for rgb, target in pairs:
-            d = lab_distance(rgb_to_lab(model.stylize(rgb)), rgb_to_lab(target))
-            total, count = total + d.sum().item(), count + d.numel()
-    return total / count
+    return {s: whole_pairs(dm, s) for s in ("train", "val", "test")}
 
 
 def main() -> None:
@@ -68,7 +58,8 @@ def main() -> None:
             model = LumaStyle(scales=(), backbone_weights=None, closed_form_start=True,
                               low_level_linear=local, context_long_side=args.long_side, **options)  # fmt: skip
             model.start_from_global_fit(photos["train"], photos["val"])
-            errors.append(test_error(model, photos["test"]))
+            with torch.no_grad():
+                errors.append(mean_distance(photos["test"], model_predictor(model)))
         row = [f"{e:.2f} ({e / errors[0]:.2f})" for e in errors]
         print(f"| {style} | " + " | ".join(row) + " |", flush=True)
 

@@ -158,8 +158,7 @@ class CropDataset(Dataset):
         ex = self.examples[i]
         # a per-pixel look is rendered on the crop alone (cheaper); a local one needs the whole photo
         whole = ex.render is not None and not getattr(ex.render, "per_pixel", True)
-        pair = self._whole_pair(i, ex, whole)
-        target = None if pair.shape[0] == 3 else pair[3:]
+        pair = self._whole_pair(i, ex, whole)  # (3, H, W) when the look is rendered on the crop
         flipped = self.flip and bool(torch.rand(()) < 0.5)
         if flipped:  # the whole photo, so a cached context of the flipped photo lines up with the crop
             pair = pair.flip(-1)
@@ -173,7 +172,7 @@ class CropDataset(Dataset):
         left = int(torch.randint(0, w - c + 1, ()).item())
         pair = pair[:, top : top + c, left : left + c]
         crop = pair[:3].contiguous()
-        target = ex.render(crop) if target is None else pair[3:].contiguous()  # render only the crop
+        target = ex.render(crop) if len(pair) == 3 else pair[3:].contiguous()  # render only the crop
         item = {"input": crop, "target": target, "name": ex.name}
         if self.context is not None:
             entry = entry_of(ex, self.long_side, None, flipped)
