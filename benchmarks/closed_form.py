@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from tables import mean_distance, model_predictor, whole_pairs  # benchmarks/tables.py, beside this
+from tables import PAPER, mean_distance, model_predictor, whole_pairs  # benchmarks/tables.py, beside this
 
 from lumastyle.data.actions import GlobalActionDataModule
 from lumastyle.model import LumaStyle
@@ -42,8 +42,7 @@ def splits(style: str, long_side: int) -> dict[str, list[tuple[torch.Tensor, tor
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--styles", nargs="+", default=["spring", "cold", "render_clarity",
-                                                        "render_watercolor", "render_popout"])  # fmt: skip
+    parser.add_argument("--styles", nargs="+", default=list(PAPER), choices=list(PAPER))
     parser.add_argument("--long-side", type=int, default=384)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -54,9 +53,8 @@ def main() -> None:
         photos = splits(style, args.long_side)
         errors = []
         for options in CONTEXTS.values():
-            local = bool(options)
             model = LumaStyle(scales=(), backbone_weights=None, closed_form_start=True,
-                              low_level_linear=local, context_long_side=args.long_side, **options)  # fmt: skip
+                              low_level_linear=bool(options), context_long_side=args.long_side, **options)  # fmt: skip
             model.start_from_global_fit(photos["train"], photos["val"])
             with torch.no_grad():
                 errors.append(mean_distance(photos["test"], model_predictor(model)))
