@@ -24,12 +24,15 @@ from lumastyle.data.actions import GlobalActionDataModule
 from lumastyle.model import LumaStyle
 
 REPO = Path(__file__).resolve().parents[1]
-#: name -> the model options of that low-level context (the CPU preset's is the last)
+#: name -> the model options of that low-level context (the CPU preset's is the fourth; the last is
+#: what render_watercolor.yaml adds to it)
 CONTEXTS = {
     "global map (none)": {},
     "blur 4, 16": {"low_level": (4.0, 16.0)},
     "blur 4, 16, 48": {"low_level": (4.0, 16.0, 48.0)},
     "blur 4, 16, 48 + contrast": {"low_level": (4.0, 16.0, 48.0), "low_level_contrast": True},
+    "+ regions 8, 16, 32": {"low_level": (4.0, 16.0, 48.0), "low_level_contrast": True,
+                            "low_level_regions": (8.0, 16.0, 32.0)},  # fmt: skip
 }
 
 

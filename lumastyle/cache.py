@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lumastyle.backbone import UPPER_MARGIN
+from lumastyle.backbone import STRIDE, UPPER_MARGIN
 from lumastyle.context import ContextMap, take_window, window_length, window_origin
 from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path
@@ -119,6 +119,7 @@ class ContextCache:
                     "features": [m.features[0].to("cpu", torch.float16).contiguous() for m in maps],
                     "scaled_hw": [list(m.scaled_hw) for m in maps],
                     "pad": [int(m.pad) for m in maps],
+                    "stride": [int(m.stride) for m in maps],
                     "photo_hw": list(rgb.shape[-2:]),
                 }
                 with atomic_path(self.path(entry)) as tmp:
@@ -150,17 +151,18 @@ class ContextCache:
         """Per map, the window a crop reads (``crop`` pixels square from ``top_left`` of a ``photo_hw``
         photo; None: the whole map), as a dict of the :class:`~lumastyle.context.ContextWindow` fields."""
         record = self.load(entry)
+        strides = record.get("stride") or [STRIDE] * len(record["features"])
         out = []
         for i, features in enumerate(record["features"]):
-            scaled_hw, pad = tuple(record["scaled_hw"][i]), record["pad"][i]
+            scaled_hw, pad, stride = tuple(record["scaled_hw"][i]), record["pad"][i], strides[i]
             map_hw = tuple(features.shape[-2:])
             m = self.margin(i)
             if crop is None:
                 origin, size = (0, 0), map_hw
             else:
-                origin = window_origin(scaled_hw, pad, map_hw, photo_hw, top_left)
+                origin = window_origin(scaled_hw, pad, map_hw, photo_hw, top_left, stride)
                 scale = self.scales[i] if i < len(self.scales) else 1.0
-                n = window_length(crop, scale)
+                n = window_length(crop, scale, stride)
                 size = (n, n)
             window = take_window(features, origin[0] - m, origin[1] - m, size[0] + 2 * m, size[1] + 2 * m)
             out.append(
@@ -170,6 +172,7 @@ class ContextCache:
                     "map_hw": torch.tensor(map_hw),
                     "scaled_hw": torch.tensor(scaled_hw),
                     "pad": torch.tensor(pad),
+                    "stride": torch.tensor(stride),
                 }
             )
         return out

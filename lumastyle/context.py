@@ -26,7 +26,8 @@ from kornia.filters import get_gaussian_kernel1d
 from torch import Tensor, nn
 
 from lumastyle.backbone import STRIDE
-from lumastyle.color import full_precision
+from lumastyle.color import denormalize_lab, full_precision, lab_to_rgb
+from lumastyle.superpixels import region_means, slic_labels
 
 _MAX_SIGMA = 4.0  # blur sigmas above this many pixels are applied at a lower resolution
 
@@ -37,6 +38,7 @@ class ContextMap(NamedTuple):
     features: Tensor  #: (B, C, h, w) at 1/STRIDE of the padded, scaled image
     scaled_hw: tuple[int, int]  #: size of the scaled image before padding
     pad: int  #: reflection padding (pixels) on the top and left of the scaled image
+    stride: int = STRIDE  #: pixels of the padded, scaled image per map cell (1: a full-resolution map)
 
 
 def _reflect_indices(n: int, before: int, after: int, device: torch.device) -> Tensor:
@@ -130,17 +132,18 @@ class ContextWindow(NamedTuple):
     map_hw: Tensor  #: (B, 2) size of the whole map in cells (sampling clamps to it)
     scaled_hw: Tensor  #: (B, 2) size of the scaled photo the map was computed on, before padding
     pad: Tensor  #: (B,) its reflection padding in pixels
+    stride: Tensor | None = None  #: (B,) pixels per map cell (None: STRIDE)
 
 
-def _cell(position: Tensor, scaled: Tensor, photo: Tensor, pad: Tensor) -> Tensor:
+def _cell(position: Tensor, scaled: Tensor, photo: Tensor, pad: Tensor, stride: Tensor | int = STRIDE) -> Tensor:
     """Feature coordinate (cell centres at integers) of pixel ``position`` of a ``photo``-long axis."""
-    return ((position + 0.5) * (scaled / photo) + pad) / STRIDE - 0.5
+    return ((position + 0.5) * (scaled / photo) + pad) / stride - 0.5
 
 
-def window_length(crop: int, scale: float) -> int:
+def window_length(crop: int, scale: float, stride: int = STRIDE) -> int:
     """Cells a window needs to cover every pixel of a ``crop``-pixel axis on a map of this scale,
     with the bilinear neighbour of the last one (one cell of slack for the rounding of scaled sizes)."""
-    return math.ceil(crop * scale / STRIDE) + 3
+    return math.ceil(crop * scale / stride) + 3
 
 
 def window_origin(
@@ -149,6 +152,7 @@ def window_origin(
     map_hw: tuple[int, int],
     photo_hw: tuple[int, int],
     top_left: tuple[int, int],
+    stride: int = STRIDE,
 ) -> tuple[int, int]:
     """The map cell (row, column) a window over a crop whose first pixel is ``top_left`` starts at."""
     out = []
@@ -158,6 +162,7 @@ def window_origin(
             torch.tensor(float(scaled_hw[axis])),
             torch.tensor(float(photo_hw[axis])),
             torch.tensor(float(pad)),
+            stride,
         )
         out.append(int(u.clamp(0, map_hw[axis] - 1).floor().item()))
     return out[0], out[1]
@@ -183,6 +188,7 @@ def sample_window(
     features = full_precision(window.features)
     device = features.device
     size = torch.tensor(features.shape[-2:], device=device, dtype=torch.float32)
+    stride = STRIDE if window.stride is None else window.stride[:, None].float()
     grids = []
     for axis in range(2):
         pos = torch.arange(crop_hw[axis], device=device, dtype=torch.float32)
@@ -192,6 +198,7 @@ def sample_window(
             window.scaled_hw[:, axis, None].float(),
             photo_hw[:, axis, None].float(),
             window.pad[:, None].float(),
+            stride,
         )
         # grid_sample's border padding clamps to the map's edge cells: do it on the whole map's cells
         u = torch.minimum(u.clamp_min(0), window.map_hw[:, axis, None].float() - 1)
@@ -267,16 +274,42 @@ class LowLevelContext(nn.Module):
             copies, one channel each: a centre-surround difference (Itti, Koch and Niebur 1998), how
             much a region stands out from its surroundings. A distance is not linear in the blurred
             colours, so neither the closed-form start nor the head's first layer could form it.
+        regions: also, for each size (pixels), the mean Lab of each pixel's SLIC superpixel of about
+            that side (:mod:`lumastyle.superpixels`), 3 channels each: regional colour that stops at
+            edges, which a blur smears across them, so a look that flattens regions is one linear step
+            away. The map is then kept at full resolution (stride 1: region edges are sharp), and
+            the network cannot be exported (SLIC is scikit-image's, in numpy).
+        compactness: SLIC's balance of colour against space for ``regions`` (scikit-image's default 10).
+        shifts: each region size's means are averaged over ``shifts`` x ``shifts`` SLIC seed grids,
+            offset by 1/``shifts`` of a region in each axis. One grid's regions depend on where its seeds
+            fall: shifting a photo by 4 pixels changes a one-grid painting by 4-6 Lab units, about two
+            thirds of what the painting changes at all (benchmarks/README.md); averaged, the map is a
+            function of the photo's content, nearly the same wherever it is cropped.
     """
 
-    def __init__(self, radii: Sequence[float], contrast: bool = False) -> None:
+    def __init__(
+        self,
+        radii: Sequence[float],
+        contrast: bool = False,
+        regions: Sequence[float] = (),
+        compactness: float = 10.0,
+        shifts: int = 2,
+    ) -> None:
         super().__init__()
-        if not radii or any(r <= 0 for r in radii):
+        if not (radii or regions) or any(r <= 0 for r in radii):
             raise ValueError(f"low-level context radii must be positive, got {list(radii)}")
+        if any(not 1 <= r < math.inf for r in regions) or compactness <= 0 or shifts < 1:
+            raise ValueError(
+                f"region sizes must be finite and >= 1 pixel, compactness > 0, shifts >= 1, got {list(regions)}"
+            )
+        self.shifts = int(shifts)
         self.radii = tuple(float(r) for r in radii)
         self.contrast = bool(contrast)
+        self.regions = tuple(float(r) for r in regions)
+        self.compactness = float(compactness)
         self.pairs = list(itertools.combinations(range(len(self.radii)), 2)) if self.contrast else []
-        self.out_channels = 3 * len(self.radii) + len(self.pairs)
+        self.out_channels = 3 * len(self.radii) + len(self.pairs) + 3 * len(self.regions)
+        self.stride = 1 if self.regions else STRIDE
 
     @staticmethod
     def _blurred(lab_n: Tensor, radius: float) -> Tensor:
@@ -284,26 +317,45 @@ class LowLevelContext(nn.Module):
             return lab_n.mean(dim=(-2, -1), keepdim=True).expand_as(lab_n)
         return blur(lab_n, radius)
 
+    def _region_means(self, lab_n: Tensor, size: float) -> Tensor:
+        """Each pixel's superpixel mean (regions of about ``size`` pixels a side), averaged over
+        ``shifts`` x ``shifts`` SLIC seed grids offset by fractions of a region (the photo is mirror-padded
+        on the top and left by the offset, segmented, and cut back)."""
+        flat, lead = flat_batch(lab_n)
+        rgb = lab_to_rgb(denormalize_lab(flat.float()))
+        offsets = [round(i * size / self.shifts) for i in range(self.shifts)]
+        out = torch.zeros_like(flat)
+        for b in range(flat.shape[0]):
+            for dy, dx in itertools.product(offsets, offsets):
+                shifted = reflect_pad(torch.stack([flat[b], rgb[b].to(flat)]), dy, 0, dx, 0)
+                segments = round(shifted.shape[-2] * shifted.shape[-1] / size**2)
+                labels = slic_labels(shifted[1].float(), segments, self.compactness)
+                out[b] += region_means(shifted[0], labels)[:, dy:, dx:]
+        return (out / len(offsets) ** 2).reshape(*lead, *flat.shape[-3:])
+
     def forward(self, lab_n: Tensor) -> ContextMap:
         """Normalised Lab (B, 3, h, w) of the context image -> its blurred copies (then their
-        distances) at 1/STRIDE."""
+        distances, then its region means) at 1/``stride``."""
         h, w = lab_n.shape[-2:]
         blurred = [self._blurred(lab_n, r) for r in self.radii]
         distances = [(blurred[i] - blurred[j]).norm(dim=-3, keepdim=True) for i, j in self.pairs]
-        maps = torch.cat(blurred + distances, dim=-3)
+        regions = [self._region_means(lab_n, size) for size in self.regions]
+        maps = torch.cat(blurred + distances + regions, dim=-3)
+        if self.stride == 1:
+            return ContextMap(maps, (h, w), 0, 1)
         # pad to whole cells so cell j covers pixels [STRIDE*j, STRIDE*(j+1)), as the backbone's do
         padded = reflect_pad(maps, 0, -h % STRIDE, 0, -w % STRIDE)
         return ContextMap(F.avg_pool2d(padded, STRIDE), (h, w), 0)
 
 
 def _taps(
-    first: int, last: int, scaled: int, out: int, pad: int, cells: int, device: torch.device
+    first: int, last: int, scaled: int, out: int, pad: int, cells: int, device: torch.device, stride: int
 ) -> tuple[Tensor, Tensor, Tensor]:
     """For output pixels ``first..last-1`` along one axis: the two feature cells each reads and the
-    weight of the second. Pixel i sits at feature coordinate ((i + 0.5) * scaled / out + pad) / STRIDE
+    weight of the second. Pixel i sits at feature coordinate ((i + 0.5) * scaled / out + pad) / stride
     - 0.5, clamped to the map (as grid_sample's border padding does); float32, also under autocast."""
     i = torch.arange(first, last, device=device, dtype=torch.float32)
-    u = (((i + 0.5) * (scaled / out) + pad) / STRIDE - 0.5).clamp(0, cells - 1)
+    u = (((i + 0.5) * (scaled / out) + pad) / stride - 0.5).clamp(0, cells - 1)
     lo = u.floor()
     return lo.long(), (lo.long() + 1).clamp(max=cells - 1), u - lo
 
@@ -320,11 +372,12 @@ def sample_context(
     pad: int,
     out_hw: tuple[int, int],
     rows: tuple[int, int] | None = None,
+    stride: int = STRIDE,
 ) -> Tensor:
     """Bilinearly sample a context map at the pixel centres of an ``out_hw`` image (rows ``[r0, r1)``).
 
     Output pixel (y, x) sits at ((y + 0.5) * scaled_h / out_h + pad) in the padded scaled copy, which
-    is feature coordinate that / STRIDE - 0.5 (cell centres at integers), clamped to the map. Returns
+    is feature coordinate that / ``stride`` - 0.5 (cell centres at integers), clamped to the map. Returns
     (B, C, r1 - r0, W), float32 (float64 stays), in channels-last memory (the head's 1x1 layers run
     2-3x faster on it).
 
@@ -341,8 +394,8 @@ def sample_context(
     r0, r1 = rows if rows is not None else (0, out_h)
     device = features.device
     features = full_precision(features)
-    y0, y1, wy = _taps(r0, r1, scaled_hw[0], out_h, pad, fh, device)
-    x0, x1, wx = _taps(0, out_w, scaled_hw[1], out_w, pad, fw, device)
+    y0, y1, wy = _taps(r0, r1, scaled_hw[0], out_h, pad, fh, device, stride)
+    x0, x1, wx = _taps(0, out_w, scaled_hw[1], out_w, pad, fw, device, stride)
     if torch.compiler.is_compiling() or r1 <= r0:  # exported: no data-dependent sizes
         first, n = 0, fh
     else:  # the few feature rows these output rows read (positions grow with the row)

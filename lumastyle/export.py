@@ -92,6 +92,11 @@ def export(
     cap = model.context_long_side(context_long_side)
     if format == "cube":
         return [_export_cube(model.network, path, size, reference, cap)]
+    if not model.network.exportable:
+        raise LumastyleError(
+            f"{ckpt}: this model's region context (model.low_level_regions) runs scikit-image's SLIC, which "
+            f"--format {format} cannot hold; stylize with lumastyle, or export a model trained without it"
+        )
     stylizer = Stylizer(model.network, cap).eval()
     examples = [
         torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(i)) for i, hw in enumerate(_CHECK_SIZES)

@@ -97,6 +97,10 @@ class LumaStyle(L.LightningModule):
         low_level_contrast: the low-level context also holds, for every two of its radii, the Lab
             distance between the two blurred copies: how much a region stands out from its
             surroundings (not in the paper; needs two or more ``low_level`` radii).
+        low_level_regions: superpixel sizes in pixels: the low-level context also holds the mean Lab
+            of each pixel's SLIC superpixel of about that side (scikit-image), regional colour that
+            stops at edges, for looks that flatten regions (not in the paper; the model then cannot be
+            exported; the low-level map is kept at full resolution).
         closed_form_start: before the first step, fit the best single global colour map on the head's
             basis to the training photos by least squares and start the head there (it learns the
             residual): from step 0 the model is as good as the global fit. With a ``low_level_linear``
@@ -126,6 +130,7 @@ class LumaStyle(L.LightningModule):
         context_cache: bool | str = True,
         low_level_linear: bool = False,
         low_level_contrast: bool = False,
+        low_level_regions: tuple[float, ...] = (),
     ) -> None:
         super().__init__()
         # the optimiser is configuration of a run (config.yaml records it), not of the network
@@ -152,6 +157,7 @@ class LumaStyle(L.LightningModule):
             top_channels,
             low_level_linear,
             low_level_contrast,
+            low_level_regions,
         )
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints
@@ -480,7 +486,7 @@ class LumaStyle(L.LightningModule):
         with torch.no_grad():
             batch = rgb[None].to(self.device)
             m = self.network.low_level(normalize_lab(rgb_to_lab(batch)))
-            return sample_context(m.features, m.scaled_hw, m.pad, tuple(rgb.shape[-2:]))[0].cpu()
+            return sample_context(m.features, m.scaled_hw, m.pad, tuple(rgb.shape[-2:]), stride=m.stride)[0].cpu()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()  # never write weights trained on a NaN

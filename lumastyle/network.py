@@ -64,6 +64,9 @@ class StyleNetwork(nn.Module):
             in it.
         low_level_contrast: the low-level context also holds the Lab distance between every two of
             its blurred copies (:class:`~lumastyle.context.LowLevelContext`'s ``contrast``).
+        low_level_regions: superpixel sizes in pixels: the low-level context also holds each pixel's
+            SLIC region mean colour at each size (:class:`~lumastyle.context.LowLevelContext`'s
+            ``regions``; the network then cannot be exported).
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class StyleNetwork(nn.Module):
         top_channels: int | None = None,
         low_level_linear: bool = False,
         low_level_contrast: bool = False,
+        low_level_regions: Sequence[float] = (),
     ) -> None:
         super().__init__()
         if context_pad < 0:
@@ -104,7 +108,15 @@ class StyleNetwork(nn.Module):
                 "model.low_level_contrast compares blurred copies: set two or more model.low_level radii "
                 f"(say [4.0, 16.0, 48.0]), got {list(low_level)}"
             )
-        self.low_level = LowLevelContext(low_level, low_level_contrast) if low_level else None
+        if any(not 1 <= r < float("inf") for r in low_level_regions):
+            raise LumastyleError(
+                f"model.low_level_regions are superpixel sizes in pixels, each >= 1, got {list(low_level_regions)}"
+            )
+        self.low_level = (
+            LowLevelContext(low_level, low_level_contrast, low_level_regions)
+            if low_level or low_level_regions
+            else None
+        )
         low_channels = self.low_level.out_channels if self.low_level else 0
         if low_level_linear and not low_channels:
             raise LumastyleError(
@@ -152,6 +164,11 @@ class StyleNetwork(nn.Module):
         return denormalize_lab(self.head(normalize_lab(lab), context))
 
     @property
+    def exportable(self) -> bool:
+        """Whether the forward pass is torch alone (region context runs scikit-image's SLIC)."""
+        return self.low_level is None or not self.low_level.regions
+
+    @property
     def num_scales(self) -> int:
         return len(self.context.scales) if self.context is not None else 0
 
@@ -170,6 +187,9 @@ class StyleNetwork(nn.Module):
         radii = self.low_level.radii if self.low_level is not None else ()
         if self.low_level is not None and self.low_level.contrast:
             radii = (*radii, "contrast")
+        if self.low_level is not None and self.low_level.regions:
+            low = self.low_level
+            radii = (*radii, "regions", *low.regions, low.compactness, low.shifts)
         parts.append(
             f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}|sizes2"
         )  # sizes2: integer rounding
@@ -184,7 +204,7 @@ class StyleNetwork(nn.Module):
     ) -> Tensor:
         """New Lab for the pixels ``lab`` (B, 3, h, W): rows ``rows`` of an ``out_hw`` photo (default: all)."""
         out_hw = tuple(lab.shape[-2:]) if out_hw is None else out_hw
-        context = [sample_context(m.features, m.scaled_hw, m.pad, out_hw, rows) for m in maps]
+        context = [sample_context(m.features, m.scaled_hw, m.pad, out_hw, rows, m.stride) for m in maps]
         return denormalize_lab(self.head(normalize_lab(lab), context))
 
     def forward_lab(self, rgb: Tensor, context_rgb: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -32,21 +32,26 @@ def windows_of(network: StyleNetwork, rgb: torch.Tensor, top_left: tuple[int, in
     out = []
     for i, m in enumerate(network.lower_context(rgb)):
         map_hw = tuple(m.features.shape[-2:])
-        origin = window_origin(m.scaled_hw, m.pad, map_hw, tuple(rgb.shape[-2:]), top_left)
+        origin = window_origin(m.scaled_hw, m.pad, map_hw, tuple(rgb.shape[-2:]), top_left, m.stride)
         margin = UPPER_MARGIN if i < network.num_scales else 0
-        n = window_length(crop, network.context.scales[i] if i < network.num_scales else 1.0)
+        n = window_length(crop, network.context.scales[i] if i < network.num_scales else 1.0, m.stride)
         f = take_window(m.features[0], origin[0] - margin, origin[1] - margin, n + 2 * margin, n + 2 * margin)
-        as_batch = [torch.tensor([v]) for v in (origin, map_hw, m.scaled_hw, m.pad)]
+        as_batch = [torch.tensor([v]) for v in (origin, map_hw, m.scaled_hw, m.pad, m.stride)]
         out.append(ContextWindow(f[None], *as_batch))
     return out
 
 
-@pytest.mark.parametrize("low_level", [(), (3.0,)], ids=["backbone", "with-low-level"])
+@pytest.mark.parametrize(
+    "low_level",
+    [{}, {"low_level": (3.0,)}, {"low_level": (3.0,), "low_level_regions": (6.0,)}],
+    ids=["backbone", "with-low-level", "with-regions"],
+)
 @pytest.mark.parametrize("hw", [(70, 53), (40, 96)])
 def test_crops_from_windows_equal_the_whole_photo(hw, low_level):
     """A crop's prediction from windows of the whole photo's context equals the whole photo's
-    prediction at those pixels, at corners and inside, for each scale and the low-level map."""
-    net = tiny_network(low_level=low_level)
+    prediction at those pixels, at corners and inside, for each scale and the low-level map (at 1/8,
+    or at full resolution with region context)."""
+    net = tiny_network(**low_level)
     h, w = hw
     rgb = torch.rand(1, 3, h, w)
     lab = rgb_to_lab(rgb)

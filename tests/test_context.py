@@ -150,6 +150,45 @@ class TestLowLevelContext:
         shifted = low(photo + torch.tensor([0.2, -0.1, 0.05]).view(1, 3, 1, 1)).features[0, 6]
         assert torch.allclose(shifted, contrast, atol=1e-5)
 
+    def test_regions_are_superpixel_means_at_full_resolution(self):
+        """Region context: after the blurred copies, each pixel's mean Lab over its superpixel, at
+        full resolution (stride 1). On a photo of two flat halves with a little noise it is each half's
+        own mean right up to the edge, where a blur of the same size mixes the two."""
+        from lumastyle.color import normalize_lab, rgb_to_lab
+        from lumastyle.context import LowLevelContext
+
+        g = torch.Generator().manual_seed(0)
+        rgb = torch.empty(1, 3, 32, 48)
+        rgb[..., :24] = torch.tensor([0.8, 0.3, 0.2]).view(1, 3, 1, 1)
+        rgb[..., 24:] = torch.tensor([0.2, 0.4, 0.8]).view(1, 3, 1, 1)
+        lab_n = normalize_lab(rgb_to_lab((rgb + 0.02 * torch.rand(rgb.shape, generator=g)).clamp(0, 1)))
+        m = LowLevelContext([8.0], regions=[8.0])(lab_n)
+        assert m.stride == 1 and m.features.shape == (1, 6, 32, 48)
+        regions, blurred = m.features[0, 3:], m.features[0, :3]
+        for side in (slice(0, 24), slice(24, 48)):
+            half_mean = lab_n[0, :, :, side].mean(dim=(-2, -1))[:, None, None]
+            assert (regions[:, :, side] - half_mean).norm(dim=0).max() < 0.02
+        edge = (blurred[:, :, 23] - regions[:, :, 23]).norm(dim=0)  # the column left of the edge
+        assert edge.min() > 0.1
+
+    def test_shifted_seed_grids_make_region_means_follow_the_content(self):
+        """Averaged over shifted seed grids, the region map of a photo shifted by a few pixels is nearly
+        the shifted map; one grid's regions depend on where its seeds fall, so it changes more."""
+        from lumastyle.color import normalize_lab, rgb_to_lab
+        from lumastyle.context import LowLevelContext, blur
+
+        g = torch.Generator().manual_seed(1)
+        rgb = blur(torch.rand(1, 3, 72, 72, generator=g), 2.0)
+        rgb = (rgb - rgb.amin()) / (rgb.amax() - rgb.amin())
+        lab_n = normalize_lab(rgb_to_lab(rgb))
+        change = {}
+        for shifts in (1, 3):
+            low = LowLevelContext([1.0], regions=[8.0], shifts=shifts)
+            whole = low(lab_n).features[..., 3:, 4:, 4:]
+            shifted = low(lab_n[..., 4:, 4:]).features[..., 3:, :, :]
+            change[shifts] = (whole - shifted)[..., 8:-8, 8:-8].norm(dim=1).mean().item()
+        assert change[3] < 0.6 * change[1], change
+
     def test_infinite_radius_is_the_photos_mean_colour(self):
         from lumastyle.context import LowLevelContext
 
@@ -157,3 +196,15 @@ class TestLowLevelContext:
         m = LowLevelContext([math.inf])(x)
         expected = x.mean(dim=(-2, -1), keepdim=True).expand(-1, -1, *m.features.shape[-2:])
         assert torch.allclose(m.features, expected, atol=1e-6)
+
+
+def test_sampling_a_full_resolution_map():
+    """A stride-1 map (region context) sampled at its own size is itself, and at twice its size it is
+    torch's bilinear resize (half-pixel centres, borders clamped)."""
+    x = torch.rand(2, 5, 9, 13)
+    assert torch.allclose(sample_context(x, (9, 13), 0, (9, 13), stride=1), x, atol=1e-6)
+    up = sample_context(x, (9, 13), 0, (18, 26), stride=1)
+    expected = torch.nn.functional.interpolate(x, size=(18, 26), mode="bilinear", align_corners=False)
+    assert torch.allclose(up, expected, atol=1e-5)
+    rows = sample_context(x, (9, 13), 0, (18, 26), rows=(5, 11), stride=1)
+    assert torch.allclose(rows, expected[..., 5:11, :], atol=1e-5)

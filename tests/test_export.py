@@ -13,6 +13,7 @@ from conftest import QUICK, make_pairs, smooth_photo
 from lumastyle.actions import load_action
 from lumastyle.cli import main
 from lumastyle.errors import LumastyleError
+from lumastyle.io import write_image
 from lumastyle.model import LumaStyle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +67,24 @@ def test_torchscript_is_refused_in_one_line(context_model: Path):
 
     with pytest.raises(LumastyleError, match="tracing would fix the photo size"):
         export(str(context_model), "torchscript")
+
+
+def test_region_context_is_refused_in_one_line_and_still_stylizes_and_bakes_a_cube(tmp_path: Path):
+    """Region context runs scikit-image's SLIC, which no exported graph holds: onnx and pt2 are refused
+    naming the option and writing nothing; the model trains, stylizes and bakes a .cube."""
+    from lumastyle.export import export
+
+    ckpt = train(tmp_path, "regions", "--model.low_level_regions", "[6.0]")
+    photo = smooth_photo(40, 52, seed=3)
+    assert stylized(ckpt, photo).shape == photo.shape
+    for fmt in ("onnx", "pt2"):
+        with pytest.raises(LumastyleError, match="model.low_level_regions") as err:
+            export(str(ckpt), fmt, output=str(tmp_path / f"model.{fmt}"))
+        assert "\n" not in str(err.value) and not (tmp_path / f"model.{fmt}").exists()
+    write_image(tmp_path / "reference.png", photo)
+    reference = str(tmp_path / "reference.png")
+    (cube,) = export(str(ckpt), "cube", output=str(tmp_path / "look.cube"), size=5, reference=reference)
+    assert cube.is_file()
 
 
 def test_a_colour_only_model_becomes_an_exact_cube(colour_model: Path, tmp_path: Path):

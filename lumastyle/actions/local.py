@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -32,6 +31,7 @@ from torch import Tensor
 from lumastyle.actions.ops import _finish, _number, _prepare, luminance
 from lumastyle.color import rgb_to_lab
 from lumastyle.context import blur, flat_batch, smooth
+from lumastyle.superpixels import region_means, slic_labels
 
 
 def clarity(image: Tensor, amount: float = 0.0, radius: float = 0.03) -> Tensor:
@@ -69,19 +69,10 @@ def watercolor(image: Tensor, segments: int = 0, compactness: float = 10.0, mix:
     mix = _number(mix, "mix", 0.0, 1.0)
     if segments == 0 or mix == 0:
         return _finish(x, image)
-    from skimage.segmentation import slic  # the one dependency here that is not torch
-
     flat, lead = flat_batch(x)
     out = torch.empty_like(flat)
     for i, photo in enumerate(flat):
-        hwc = photo.detach().permute(1, 2, 0).cpu().double().numpy()
-        labels = slic(hwc, n_segments=segments, compactness=compactness, start_label=0, channel_axis=2)
-        index = torch.from_numpy(labels.astype(np.int64)).to(photo.device).flatten()
-        n = int(index.max()) + 1
-        colours = photo.flatten(1)  # (3, H*W)
-        sums = torch.zeros(3, n, dtype=photo.dtype, device=photo.device).index_add(1, index, colours)
-        counts = torch.bincount(index, minlength=n).to(photo.dtype)
-        painted = (sums / counts)[:, index].view_as(photo)
+        painted = region_means(photo, slic_labels(photo, segments, compactness))
         out[i] = photo + mix * (painted - photo)
     return _finish(out.reshape(*lead, *out.shape[-3:]), image)
 
