@@ -31,8 +31,11 @@ CONTEXTS = {
     "blur 4, 16": {"low_level": (4.0, 16.0)},
     "blur 4, 16, 48": {"low_level": (4.0, 16.0, 48.0)},
     "blur 4, 16, 48 + contrast": {"low_level": (4.0, 16.0, 48.0), "low_level_contrast": True},
-    "+ regions 8, 16, 32": {"low_level": (4.0, 16.0, 48.0), "low_level_contrast": True,
-                            "low_level_regions": (8.0, 16.0, 32.0)},  # fmt: skip
+    "+ regions 8, 16, 32": {
+        "low_level": (4.0, 16.0, 48.0),
+        "low_level_contrast": True,
+        "low_level_regions": (8.0, 16.0, 32.0),
+    },
 }
 
 

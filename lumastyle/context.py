@@ -135,7 +135,9 @@ class ContextWindow(NamedTuple):
     stride: Tensor | None = None  #: (B,) pixels per map cell (None: STRIDE)
 
 
-def _cell(position: Tensor, scaled: Tensor, photo: Tensor, pad: Tensor, stride: Tensor | int = STRIDE) -> Tensor:
+def _cell(
+    position: Tensor, scaled: Tensor, photo: Tensor, pad: Tensor, stride: Tensor | int = STRIDE
+) -> Tensor:
     """Feature coordinate (cell centres at integers) of pixel ``position`` of a ``photo``-long axis."""
     return ((position + 0.5) * (scaled / photo) + pad) / stride - 0.5
 

@@ -24,7 +24,9 @@ def slic_labels(rgb: Tensor, segments: int, compactness: float) -> Tensor:
     from skimage.segmentation import slic  # scikit-image: the one dependency here that is not torch
 
     hwc = rgb.detach().permute(1, 2, 0).cpu().double().numpy()
-    labels = slic(hwc, n_segments=max(1, int(segments)), compactness=compactness, start_label=0, channel_axis=2)
+    labels = slic(
+        hwc, n_segments=max(1, int(segments)), compactness=compactness, start_label=0, channel_axis=2
+    )
     return torch.from_numpy(labels.astype(np.int64)).to(rgb.device).flatten()
 
 
@@ -32,6 +34,8 @@ def region_means(values: Tensor, labels: Tensor) -> Tensor:
     """Each pixel of ``values`` (C, H, W) replaced by the mean over its region (``labels``, (H*W,))."""
     n = int(labels.max()) + 1
     flat = values.flatten(1)
-    sums = torch.zeros(values.shape[0], n, dtype=values.dtype, device=values.device).index_add(1, labels, flat)
+    sums = torch.zeros(values.shape[0], n, dtype=values.dtype, device=values.device).index_add(
+        1, labels, flat
+    )
     counts = torch.bincount(labels, minlength=n).to(values.dtype)
     return (sums / counts)[:, labels].view_as(values)

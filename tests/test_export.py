@@ -78,7 +78,7 @@ def test_region_context_is_refused_in_one_line_and_still_stylizes_and_bakes_a_cu
     photo = smooth_photo(40, 52, seed=3)
     assert stylized(ckpt, photo).shape == photo.shape
     for fmt in ("onnx", "pt2"):
-        with pytest.raises(LumastyleError, match="model.low_level_regions") as err:
+        with pytest.raises(LumastyleError, match=r"model\.low_level_regions") as err:
             export(str(ckpt), fmt, output=str(tmp_path / f"model.{fmt}"))
         assert "\n" not in str(err.value) and not (tmp_path / f"model.{fmt}").exists()
     write_image(tmp_path / "reference.png", photo)

@@ -447,12 +447,17 @@ def test_region_context_learns_a_watercolor_in_closed_form():
         return (x + 0.2 * torch.rand(3, 96, 96, generator=g) - 0.1).clamp(0, 1)  # texture to flatten
 
     train, validation, held_out = (
-        [(x, watercolor(x, segments=64, compactness=10.0)) for x in (photo() for _ in range(n))] for n in (8, 3, 4)
+        [(x, watercolor(x, segments=64, compactness=10.0)) for x in (photo() for _ in range(n))]
+        for n in (8, 3, 4)
     )
     errors = {}
     for regions in ((), (8.0, 16.0)):
         model = LumaStyle(
-            **SMALL, low_level=(3.0, 12.0), low_level_regions=regions, low_level_linear=True, closed_form_start=True
+            **SMALL,
+            low_level=(3.0, 12.0),
+            low_level_regions=regions,
+            low_level_linear=True,
+            closed_form_start=True,
         )
         model.start_from_global_fit(train, validation)
         errors[regions] = TestClosedFormStart().training_error(model, held_out)
