@@ -35,7 +35,7 @@ _MAX_SIGMA = 4.0  # blur sigmas above this many pixels are applied at a lower re
 class ContextMap(NamedTuple):
     """A low-resolution context map and where it came from."""
 
-    features: Tensor  #: (B, C, h, w) at 1/STRIDE of the padded, scaled image
+    features: Tensor  #: (B, C, h, w) at 1/stride of the padded, scaled image
     scaled_hw: tuple[int, int]  #: size of the scaled image before padding
     pad: int  #: reflection padding (pixels) on the top and left of the scaled image
     stride: int = STRIDE  #: pixels of the padded, scaled image per map cell (1: a full-resolution map)

@@ -486,9 +486,8 @@ class LumaStyle(L.LightningModule):
         with torch.no_grad():
             batch = rgb[None].to(self.device)
             m = self.network.low_level(normalize_lab(rgb_to_lab(batch)))
-            return sample_context(m.features, m.scaled_hw, m.pad, tuple(rgb.shape[-2:]), stride=m.stride)[
-                0
-            ].cpu()
+            sampled = sample_context(m.features, m.scaled_hw, m.pad, tuple(rgb.shape[-2:]), stride=m.stride)
+            return sampled[0].cpu()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()  # never write weights trained on a NaN

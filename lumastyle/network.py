@@ -14,7 +14,8 @@ encoding). Training on crops from the cache takes windows of the whole photo's m
 photo's context gives those pixels.
 
 Its forward pass has no Python control flow on tensor sizes (sizes only enter arithmetic), so it can
-be exported once for photos of any size (:mod:`lumastyle.export`), low-level context included.
+be exported once for photos of any size (:mod:`lumastyle.export`), low-level context included
+(except region context, ``low_level_regions``, which runs scikit-image's SLIC: :attr:`exportable`).
 """
 
 from __future__ import annotations
