@@ -132,7 +132,7 @@ class ContextWindow(NamedTuple):
     map_hw: Tensor  #: (B, 2) size of the whole map in cells (sampling clamps to it)
     scaled_hw: Tensor  #: (B, 2) size of the scaled photo the map was computed on, before padding
     pad: Tensor  #: (B,) its reflection padding in pixels
-    stride: Tensor | None = None  #: (B,) pixels per map cell (None: STRIDE)
+    stride: Tensor  #: (B,) pixels of the padded, scaled photo per map cell
 
 
 def _cell(
@@ -190,7 +190,7 @@ def sample_window(
     features = full_precision(window.features)
     device = features.device
     size = torch.tensor(features.shape[-2:], device=device, dtype=torch.float32)
-    stride = STRIDE if window.stride is None else window.stride[:, None].float()
+    stride = window.stride[:, None].float()
     grids = []
     for axis in range(2):
         pos = torch.arange(crop_hw[axis], device=device, dtype=torch.float32)
@@ -319,12 +319,11 @@ class LowLevelContext(nn.Module):
             return lab_n.mean(dim=(-2, -1), keepdim=True).expand_as(lab_n)
         return blur(lab_n, radius)
 
-    def _region_means(self, lab_n: Tensor, size: float) -> Tensor:
-        """Each pixel's superpixel mean (regions of about ``size`` pixels a side), averaged over
-        ``shifts`` x ``shifts`` SLIC seed grids offset by fractions of a region (the photo is mirror-padded
-        on the top and left by the offset, segmented, and cut back)."""
-        flat, lead = flat_batch(lab_n)
-        rgb = lab_to_rgb(denormalize_lab(flat.float()))
+    def _region_means(self, flat: Tensor, rgb: Tensor, size: float) -> Tensor:
+        """Each pixel's superpixel mean of ``flat`` (N, 3, h, w; its sRGB ``rgb`` is what SLIC segments),
+        regions of about ``size`` pixels a side, averaged over ``shifts`` x ``shifts`` SLIC seed grids
+        offset by fractions of a region (the photo is mirror-padded on the top and left by the offset,
+        segmented, and cut back)."""
         offsets = [round(i * size / self.shifts) for i in range(self.shifts)]
         out = torch.zeros_like(flat)
         for b in range(flat.shape[0]):
@@ -333,7 +332,7 @@ class LowLevelContext(nn.Module):
                 segments = round(shifted.shape[-2] * shifted.shape[-1] / size**2)
                 labels = slic_labels(shifted[1].float(), segments, self.compactness)
                 out[b] += region_means(shifted[0], labels)[:, dy:, dx:]
-        return (out / len(offsets) ** 2).reshape(*lead, *flat.shape[-3:])
+        return out / len(offsets) ** 2
 
     def forward(self, lab_n: Tensor) -> ContextMap:
         """Normalised Lab (B, 3, h, w) of the context image -> its blurred copies (then their
@@ -341,7 +340,13 @@ class LowLevelContext(nn.Module):
         h, w = lab_n.shape[-2:]
         blurred = [self._blurred(lab_n, r) for r in self.radii]
         distances = [(blurred[i] - blurred[j]).norm(dim=-3, keepdim=True) for i, j in self.pairs]
-        regions = [self._region_means(lab_n, size) for size in self.regions]
+        regions = []
+        if self.regions:
+            flat, lead = flat_batch(lab_n)
+            rgb = lab_to_rgb(denormalize_lab(flat.float()))  # once for every size
+            regions = [
+                self._region_means(flat, rgb, s).reshape(*lead, *flat.shape[-3:]) for s in self.regions
+            ]
         maps = torch.cat(blurred + distances + regions, dim=-3)
         if self.stride == 1:
             return ContextMap(maps, (h, w), 0, 1)
