@@ -135,9 +135,7 @@ class ContextWindow(NamedTuple):
     stride: Tensor  #: (B,) pixels of the padded, scaled photo per map cell
 
 
-def _cell(
-    position: Tensor, scaled: Tensor, photo: Tensor, pad: Tensor, stride: Tensor | int = STRIDE
-) -> Tensor:
+def _cell(position: Tensor, scaled: Tensor, photo: Tensor, pad: Tensor, stride: Tensor | int) -> Tensor:
     """Feature coordinate (cell centres at integers) of pixel ``position`` of a ``photo``-long axis."""
     return ((position + 0.5) * (scaled / photo) + pad) / stride - 0.5
 
