@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import functools
 import os
 import platform
 import resource
@@ -67,7 +68,7 @@ def run_case(case: str, width: float, crop: int, steps: int, warmup: int) -> dic
     torch.manual_seed(0)
     factorize = case != "train_unfactorised"
     model = StyleNetwork(
-        head=lambda channels, scales: QuadraticHead(channels, scales, factorize=factorize),
+        head=functools.partial(QuadraticHead, factorize=factorize),
         backbone_width=width,
         backbone_weights=None,
     )

@@ -61,7 +61,7 @@ def main() -> None:
         for options in CONTEXTS.values():
             model = LumaStyle(scales=(), backbone_weights=None, closed_form_start=True,
                               low_level_linear=bool(options), context_long_side=args.long_side, **options)  # fmt: skip
-            model.start_from_global_fit(photos["train"], photos["val"])
+            model.network.start_from_closed_form(photos["train"], photos["val"])
             with torch.no_grad():
                 errors.append(mean_distance(photos["test"], model_predictor(model)))
         row = [f"{e:.2f} ({e / errors[0]:.2f})" for e in errors]

@@ -132,8 +132,10 @@ class DilatedVGG16(nn.Module):
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
         # a fixed factor on conv5's map before conv6: 1 for the paper's pretrained fc6; set from the
-        # training photos when conv6 starts untrained above frozen weights (LumaStyle.calibrate_context)
+        # training photos when conv6 starts untrained above frozen weights (lumastyle.fitting.conv5_scales)
         self.register_buffer("conv5_scale", torch.ones(()))
+        #: whether conv1-conv5 came from pretrained weights rather than a random init
+        self.lower_pretrained = weights is not None
         #: whether conv6/conv7 came from pretrained weights (fc6/fc7) rather than a random init
         self.top_pretrained = False
         self.reset_parameters()

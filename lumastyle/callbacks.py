@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
+from torch import Tensor
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
@@ -65,6 +66,8 @@ class ValidationImages(L.Callback):
     def __init__(self, every_n_epochs: int = 5, photos: int = 4) -> None:
         self.every_n_epochs = every_n_epochs
         self.photos = photos
+        self._kept: list[tuple[Tensor, Tensor, Tensor]] = []
+        self._wanted = 0
 
     def _due(self, trainer: L.Trainer) -> bool:
         epoch = trainer.current_epoch
@@ -74,12 +77,28 @@ class ValidationImages(L.Callback):
         return due and not trainer.sanity_checking
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.validation_images = []
-        pl_module.keep_validation_images = self.photos if self._due(trainer) else 0
+        self._kept = []
+        self._wanted = self.photos if self._due(trainer) else 0
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Keep the first photos' (input, written, target): the written image is what
+        ``validation_step`` returns (:meth:`lumastyle.model.LumaStyle.validation_step`)."""
+        if len(self._kept) >= self._wanted or not isinstance(outputs, dict) or "written" not in outputs:
+            return
+        for photo in zip(batch["input"], outputs["written"], batch["target"], strict=True):
+            if len(self._kept) < self._wanted:
+                self._kept.append((photo[0].float().cpu(), photo[1].float().cpu(), photo[2].float().cpu()))
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        kept = getattr(pl_module, "validation_images", [])
-        pl_module.keep_validation_images, pl_module.validation_images = 0, []
+        kept, self._kept, self._wanted = self._kept, [], 0
         if not self._due(trainer):  # the same answer in every process
             return
         # every process asks: trainer.log_dir is a broadcast under DDP (one process alone would hang)

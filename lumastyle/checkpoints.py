@@ -5,6 +5,9 @@
   while saving (SIGKILL, a full disk, a lost node) leaves the previous checkpoint of that name whole;
   a failed write is one line (:class:`LumastyleError`) naming the file. Lightning's own save writes
   the final file in place, so a kill during it leaves a truncated checkpoint that resumes nowhere.
+- **Versioned**: lumastyle's own section of a checkpoint (``checkpoint["lumastyle"]``,
+  :func:`extra_state`) carries :data:`CHECKPOINT_FORMAT`; :func:`check_checkpoint` refuses a file that
+  is not a lumastyle checkpoint, or of another format, in one line before anything is built from it.
 - **Exact resume**: each checkpoint holds the random state of torch, numpy and Python (CUDA too on a
   GPU) as the epoch it ends left it. ``--ckpt_path last`` restores it when the next epoch starts, so
   the resumed epochs draw the same shuffles, crops and flips as an uninterrupted run and reach the
@@ -28,6 +31,9 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path
+
+#: Version of the extra state lumastyle stores in checkpoints (``checkpoint["lumastyle"]``).
+CHECKPOINT_FORMAT = 2
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -86,3 +92,35 @@ def set_random_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def extra_state(trained_long_side: int | None) -> dict[str, Any]:
+    """lumastyle's section of a checkpoint: its format, the training scale ``stylize`` needs, and the
+    random state a resume restores (:func:`random_state`)."""
+    return {"format": CHECKPOINT_FORMAT, "trained_long_side": trained_long_side, "random_state": random_state()}
+
+
+def check_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint at ``path`` (tensors memory-mapped), or a one-line LumastyleError saying why not."""
+    if not os.path.isfile(path):
+        raise LumastyleError(
+            f"checkpoint {path} does not exist; pass a .ckpt file written by 'lumastyle fit'"
+        )
+    try:
+        raw = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except Exception as err:  # torch raises many types for a file that is not a checkpoint
+        raise LumastyleError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}); pass a .ckpt from 'lumastyle fit'"
+        ) from None
+    extra = raw.get("lumastyle") if isinstance(raw, dict) else None
+    if not isinstance(extra, dict) or "state_dict" not in raw:
+        raise LumastyleError(f"{path}: not a lumastyle checkpoint (no model state or lumastyle section)")
+    found = extra.get("format", 0)
+    if found > CHECKPOINT_FORMAT:
+        raise LumastyleError(f"{path}: written by a newer lumastyle (format {found}); upgrade lumastyle")
+    if found < CHECKPOINT_FORMAT:
+        raise LumastyleError(
+            f"{path}: written by an older lumastyle (checkpoint format {found}, this one reads "
+            f"{CHECKPOINT_FORMAT}); train it again with this version"
+        )
+    return raw

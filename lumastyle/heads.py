@@ -2,18 +2,19 @@
 
 The interface every head implements (:class:`Head`), which the network calls in this order:
 
-1. ``head = HeadClass(context_channels, num_scales, **its_own_arguments)``: the network passes the
-   channels of each context map (the backbone's conv7) and how many scales there are (0: colour only);
-   everything else (widths, options) is the head's own constructor arguments, set in the config as
-   ``model.head.init_args``.
+1. ``head = HeadClass(context_channels, num_scales, low_level_channels=N, low_level_linear=B,
+   **its_own_arguments)``: the network passes the channels of each context map (the backbone's conv7),
+   how many scales there are (0: colour only), the channels of the low-level map (0: none) and whether
+   the low-level map should also enter the colour matrix linearly (``model.low_level_linear``). Every
+   head takes these four and hands them to :class:`Head`; everything else (widths, options) is the
+   head's own constructor arguments, set in the config as ``model.head.init_args``.
 2. ``head.encode_context(index, features)`` on each scale's map at the backbone's 1/8 resolution.
    Whatever it returns is what the network samples bilinearly at every pixel, so a head whose first
    layer is linear in the context applies that layer here, on the small map, and the network
    interpolates its few output channels instead of thousands of context channels (the head owns its
    factorisation). The default returns the features unchanged.
    When the network also computes low-level context (``model.low_level``: the Lab image blurred at a
-   few radii), it passes ``low_level_channels=N`` to the constructor and that map comes last, at index
-   ``num_scales``; a head that does not take ``low_level_channels`` cannot be used with it.
+   few radii), that map comes last, at index ``num_scales`` (``low_level_channels`` channels).
 3. ``head(lab_n, context)`` per block of pixels: ``lab_n`` is the normalised Lab of the pixels
    (B, 3, h, W) and ``context`` a list with one sampled map (B, C_i, h, W) per scale. It returns the
    transformed normalised Lab (B, 3, h, W) in at least float32.
@@ -24,6 +25,11 @@ of the pixel (the paper's enhancement layer). Its first 1x1 layer is split into 
 bias) and one context part per scale (no bias); because that part and bilinear interpolation are both
 linear, applying it before sampling (``factorize=True``) is the same network as after.
 
+A head whose output is a colour map on a fixed basis subclasses :class:`ColorMapHead`: that is the
+contract the closed-form start (:mod:`lumastyle.fitting`) and ``model.low_level_linear`` need (the basis,
+:meth:`ColorMapHead.start_from`). A head that is not one is trained from its own start, and a
+``low_level_linear`` asked of it is ignored with one warning line.
+
 Short names (``head: quadratic``) are looked up in :data:`HEADS`; ``register_head`` adds to it.
 """
 
@@ -32,7 +38,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -47,12 +53,30 @@ class Head(nn.Module):
     Args:
         context_channels: channels of each context feature map (given by the network).
         num_scales: how many context maps the head receives (given by the network; 0 = colour only).
+        low_level_channels: channels of the low-level context map, which comes after the scales'
+            maps (given by the network; 0: none).
+        low_level_linear: the low-level map should also enter the colour matrix linearly (given by
+            the network, ``model.low_level_linear``); only a :class:`ColorMapHead` has such a path,
+            any other head ignores it with one warning line.
     """
 
-    def __init__(self, context_channels: int, num_scales: int) -> None:
+    def __init__(
+        self,
+        context_channels: int,
+        num_scales: int,
+        low_level_channels: int = 0,
+        low_level_linear: bool = False,
+    ) -> None:
         super().__init__()
         self.context_channels = context_channels
         self.num_scales = num_scales
+        self.low_level_channels = low_level_channels
+        if low_level_linear and not isinstance(self, ColorMapHead):
+            warnings.warn(
+                f"model.low_level_linear: {type(self).__name__} has no linear low-level path (heads that "
+                "subclass lumastyle.heads.ColorMapHead have); building it without",
+                stacklevel=3,
+            )
 
     def encode_context(self, index: int, features: Tensor) -> Tensor:
         """Scale ``index``'s context (B, C, h, w) at backbone resolution -> the map sampled at each pixel."""
@@ -63,11 +87,48 @@ class Head(nn.Module):
         raise NotImplementedError
 
 
-#: What ``model.head`` builds: called with (context_channels, num_scales), returns a head.
+#: What ``model.head`` builds: called with (context_channels, num_scales) and the keywords
+#: ``low_level_channels`` and ``low_level_linear`` (see :class:`Head`), returns a head.
 HeadFactory = Callable[[int, int], Head]
 
 
-class ColorTransformHead(Head):
+class ColorMapHead(Head):
+    """A head whose output is a colour map on a fixed basis: what the closed-form start and the linear
+    low-level path need (:mod:`lumastyle.fitting`).
+
+    Subclasses set :attr:`basis` and :attr:`n_basis`, keep the linear low-level layer (or None) in
+    :attr:`low_linear`, and implement :meth:`start_from`.
+    """
+
+    #: the colour basis V(c): (*, 3, H, W) -> (*, K, H, W)
+    basis: ClassVar[Callable[[Tensor], Tensor]]
+    #: K, the number of basis terms
+    n_basis: ClassVar[int]
+    #: the low-level map straight to the colour matrix (1x1, no bias), or None
+    low_linear: nn.Conv2d | None
+
+    @property
+    def low_level_linear(self) -> bool:
+        """Whether the colour matrix is also linear in the low-level context."""
+        return self.low_linear is not None
+
+    def start_from(self, matrix: Tensor, low_level: Tensor | None = None) -> None:
+        """Start from the colour map ``matrix`` (3, K) on :attr:`basis` (and its terms linear in the
+        C low-level channels, (3, K, C), for a head with :attr:`low_level_linear`)."""
+        raise NotImplementedError
+
+    def _check_start(self, matrix: Tensor, low_level: Tensor | None) -> None:
+        if tuple(matrix.shape) != (3, self.n_basis):
+            raise ValueError(f"expected a (3, {self.n_basis}) colour map, got {tuple(matrix.shape)}")
+        if low_level is not None and (
+            self.low_linear is None or tuple(low_level.shape) != (3, self.n_basis, self.low_linear.in_channels)
+        ):
+            raise ValueError(
+                f"expected low-level terms for a low_level_linear head, got {tuple(low_level.shape)}"
+            )
+
+
+class ColorTransformHead(ColorMapHead):
     """Pixel Lab + context -> 1x1 layers -> per-pixel 3xK matrix -> that matrix times the colour basis.
 
     Args:
@@ -83,12 +144,8 @@ class ColorTransformHead(Head):
             (:meth:`start_from`); not in the paper. Given by the network (``model.low_level_linear``).
     """
 
-    #: the colour basis V(c): (*, 3, H, W) -> (*, K, H, W); set by subclasses
-    basis: Callable[[Tensor], Tensor]
-    #: K, the number of basis terms
-    n_basis: int
     #: index of the L term in the basis (L, a, b follow); used to start from the identity transform
-    linear_index: int
+    linear_index: ClassVar[int]
 
     def __init__(
         self,
@@ -99,7 +156,7 @@ class ColorTransformHead(Head):
         low_level_channels: int = 0,
         low_level_linear: bool = False,
     ) -> None:
-        super().__init__(context_channels, num_scales)
+        super().__init__(context_channels, num_scales, low_level_channels)
         hidden = [int(h) for h in hidden]
         if not hidden or min(hidden) < 1:
             raise LumastyleError(f"model.head hidden must be one or more positive widths, got {list(hidden)}")
@@ -155,20 +212,11 @@ class ColorTransformHead(Head):
         pixel (and learns the residual from there). With ``low_level`` (3, K, C), the map's terms
         linear in the C low-level channels (:func:`lumastyle.color.fit_local_color_map`) go into
         the ``low_level_linear`` layer."""
-        if tuple(matrix.shape) != (3, self.n_basis):
-            raise ValueError(f"expected a (3, {self.n_basis}) colour map, got {tuple(matrix.shape)}")
+        self._check_start(matrix, low_level)
         with torch.no_grad():
             self.out.weight.zero_()
             self.out.bias.copy_(matrix.flatten().to(self.out.bias))
-            if low_level is not None:
-                if self.low_linear is None or tuple(low_level.shape) != (
-                    3,
-                    self.n_basis,
-                    self.low_linear.in_channels,
-                ):
-                    raise ValueError(
-                        f"expected low-level terms for a low_level_linear head, got {tuple(low_level.shape)}"
-                    )
+            if low_level is not None and self.low_linear is not None:
                 self.low_linear.weight.copy_(low_level.reshape(3 * self.n_basis, -1)[..., None, None])
 
     def predict_phi(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
@@ -278,13 +326,10 @@ class LUTBlendHead(ColorTransformHead):
     def start_from(self, matrix: Tensor, low_level: Tensor | None = None) -> None:
         """Start from the colour map ``matrix`` (3, K) (and its low-level terms (3, K, C) with
         ``low_level_linear``): the base map becomes it."""
-        if tuple(matrix.shape) != (3, self.n_basis):
-            raise ValueError(f"expected a (3, {self.n_basis}) global colour map, got {tuple(matrix.shape)}")
+        self._check_start(matrix, low_level)
         with torch.no_grad():
             self.base.copy_(matrix.to(self.base))
-            if low_level is not None:
-                if self.low_linear is None:
-                    raise ValueError("low-level terms need a low_level_linear head")
+            if low_level is not None and self.low_linear is not None:
                 self.low_linear.weight.copy_(low_level.reshape(3 * self.n_basis, -1)[..., None, None])
 
     def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
@@ -347,32 +392,23 @@ def build_head(
     low_level_channels: int = 0,
     low_level_linear: bool = False,
 ) -> Head:
-    """Build ``head`` (a short name, a head class, or a factory from a config) for the network.
-
-    ``low_level_channels`` is passed when there is low-level context (a head must take it then);
-    ``low_level_linear`` is asked for when set, and a head without that option is built without it, with
-    a warning (a preset such as configs/cpu-small.yaml sets it for lumastyle's heads)."""
+    """Build ``head`` (a short name, a head class, or a factory from a config) for the network, passing
+    what every head takes (see :class:`Head`; the two low-level keywords only when they are set, so a
+    head written before they existed still builds without low-level context); a factory that does not
+    build a :class:`Head` from those is one line naming the contract."""
     factory = resolve_head(head)
-    kwargs: dict[str, Any] = {}
+    name = getattr(factory, "__qualname__", type(factory).__name__)  # for the message only
+    given: dict[str, int | bool] = {}
     if low_level_channels:
-        kwargs["low_level_channels"] = low_level_channels
-    if low_level_linear and low_level_channels:
-        kwargs["low_level_linear"] = True
+        given["low_level_channels"] = low_level_channels
+    if low_level_linear:
+        given["low_level_linear"] = True
     try:
-        built = factory(context_channels, num_scales, **kwargs)
+        built = factory(context_channels, num_scales, **given)
     except TypeError as err:
-        if "low_level_linear" in str(err):
-            warnings.warn(
-                "model.low_level_linear: this head has no linear low-level path (QuadraticHead and AffineHead "
-                "have); building it without",
-                stacklevel=2,
-            )
-            return build_head(head, context_channels, num_scales, low_level_channels)
-        if "low_level_channels" not in str(err):
-            raise
         raise LumastyleError(
-            "model.low_level needs a head that takes low_level_channels (QuadraticHead, AffineHead); "
-            "set model.low_level [] for this head"
+            f"model.head {name}: a head takes (context_channels, num_scales, low_level_channels, "
+            f"low_level_linear) and its own options, see lumastyle.heads.Head ({err})"
         ) from None
     if not isinstance(built, Head):
         raise LumastyleError(

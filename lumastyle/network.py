@@ -21,7 +21,7 @@ be exported once for photos of any size (:mod:`lumastyle.export`), low-level con
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +37,8 @@ from lumastyle.context import (
     sample_window,
 )
 from lumastyle.errors import LumastyleError
-from lumastyle.heads import HeadFactory, QuadraticHead, build_head, resolve_head
+from lumastyle.fitting import CLOSED_FORM_RIDGES, ClosedForm, Terms, conv5_scales, fit_closed_form
+from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead, build_head, resolve_head
 
 
 class StyleNetwork(nn.Module):
@@ -45,8 +46,10 @@ class StyleNetwork(nn.Module):
 
     Args:
         head: the per-pixel head: a short name (``quadratic``, ``affine``), a :class:`~lumastyle.heads.Head`
-            subclass, or a factory ``(context_channels, num_scales) -> Head`` (what a config's
-            ``class_path``/``init_args`` builds).
+            subclass, or a factory ``(context_channels, num_scales, *, low_level_channels,
+            low_level_linear) -> Head`` (what a config's ``class_path``/``init_args`` builds).
+
+    Every argument is a keyword.
         backbone_width: factor on every backbone channel count (1.0 = the paper's VGG-16).
         backbone_weights: ``bundled`` (VGG-16 conv1-conv5 shipped with lumastyle), ``imagenet``
             (torchvision download, with fc6/fc7), a VGG-16 state dict file, or None (random init).
@@ -61,7 +64,7 @@ class StyleNetwork(nn.Module):
             none; () for none).
         top_channels: channels of conv6/conv7 (None: 4096 times ``backbone_width``, the paper's).
         low_level_linear: the low-level context also enters the head's colour matrix linearly (heads
-            that offer it: :class:`~lumastyle.heads.ColorTransformHead`), for a closed-form start linear
+            that offer it: :class:`~lumastyle.heads.ColorMapHead`), for a closed-form start linear
             in it.
         low_level_contrast: the low-level context also holds the Lab distance between every two of
             its blurred copies (:class:`~lumastyle.context.LowLevelContext`'s ``contrast``).
@@ -72,6 +75,7 @@ class StyleNetwork(nn.Module):
 
     def __init__(
         self,
+        *,
         head: HeadFactory | str = QuadraticHead,
         backbone_width: float = 1.0,
         backbone_weights: str | None = None,
@@ -163,6 +167,87 @@ class StyleNetwork(nn.Module):
         crop_hw = tuple(lab.shape[-2:])
         context = [sample_window(w, origin, photo_hw, crop_hw) for w in windows]
         return denormalize_lab(self.head(normalize_lab(lab), context))
+
+    def low_level_at_pixels(self, rgb: Tensor) -> Tensor:
+        """The low-level context of a whole photo (3, H, W) sampled at its pixels: (C, H, W) on the CPU
+        (computed on the network's device)."""
+        if self.low_level is None:
+            raise ValueError("this network has no low-level context (model.low_level)")
+        device = next(self.parameters()).device
+        with torch.no_grad():
+            batch = rgb[None].to(device)
+            m = self.low_level(normalize_lab(rgb_to_lab(batch)))
+            sampled = sample_context(m.features, m.scaled_hw, m.pad, tuple(rgb.shape[-2:]), stride=m.stride)
+            return sampled[0].cpu()
+
+    def closed_form_terms(self, rgb: Tensor, target: Tensor) -> Terms:
+        """(source, target, low-level context) of one whole photo (3, H, W) and its target for the
+        closed-form start (:func:`lumastyle.fitting.fit_closed_form`): normalised Lab, and the
+        low-level context at every pixel when the head's matrix is linear in it (else None)."""
+        local = isinstance(self.head, ColorMapHead) and self.head.low_level_linear
+        context = self.low_level_at_pixels(rgb) if local else None
+        return normalize_lab(rgb_to_lab(rgb)), normalize_lab(rgb_to_lab(target)), context
+
+    def start_from_closed_form(
+        self,
+        pairs: Iterable[tuple[Tensor, Tensor]],
+        validation: Iterable[tuple[Tensor, Tensor]] = (),
+        ridges: Sequence[float] = CLOSED_FORM_RIDGES,
+    ) -> ClosedForm:
+        """Fit the least-squares colour map on the head's basis to the (input, target) sRGB pairs (whole
+        photos (3, H, W)) and start the head from it (:func:`lumastyle.fitting.fit_closed_form`): a
+        global map, or with a ``low_level_linear`` head one also linear in the low-level context, its
+        ridge chosen on the ``validation`` pairs. Every process reads the same photos and gets the
+        same map, so no exchange is needed."""
+        head = self.head
+        if not isinstance(head, ColorMapHead):
+            raise LumastyleError(
+                f"model.closed_form_start needs a head with a colour basis (a lumastyle.heads.ColorMapHead such "
+                f"as QuadraticHead or AffineHead); {type(head).__name__} has none"
+            )
+        held_out = [self.closed_form_terms(a, b) for a, b in validation] if head.low_level_linear else []
+        try:
+            fit = fit_closed_form(
+                (self.closed_form_terms(a, b) for a, b in pairs),
+                type(head).basis,
+                head.low_level_linear,
+                held_out,
+                ridges,
+            )
+        except ValueError:
+            raise LumastyleError("model.closed_form_start found no training photos") from None
+        if fit.matrix.ndim == 2:
+            head.start_from(fit.matrix)
+        else:
+            head.start_from(fit.matrix[..., 0], fit.matrix[..., 1:])
+        return fit
+
+    def conv5_maps(self, photos: Iterable[Tensor]) -> Iterator[list[Tensor]]:
+        """Each photo's (3, H, W) conv5 maps, one per scale (computed on the network's device)."""
+        if self.context is None:
+            return
+        device = next(self.parameters()).device
+        with torch.no_grad():
+            for rgb in photos:
+                yield [m.features[0] for m in self.context.lower(rgb[None].to(device))]
+
+    def needs_conv5_calibration(self) -> bool:
+        """Whether conv6 starts untrained above frozen pretrained conv1-conv5: their maps are then
+        scaled to unit RMS over the training photos (:meth:`calibrate_conv5`)."""
+        if self.context is None or not self.lower_frozen():
+            return False
+        backbones = self.context.backbones
+        return any(b.lower_pretrained for b in backbones) and not any(b.top_pretrained for b in backbones)
+
+    def calibrate_conv5(self, maps: Iterable[Sequence[Tensor]]) -> list[float]:
+        """Set each backbone's ``conv5_scale`` from the conv5 maps of the training photos (per photo,
+        one map per scale; :func:`lumastyle.fitting.conv5_scales`) and return the factors."""
+        if self.context is None:
+            return []
+        scales = conv5_scales(maps, len(self.context.backbones))
+        for backbone, scale in zip(self.context.backbones, scales, strict=True):
+            backbone.conv5_scale.fill_(scale)
+        return scales
 
     @property
     def exportable(self) -> bool:

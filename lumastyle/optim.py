@@ -13,9 +13,14 @@ A scheduler steps once per optimizer step when its class has ``interval = "step"
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
 import torch
+from torch import nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
 from lumastyle.errors import LumastyleError
 
@@ -23,7 +28,11 @@ from lumastyle.errors import LumastyleError
 DEFAULT_LR = 1e-4
 
 
-def default_optimizer(params) -> Optimizer:
+#: The metric the default checkpoint callback and ReduceLROnPlateau watch.
+MONITOR = "val/lab_distance"
+
+
+def default_optimizer(params: Iterable[Any]) -> Optimizer:
     """Adam with lr 1e-4: what ``optimizer:`` defaults to (``model.optimizer`` None in Python)."""
     return torch.optim.Adam(params, lr=DEFAULT_LR)
 
@@ -49,3 +58,40 @@ class LinearWarmup(LambdaLR):
 
     def _factor(self, step: int) -> float:
         return 1.0 if self.warmup_steps == 0 else min(1.0, (step + 1) / self.warmup_steps)
+
+
+def parameter_groups(
+    head: nn.Module, backbone: nn.Module | None, backbone_lr_scale: float, frozen_because: str = ""
+) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: the head's trainable parameters, and the backbone's (when any
+    train) with ``lr_scale`` ``backbone_lr_scale`` (:func:`scale_learning_rates` applies it). A scale
+    other than 1 with no trainable backbone parameter is one warning line (``frozen_because`` says
+    why none trains): it would do nothing."""
+    groups: list[dict[str, Any]] = [{"params": [p for p in head.parameters() if p.requires_grad]}]
+    trained = [p for p in (backbone.parameters() if backbone is not None else []) if p.requires_grad]
+    if trained:
+        groups.append({"params": trained, "lr_scale": backbone_lr_scale})
+    elif backbone_lr_scale != 1.0:
+        warnings.warn(
+            f"model.backbone_lr_scale {backbone_lr_scale} has no effect: no backbone parameter is trained"
+            + (f" ({frozen_because})" if frozen_because else ""),
+            stacklevel=3,
+        )
+    return groups
+
+
+def scale_learning_rates(optimizer: Optimizer) -> Optimizer:
+    """Multiply each parameter group's learning rate by its ``lr_scale`` (1 when it has none)."""
+    for group in optimizer.param_groups:
+        group["lr"] *= group.get("lr_scale", 1.0)
+    return optimizer
+
+
+def scheduler_config(scheduler: LRScheduler | ReduceLROnPlateau) -> dict[str, Any]:
+    """Lightning's ``lr_scheduler`` entry for ``scheduler``: stepped per optimizer step when its class
+    says ``interval = "step"``, else per epoch; ReduceLROnPlateau watches :data:`MONITOR`."""
+    interval = "step" if isinstance(scheduler, LinearWarmup) else getattr(scheduler, "interval", "epoch")
+    config: dict[str, Any] = {"scheduler": scheduler, "interval": interval}
+    if isinstance(scheduler, ReduceLROnPlateau):
+        config["monitor"] = MONITOR
+    return config

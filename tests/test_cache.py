@@ -132,8 +132,9 @@ def test_training_batch_from_the_cache_matches_the_whole_photo(pair_factory, tmp
         backbone_width=1 / 16, backbone_weights=None, freeze="features", top_channels=8, context_pad=8,
         context_cache=str(tmp_path / "cache"),
     ).eval()  # fmt: skip
-    cache = model.context_cache()
-    assert cache is not None
+    caching = model.context_caching()
+    assert caching is not None
+    cache = caching.cache
     cache.build(dm.context_entries(48), dm.context_image, model.network.lower_context)
     dm.attach_context_cache(cache, 48)
     torch.manual_seed(3)
@@ -160,9 +161,9 @@ def test_no_cache_when_the_lower_backbone_trains(tmp_path):
     model = LumaStyle(
         backbone_width=1 / 16, backbone_weights=None, freeze="none", context_cache=str(tmp_path)
     )
-    assert model.context_cache() is None
+    assert model.context_caching() is None
     model = LumaStyle(backbone_width=1 / 16, backbone_weights=None, freeze="features", context_cache=False)
-    assert model.context_cache() is None
+    assert model.context_caching() is None
 
 
 def test_cpu_preset_fits_from_the_cache(tmp_path, pair_factory, monkeypatch, capfd):
@@ -214,16 +215,16 @@ def test_calibration_scales_each_conv5_map_to_unit_rms():
     model = LumaStyle(backbone_width=1 / 16, backbone_weights=None, freeze="features", top_channels=8)
     channels = model.network.context.backbones[0].conv6.in_channels
     maps = [[torch.full((channels, 3, 3), 2.0), torch.full((channels, 5, 5), -4.0)]] * 2
-    assert model.calibrate_context(maps) == pytest.approx([0.5, 0.25])
+    assert model.network.calibrate_conv5(maps) == pytest.approx([0.5, 0.25])
     backbone = model.network.context.backbones[1]
     conv5 = torch.rand(1, channels, 6, 6)
     expected = backbone.relu(backbone.conv7(backbone.relu(backbone.conv6(conv5 * 0.25))))
     assert torch.allclose(backbone.upper(conv5), expected)
     # only an untrained conv6 above frozen pretrained weights is calibrated
-    assert not model.needs_context_calibration()  # random conv1-conv5
+    assert not model.network.needs_conv5_calibration()  # random conv1-conv5
     assert LumaStyle(
         backbone_weights="bundled", freeze="features", top_channels=8
-    ).needs_context_calibration()
+    ).network.needs_conv5_calibration()
     assert not LumaStyle(
         backbone_weights="bundled", freeze="none", top_channels=8
-    ).needs_context_calibration()
+    ).network.needs_conv5_calibration()

@@ -48,7 +48,7 @@ def test_register_new_head():
 
 def test_a_factory_must_build_a_head():
     with pytest.raises(LumastyleError, match=r"not a lumastyle\.heads\.Head"):
-        build_head(lambda channels, scales: torch.nn.Identity(), 8, 2)
+        build_head(lambda channels, scales, **given: torch.nn.Identity(), 8, 2)
 
 
 def sampled_context(head: Head, b: int, h: int, w: int) -> list[torch.Tensor]:

@@ -323,7 +323,7 @@ class TestClosedFormStart:
         dm.setup()
         pairs = list(dm.training_pairs())
         model = LumaStyle(**SMALL, low_level=(2.0,), low_level_linear=True, closed_form_start=True)
-        model.start_from_global_fit(pairs)
+        model.network.start_from_closed_form(pairs)
         with torch.no_grad():
             maps = [model.network.low_level(normalize_lab(rgb_to_lab(a[None]))) for a, _ in pairs]
             context = [
@@ -345,14 +345,14 @@ class TestClosedFormStart:
         train = [(a, blur(a[None], 2.0)[0]) for a in train]
         val = [(a, a) for a in (torch.rand(3, 24, 24, generator=g) for _ in range(2))]
         model = LumaStyle(**SMALL, low_level=(2.0,), low_level_linear=True, closed_form_start=True)
-        local = model.start_from_global_fit(train, val)
+        local = model.network.start_from_closed_form(train, val).matrix
         assert torch.equal(local[..., 1:], torch.zeros_like(local[..., 1:]))
         assert torch.equal(
             model.network.head.low_linear.weight, torch.zeros_like(model.network.head.low_linear.weight)
         )
         assert self.training_error(model, train) == pytest.approx(self.global_fit_error(train), rel=1e-3)
         # without validation photos the same training photos give the local map
-        assert model.start_from_global_fit(train)[..., 1:].abs().max() > 1e-2
+        assert model.network.start_from_closed_form(train).matrix[..., 1:].abs().max() > 1e-2
 
     def test_not_redone_when_resuming(self, pairs_root, tmp_path):
         from lumastyle.data import PairDataModule
@@ -374,14 +374,14 @@ class TestClosedFormStart:
         from lumastyle.data import PairDataModule
 
         class Plain(Head):
-            def __init__(self, context_channels, num_scales, low_level_channels=0):
-                super().__init__(context_channels, num_scales)
+            def __init__(self, context_channels, num_scales, low_level_channels=0, low_level_linear=False):
+                super().__init__(context_channels, num_scales, low_level_channels, low_level_linear)
                 self.gain = torch.nn.Parameter(torch.ones(()))
 
             def forward(self, lab_n, context):
                 return lab_n * self.gain
 
-        with pytest.warns(UserWarning, match="low_level_linear: this head has no linear low-level path"):
+        with pytest.warns(UserWarning, match="low_level_linear: Plain has no linear low-level path"):
             model = LumaStyle(
                 **SMALL, head=Plain, low_level=(2.0,), low_level_linear=True, closed_form_start=True
             )
@@ -394,7 +394,7 @@ class TestClosedFormStart:
     def test_needs_a_head_with_a_basis(self):
         model = LumaStyle(**SMALL, head=KeepColours)
         with pytest.raises(LumastyleError, match="closed_form_start needs a head"):
-            model.start_from_global_fit([])
+            model.network.start_from_closed_form([])
 
 
 def closed_form_held_out_error(look, photos, sizes: tuple[int, int, int], **low_level) -> float:
@@ -404,7 +404,7 @@ def closed_form_held_out_error(look, photos, sizes: tuple[int, int, int], **low_
     model = LumaStyle(
         **SMALL, low_level=(3.0, 12.0), low_level_linear=True, closed_form_start=True, **low_level
     )
-    model.start_from_global_fit(train, validation)
+    model.network.start_from_closed_form(train, validation)
     return TestClosedFormStart().training_error(model, held_out)
 
 

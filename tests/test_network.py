@@ -205,7 +205,9 @@ class TestLowLevelContext:
         with pytest.raises(LumastyleError, match="low_level_linear needs low-level context"):
             QuadraticHead(8, 2, low_level_linear=True)
 
-    def test_a_head_without_it_is_one_line(self):
+    def test_every_head_is_given_the_low_level_channels(self):
+        """The head contract: the network passes the low-level channels to every head through
+        :class:`Head`'s constructor; a factory that does not take the contract's keywords is one line."""
         from lumastyle.errors import LumastyleError
         from lumastyle.heads import Head
 
@@ -213,5 +215,7 @@ class TestLowLevelContext:
             def forward(self, lab_n, context):
                 return lab_n
 
-        with pytest.raises(LumastyleError, match="low_level needs a head"):
-            StyleNetwork(head=PixelOnly, **SMALL, low_level=(4.0,))
+        net = StyleNetwork(head=PixelOnly, **SMALL, low_level=(4.0,))
+        assert net.head.low_level_channels == net.low_level.out_channels == 3
+        with pytest.raises(LumastyleError, match=r"model.head .*a head takes \(context_channels, num_scales, low_level_channels"):
+            StyleNetwork(head=lambda channels, scales: PixelOnly(channels, scales), **SMALL, low_level=(4.0,))
