@@ -14,6 +14,7 @@ import pytest
 import torch
 from conftest import QUICK, smooth_photo, toy_style
 
+from lumastyle.actions import load_action
 from lumastyle.actions.ops import exposure
 from lumastyle.io import read_image, write_image
 
@@ -91,6 +92,33 @@ def test_trains_and_renders_with_it_through_the_cli(site: Path, tmp_path: Path):
     assert torch.allclose(read_image(tmp_path / "out.png")[0], expected, atol=2 / 65535)
 
 
+def test_the_documented_command_with_the_cpu_preset(site: Path, tmp_path: Path):
+    """The plugin README's command, ``lumastyle fit --config side_by_side --config configs/cpu-small.yaml
+    --data.root DIR``, as documented (only shortened: one epoch, small photos, a cache of its own). The
+    head takes the low-level channels; the preset's closed-form start and linear path, which this head
+    has not, are one warning line each, and it trains."""
+    folder = tmp_path / "comparisons"
+    for k in range(6):
+        before = smooth_photo(40, 48, seed=k)
+        write_image(folder / f"c{k}.png", torch.cat([before, toy_style(before)], dim=-1))
+    preset = str(REPO / "configs" / "cpu-small.yaml")
+    shorter = ["--trainer.max_epochs", "1", "--data.num_workers", "0", "--data.crop_size", "32",
+               "--model.context_cache", str(tmp_path / "cache"), "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    done = lumastyle(
+        site, "fit", "--config", "side_by_side", "--config", preset, "--data.root", str(folder), *shorter,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "closed_form_start: DiagonalHead has no colour basis" in done.stderr
+    assert "low_level_linear: DiagonalHead has no linear low-level path" in done.stderr
+    state = torch.load(
+        tmp_path / "runs" / "comparisons" / "version_0" / "checkpoints" / "last.ckpt",
+        map_location="cpu", weights_only=True,
+    )  # fmt: skip
+    low = state["state_dict"]["network.head.context_in.2.weight"]  # the low-level map's layer
+    assert low.shape[1] == 12  # 3 radii x Lab + 3 contrast channels
+
+
 def sepia(image: torch.Tensor, amount: float) -> torch.Tensor:
     """The example plugin's operation, loaded from its file without registering its module here."""
     import importlib.util
@@ -98,15 +126,14 @@ def sepia(image: torch.Tensor, amount: float) -> torch.Tensor:
     spec = importlib.util.spec_from_file_location(
         "_plugin_looks", EXAMPLE / "src" / "lumastyle_example_plugin" / "looks.py"
     )
-    from lumastyle.actions.registry import LOOK_FORMATS
+    from lumastyle.actions.registry import restore, snapshot
 
-    formats = dict(LOOK_FORMATS)
+    saved = snapshot()
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     finally:
-        LOOK_FORMATS.clear()
-        LOOK_FORMATS.update(formats)
+        restore(saved)
     return module.sepia(image, amount)
 
 
@@ -123,6 +150,54 @@ def test_a_broken_plugin_is_one_line_and_the_rest_works(site: Path, tmp_path: Pa
         sum("lumastyle-example-plugin" in row and row.endswith("ok") for row in done.stdout.splitlines()) == 5
     )
     assert any("broken: ModuleNotFoundError" in row for row in done.stdout.splitlines())
+
+
+def test_a_plugin_taking_a_built_in_suffix_is_one_line_and_every_built_in_look_works(tmp_path: Path):
+    """A plugin registering .xmp (or .png, which Hald CLUT images use) is refused in one line naming it
+    and the suffix, and lumastyle's readers keep reading: the user's command works as without it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    reader = "from lumastyle.actions import Action, register_look_format\n\n\n@register_look_format({})\ndef grab(path):\n    return Action([], str(path))\n"
+    (site / "grab_xmp.py").write_text(reader.format('".mine", ".xmp"'))
+    (site / "grab_png.py").write_text(reader.format('".png"'))
+    install(site, "grabby", "0.1", {"lumastyle.looks": {"grab_xmp": "grab_xmp", "grab_png": "grab_png"}})
+    looks = REPO / "examples" / "looks"
+    write_image(tmp_path / "photo.png", smooth_photo(8, 8, seed=0), bit_depth=16)
+    for look in ("faded_2010.xmp", "cross_process.png"):
+        done = lumastyle(site, "action", "apply", str(looks / look), "photo.png", f"out_{look}.png", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        warned = done.stderr.splitlines()
+        assert len(warned) == 2 and all(line.startswith("warning: plugin 'grab_") for line in warned)
+        assert "'grab_xmp' (look, from grabby 0.1) was skipped" in warned[0] and "'.xmp'" in warned[0]
+        assert "lumastyle.actions.xmp.read_xmp" in warned[0]
+        assert "'grab_png' (look, from grabby 0.1) was skipped" in warned[1] and "'.png'" in warned[1]
+        expected = load_action(str(looks / look))(read_image(tmp_path / "photo.png")[0])
+        assert torch.allclose(read_image(tmp_path / f"out_{look}.png")[0], expected, atol=2 / 65535)
+
+
+def test_nothing_a_skipped_look_plugin_registered_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A look plugin that registers .mine and then clashes on .xmp is skipped whole: .mine goes too."""
+    from importlib.metadata import EntryPoint
+
+    from lumastyle import plugins
+    from lumastyle.actions.registry import look_formats, restore, snapshot
+
+    (tmp_path / "grab_mine.py").write_text(
+        "from lumastyle.actions import Action, register_look_format\n"
+        "register_look_format('.mine')(lambda path: Action([], str(path)))\n"
+        "register_look_format('.xmp')(lambda path: Action([], str(path)))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = EntryPoint("grab_mine", "grab_mine", "lumastyle.looks")
+    monkeypatch.setattr(plugins.metadata, "entry_points", lambda group: [entry] if group == "lumastyle.looks" else [])
+    monkeypatch.setattr(plugins, "_found", None)
+    before, saved = dict(look_formats()), snapshot()
+    try:
+        with pytest.warns(UserWarning, match=r"plugin 'grab_mine' \(look, .*'\.xmp' files is already registered"):
+            (found,) = plugins.load_plugins()
+        assert found.problem and dict(look_formats()) == before
+    finally:
+        restore(saved)
 
 
 def test_styles_by_name(tmp_path: Path):
