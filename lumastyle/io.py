@@ -5,8 +5,13 @@ Images travel through lumastyle as float32 tensors of shape (3, H, W) holding sR
 refused in one line naming the file: grayscale, palette, CMYK (TIFF and JPEG) and RGBA photos become
 RGB; truncated, empty, zero-byte files and non-images with image names, float photos holding NaN or
 infinity, and photos above the pixel limit (a guard against decompression bombs: a small file that
-decodes to gigabytes; ``LUMASTYLE_MAX_PIXELS`` or :func:`set_max_pixels` raises it) raise
-:class:`LumastyleError`.
+decodes to gigabytes; a reader's ``max_pixels`` argument or ``LUMASTYLE_MAX_PIXELS`` raises it)
+raise :class:`BadFileError`, which names the file and the reason.
+
+Importing this module changes nothing for the rest of the process: the pixel limit is an argument
+(the DataModules and ``stylize`` pass theirs), never written to the environment, and Pillow's own
+limit is lifted only while lumastyle opens a file (lumastyle checks the size itself, with a message
+naming the option).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import operator
 import os
 import struct
 import tempfile
+import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +32,7 @@ import tifffile
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from lumastyle.errors import LumastyleError
+from lumastyle.errors import BadFileError, LumastyleError
 
 #: Suffixes lumastyle reads as photos (lower case).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -37,27 +43,36 @@ _TIFF = (".tif", ".tiff")
 #: today's cameras (up to ~100 MP) open, a decompression bomb does not.
 DEFAULT_MAX_PIXELS = 200_000_000
 # lumastyle checks the header's size itself, for every format (tifffile has no such guard), with a
-# message naming the option; Pillow's own check would raise before that with a message of its own.
-Image.MAX_IMAGE_PIXELS = None
+# message naming the option; Pillow's own check would raise before that with a message of its own, so
+# it is lifted while lumastyle opens a file (_pillow_open), and only then.
+_PILLOW_LIMIT = threading.Lock()
 # tifffile logs its complaints about a malformed file before raising; the error lumastyle raises says it
 logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 
-def max_pixels() -> int:
-    """The pixel limit in force (``LUMASTYLE_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`)."""
+def max_pixels(limit: int | None = None) -> int:
+    """The pixel limit in force: ``limit`` when given, else ``LUMASTYLE_MAX_PIXELS``, else
+    :data:`DEFAULT_MAX_PIXELS`. A limit below 1 is a one-line LumastyleError."""
+    if limit is not None:
+        if limit < 1:
+            raise LumastyleError(f"max_pixels must be a positive number of pixels, got {limit}")
+        return int(limit)
     value = os.environ.get("LUMASTYLE_MAX_PIXELS", "")
     return int(value) if value.strip().isdigit() else DEFAULT_MAX_PIXELS
 
 
-def set_max_pixels(limit: int | None) -> None:
-    """Raise or lower the pixel limit for this process and the data-loading workers it starts (None:
-    the default). Kept in the environment, so spawned workers read the same limit."""
-    if limit is None:
-        os.environ.pop("LUMASTYLE_MAX_PIXELS", None)
-    elif limit < 1:
-        raise LumastyleError(f"max_pixels must be a positive number of pixels, got {limit}")
-    else:
-        os.environ["LUMASTYLE_MAX_PIXELS"] = str(int(limit))
+@contextlib.contextmanager
+def _pillow_open(path: Path) -> Iterator[Image.Image]:
+    """``Image.open(path)`` with Pillow's decompression-bomb limit lifted for the open alone (the
+    size is checked by :func:`_check_pixels` against lumastyle's limit instead)."""
+    with _PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            im = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    with im:
+        yield im
 
 
 #: What decoders raise on a malformed file (Pillow, tifffile and numpy raise many kinds), each turned
@@ -68,17 +83,18 @@ _DECODE_ERRORS = (
 )  # fmt: skip
 
 
-def _check_pixels(path: Path, width: int, height: int) -> None:
+def _check_pixels(path: Path, width: int, height: int, limit: int | None = None) -> None:
     try:
         width, height = operator.index(width), operator.index(height)
     except TypeError:
         raise ValueError(f"invalid image size {width!r}x{height!r}") from None
     if width < 1 or height < 1:
         raise ValueError(f"invalid image size {width}x{height}")
-    limit = max_pixels()
+    limit = max_pixels(limit)
     if width * height > limit:
-        raise LumastyleError(
-            f"{path}: {width}x{height} is {width * height / 1e6:.3g} MP, above the {limit / 1e6:.3g} MP limit "
+        raise BadFileError(
+            path,
+            f"{width}x{height} is {width * height / 1e6:.3g} MP, above the {limit / 1e6:.3g} MP limit "
             "(a guard against decompression bombs); if the photo is genuine, raise it with --max_pixels N "
             "(or LUMASTYLE_MAX_PIXELS=N)"
         )
@@ -108,7 +124,7 @@ def _to_rgb_array(array: np.ndarray, path: Path, alpha: bool = False) -> np.ndar
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
-        raise LumastyleError(f"{path}: unsupported image layout {array.shape}; save it as an RGB image")
+        raise BadFileError(path, f"unsupported image layout {array.shape}; save it as an RGB image")
     if array.shape[2] in (1, 2):
         gray = np.repeat(array[:, :, :1], 3, axis=2)
         return np.concatenate([gray, array[:, :, 1:]], axis=2) if alpha and array.shape[2] == 2 else gray
@@ -123,11 +139,9 @@ def _normalise(array: np.ndarray, path: Path) -> tuple[torch.Tensor, int]:
     elif np.issubdtype(array.dtype, np.floating):
         scale, depth = 1.0, 32
         if not np.isfinite(array).all():
-            raise LumastyleError(
-                f"{path}: the image holds NaN or infinite values; replace or remove the file"
-            )
+            raise BadFileError(path, "the image holds NaN or infinite values; replace or remove the file")
     else:
-        raise LumastyleError(f"{path}: unsupported sample type {array.dtype}; use 8- or 16-bit images")
+        raise BadFileError(path, f"unsupported sample type {array.dtype}; use 8- or 16-bit images")
     tensor = torch.from_numpy(np.ascontiguousarray(array).astype(np.float32) / scale)
     return tensor.permute(2, 0, 1).contiguous().clamp_(0.0, 1.0), depth
 
@@ -146,7 +160,7 @@ def _tiff_colours(array: np.ndarray, page: tifffile.TiffPage, path: Path) -> np.
         return top - array
     if photometric == tifffile.PHOTOMETRIC.SEPARATED:
         if array.ndim != 3 or array.shape[2] < 4:
-            raise LumastyleError(f"{path}: a separated (CMYK) TIFF needs 4 inks; save it as RGB")
+            raise BadFileError(path, "a separated (CMYK) TIFF needs 4 inks; save it as RGB")
         # the naive CMYK -> RGB of a press file without its ICC profile: (1 - ink) * (1 - black)
         ink = array[:, :, :4].astype(np.float64) / top
         rgb = (1 - ink[:, :, :3]) * (1 - ink[:, :, 3:4])
@@ -154,10 +168,10 @@ def _tiff_colours(array: np.ndarray, page: tifffile.TiffPage, path: Path) -> np.
     return array
 
 
-def _read_tiff(path: Path, alpha: bool = False) -> np.ndarray:
+def _read_tiff(path: Path, alpha: bool = False, limit: int | None = None) -> np.ndarray:
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
-        _check_pixels(path, page.imagewidth, page.imagelength)
+        _check_pixels(path, page.imagewidth, page.imagelength, limit)
         array = page.asarray()
         orientation = page.tags.get("Orientation")
         if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[2] not in (3, 4):
@@ -185,7 +199,7 @@ def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel (16-bit: no palette)
 
 
-def _checked_png16(path: Path) -> bytes:
+def _checked_png16(path: Path, limit: int | None = None) -> bytes:
     """The bytes of a 16-bit PNG whose structure, checksums and compressed pixel rows are all sound.
 
     Written by hand because nothing maintained does it: Pillow reads 16-bit RGB only as 8-bit, and
@@ -222,7 +236,7 @@ def _checked_png16(path: Path) -> bytes:
         raise ValueError("unsupported or invalid IHDR fields")
     if not (0 < w < 1 << 31 and 0 < h < 1 << 31):
         raise ValueError(f"invalid size {w}x{h}")
-    _check_pixels(path, w, h)
+    _check_pixels(path, w, h, limit)
     row_bytes = lambda width: 1 + width * _PNG_CHANNELS[colour] * 2  # noqa: E731  (filter byte + samples)
     if interlace:  # the 7 Adam7 passes: (x0, y0, dx, dy)
         passes = [
@@ -251,14 +265,14 @@ def _checked_png16(path: Path) -> bytes:
     return data
 
 
-def _read_png16(path: Path, alpha: bool = False) -> np.ndarray:
+def _read_png16(path: Path, alpha: bool = False, limit: int | None = None) -> np.ndarray:
     from torchvision.io import ImageReadMode, decode_png
 
-    data = torch.frombuffer(bytearray(_checked_png16(path)), dtype=torch.uint8)
+    data = torch.frombuffer(bytearray(_checked_png16(path, limit)), dtype=torch.uint8)
     data = decode_png(data, mode=ImageReadMode.UNCHANGED)
     array = data.permute(1, 2, 0).numpy()
     array = _to_rgb_array(array, path, alpha)
-    with Image.open(path) as im:  # orientation lives in the eXIf chunk, which Pillow reads
+    with _pillow_open(path) as im:  # orientation lives in the eXIf chunk, which Pillow reads
         orientation = im.getexif().get(0x0112, 1)
     return _apply_orientation(array, orientation)
 
@@ -273,28 +287,30 @@ def _has_alpha(im: Image.Image) -> bool:
     return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
 
 
-def read_image(path: str | os.PathLike, alpha: bool = False) -> tuple[torch.Tensor, int]:
+def read_image(
+    path: str | os.PathLike, alpha: bool = False, max_pixels: int | None = None
+) -> tuple[torch.Tensor, int]:
     """Decode a photo to a float32 (3, H, W) sRGB tensor in [0, 1] and its bit depth (8, 16 or 32).
 
     EXIF orientation is applied; grayscale is repeated to three channels, palette and CMYK become RGB.
     Alpha is dropped, unless ``alpha`` is true and the photo has one: then the tensor is (4, H, W),
-    alpha last. Any failure (missing, zero-byte, truncated, not an image, above :func:`max_pixels`)
-    raises :class:`LumastyleError` naming the file.
+    alpha last. Any failure (missing, zero-byte, truncated, not an image, above ``max_pixels``, see
+    :func:`max_pixels`) raises :class:`BadFileError` naming the file.
     """
     path = Path(path)
     if not path.is_file():
-        raise LumastyleError(f"{path}: no such file; check the path")
+        raise BadFileError(path, "no such file; check the path")
     if path.stat().st_size == 0:
-        raise LumastyleError(f"{path}: the file is empty (0 bytes); replace or remove it")
+        raise BadFileError(path, "the file is empty (0 bytes); replace or remove it")
     suffix = path.suffix.lower()
     try:
         if suffix in _TIFF:
-            array = _read_tiff(path, alpha)
+            array = _read_tiff(path, alpha, max_pixels)
         elif suffix == ".png" and _png_bit_depth(path) == 16:
-            array = _read_png16(path, alpha)
+            array = _read_png16(path, alpha, max_pixels)
         else:
-            with Image.open(path) as im:
-                _check_pixels(path, *im.size)
+            with _pillow_open(path) as im:
+                _check_pixels(path, *im.size, max_pixels)
                 im = ImageOps.exif_transpose(im)
                 if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                     array = _to_rgb_array(np.asarray(im).astype(np.uint16), path)
@@ -303,24 +319,21 @@ def read_image(path: str | os.PathLike, alpha: bool = False) -> tuple[torch.Tens
     except LumastyleError:
         raise
     except MemoryError:
-        raise LumastyleError(
-            f"{path}: not enough memory to decode this image; lower --max_pixels or use a smaller copy"
-        ) from None
+        raise BadFileError(path, "not enough memory to decode this image; lower --max_pixels or use a smaller copy") from None
     except _DECODE_ERRORS as err:
         reason = _reason(err)
-        raise LumastyleError(
-            f"{path}: cannot read this image ({reason}); replace or remove the file"
-        ) from None
+        raise BadFileError(path, f"cannot read this image ({reason}); replace or remove the file") from None
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise LumastyleError(f"{path}: the image is empty (0 pixels); replace or remove the file")
+        raise BadFileError(path, "the image is empty (0 pixels); replace or remove the file")
     return _normalise(array, path)
 
 
-def read_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of a photo after EXIF orientation, read from its header without decoding."""
+def read_size(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[int, int]:
+    """(width, height) of a photo after EXIF orientation, read from its header without decoding (a
+    photo above ``max_pixels`` raises, as :func:`read_image` does)."""
     path = Path(path)
     if path.is_file() and path.stat().st_size == 0:
-        raise LumastyleError(f"{path}: the file is empty (0 bytes); replace or remove it")
+        raise BadFileError(path, "the file is empty (0 bytes); replace or remove it")
     try:
         if path.suffix.lower() in _TIFF:
             with tifffile.TiffFile(path) as tif:
@@ -329,15 +342,13 @@ def read_size(path: str | os.PathLike) -> tuple[int, int]:
                 orientation = page.tags.get("Orientation")
                 swap = orientation is not None and int(orientation.value) in (5, 6, 7, 8)
         else:
-            with Image.open(path) as im:
+            with _pillow_open(path) as im:
                 w, h = im.size
                 swap = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-        _check_pixels(path, w, h)
+        _check_pixels(path, w, h, max_pixels)
     except _DECODE_ERRORS as err:
         reason = _reason(err)
-        raise LumastyleError(
-            f"{path}: cannot read this image ({reason}); replace or remove the file"
-        ) from None
+        raise BadFileError(path, f"cannot read this image ({reason}); replace or remove the file") from None
     return (h, w) if swap else (w, h)
 
 
@@ -432,11 +443,9 @@ def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8
             elif suffix in (".jpg", ".jpeg"):
                 Image.fromarray(array).save(tmp, format="JPEG", quality=95)
             else:
-                raise LumastyleError(f"{path}: cannot write '{suffix}' files; use .png, .tif or .jpg")
+                raise BadFileError(path, f"cannot write '{suffix}' files; use .png, .tif or .jpg")
     except (OSError, tifffile.TiffFileError) as err:
-        raise LumastyleError(
-            f"{path}: cannot write ({err.strerror or err}); check the folder and free space"
-        ) from None
+        raise BadFileError(path, f"cannot write ({err.strerror or err}); check the folder and free space") from None
     return path
 
 

@@ -15,7 +15,8 @@ import torch
 from tqdm.auto import tqdm
 
 from lumastyle.errors import LumastyleError
-from lumastyle.io import output_name, photos_at, read_image, read_size, set_max_pixels, write_image
+from lumastyle.io import max_pixels as pixel_limit
+from lumastyle.io import output_name, photos_at, read_image, read_size, write_image
 from lumastyle.model import LumaStyle
 
 
@@ -74,8 +75,7 @@ def stylize(
         )
     if on_bad_file not in ("error", "skip"):
         raise LumastyleError(f"--on_bad_file must be 'error' or 'skip', got {on_bad_file!r}")
-    if max_pixels is not None:
-        set_max_pixels(max_pixels)
+    max_pixels = pixel_limit(max_pixels)  # a bad value stops here, before any photo is read
     plan = _plan(photos, out_dir)
     todo = [(photo, out) for photo, out in plan if not (skip_existing and out.is_file())]
     dev = _resolve_device(device)
@@ -87,11 +87,11 @@ def stylize(
     skipped: list[str] = []
     # a with block: the bar is closed (its line ended) before an error line is printed
     with tqdm(total=len(todo), desc="stylizing", unit="photo", disable=len(todo) < 2) as bar:
-        for batch in _batches(todo, batch_size):
+        for batch in _batches(todo, batch_size, max_pixels):
             loaded = []
             for photo, out in batch:
                 try:
-                    loaded.append((photo, out, *read_image(photo, alpha=True)))
+                    loaded.append((photo, out, *read_image(photo, alpha=True, max_pixels=max_pixels)))
                 except LumastyleError as err:
                     if on_bad_file == "error":
                         raise LumastyleError(f"{err} (or pass --on_bad_file skip)") from None
@@ -130,14 +130,16 @@ def _resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
 
 
-def _batches(todo: list[tuple[Path, Path]], batch_size: int) -> list[list[tuple[Path, Path]]]:
+def _batches(
+    todo: list[tuple[Path, Path]], batch_size: int, max_pixels: int | None = None
+) -> list[list[tuple[Path, Path]]]:
     """Runs of consecutive photos whose headers give the same size, at most ``batch_size`` photos and
     :data:`BATCH_PIXELS` pixels each (a photo whose header cannot be read goes alone: reading it says why)."""
     batches: list[list[tuple[Path, Path]]] = []
     last = None
     for photo, out in todo:
         try:
-            size = read_size(photo)
+            size = read_size(photo, max_pixels)
         except LumastyleError:
             size = None
         fits = (

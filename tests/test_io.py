@@ -20,7 +20,6 @@ from lumastyle.io import (
     output_name,
     read_image,
     read_size,
-    set_max_pixels,
     write_image,
 )
 
@@ -199,20 +198,26 @@ def test_nan_in_a_float_tiff_is_refused(tmp_path: Path):
 
 @pytest.mark.parametrize("name", ["bomb.png", "bomb.jpg", "bomb.tif"])
 def test_decompression_bomb_is_refused_and_the_limit_can_be_raised(tmp_path: Path, name, monkeypatch, tally):
-    """A photo above the pixel limit is one line naming the option; raising the limit reads it."""
+    """A photo above the pixel limit is one line naming the option; raising the limit reads it. The
+    limit is an argument (or LUMASTYLE_MAX_PIXELS): reading changes neither the environment nor
+    Pillow's own limit for the rest of the process."""
+    from PIL import Image
+
     write_image(tmp_path / name, torch.full((3, 100, 120), 0.5))
-    monkeypatch.delenv("LUMASTYLE_MAX_PIXELS", raising=False)  # set_max_pixels writes it; undone after
-    set_max_pixels(10_000)
+    monkeypatch.delenv("LUMASTYLE_MAX_PIXELS", raising=False)
+    pillow_limit = Image.MAX_IMAGE_PIXELS
     for read in (read_image, read_size):
         with pytest.raises(
             LumastyleError, match=r"120x100 is 0\.012 MP, above the 0\.01 MP limit .* --max_pixels N"
         ) as info:
-            read(tmp_path / name)
+            read(tmp_path / name, max_pixels=10_000)
         assert str(tmp_path / name) in str(info.value)
-    set_max_pixels(12_000)
-    assert read_image(tmp_path / name)[0].shape == (3, 100, 120)
-    set_max_pixels(None)
+    assert read_image(tmp_path / name, max_pixels=12_000)[0].shape == (3, 100, 120)
+    assert "LUMASTYLE_MAX_PIXELS" not in os.environ and pillow_limit == Image.MAX_IMAGE_PIXELS
     assert max_pixels() == 200_000_000
+    monkeypatch.setenv("LUMASTYLE_MAX_PIXELS", "10000")
+    with pytest.raises(LumastyleError, match=r"above the 0\.01 MP limit"):
+        read_size(tmp_path / name)
     tally("decompression bombs refused")
 
 

@@ -1,18 +1,19 @@
-"""What every style DataModule shares: checked splits, paired crops and flips, loaders.
+"""What every style DataModule shares: checked splits, loaders, the photos the model reads.
 
 A subclass turns its source (pair folders, an action applied to photos, a released dataset) into
-:class:`Example` records (name, input path, target path or a renderer) in ``discover()``; this base
-checks them before training starts, splits them and serves them.
+:class:`~lumastyle.data.datasets.Example` records (name, input path, target path or a renderer) in
+``discover()``; this base checks them before training starts, splits them and serves them through the
+datasets of :mod:`lumastyle.data.datasets`. It offers the model what
+:mod:`lumastyle.style_data` asks of a DataModule (the training photos, the context cache's entries).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import statistics
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,48 +23,35 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from lumastyle.cache import CacheEntry, ContextCache, entries_of, entry_of
-from lumastyle.context import resize
-from lumastyle.errors import LumastyleError
+from lumastyle.cache import CacheEntry, ContextCache, entries_of
+from lumastyle.data.datasets import (
+    WHOLE_PHOTO_MEMORY,
+    CropDataset,
+    Example,
+    PhotoDataset,
+    Renderer,
+    WholeImageDataset,
+)
+from lumastyle.errors import BadFileError, LumastyleError
+from lumastyle.geometry import fit_long_side
 from lumastyle.inference import context_copy
-from lumastyle.io import list_images, read_image, read_size, set_max_pixels
+from lumastyle.io import list_images, read_image, read_size
+from lumastyle.io import max_pixels as pixel_limit
+
+__all__ = [
+    "SPLITS",
+    "WHOLE_PHOTO_MEMORY",
+    "CropDataset",
+    "Example",
+    "PhotoDataset",
+    "Renderer",
+    "StyleDataModule",
+    "WholeImageDataset",
+    "fit_long_side",
+    "photos_by_stem",
+]
 
 SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class Example:
-    """One training pair: the input photo and either a target photo or a function rendering it."""
-
-    name: str
-    input: Path
-    target: Path | None = None
-    render: Callable[[Tensor], Tensor] | None = None
-    #: turns a decoded file (values in [0, 1]) into sRGB, for datasets stored in another colour space
-    decode: Callable[[Tensor], Tensor] | None = None
-    #: resize a target whose size differs from its input's onto the input's pixels (``align: resize``)
-    resize_target: bool = False
-
-    def read(self, path: Path) -> tuple[Tensor, int]:
-        """The photo at ``path`` as an sRGB float32 (3, H, W) tensor, and its file's bit depth."""
-        rgb, depth = read_image(path)
-        return (rgb if self.decode is None else self.decode(rgb)), depth
-
-    def load(self, long_side: int | None = None, render: bool = True) -> tuple[Tensor, Tensor | None]:
-        """(input, target) float32 (3, H, W) tensors, both shrunk to ``long_side`` if larger.
-
-        With ``render=False`` a target that a renderer would make is None: the caller renders it
-        (after cropping, say: looks are per pixel, so a crop's render is the render's crop).
-        """
-        if self.target is None and self.render is None:
-            raise ValueError(f"example {self.name} has neither a target file nor a renderer")
-        rgb = fit_long_side(self.read(self.input)[0], long_side)
-        if self.target is not None:
-            target = self.read(self.target)[0]
-            if self.resize_target and target.shape[-2:] != rgb.shape[-2:]:
-                return rgb, resize(target.unsqueeze(0), tuple(rgb.shape[-2:]), antialias=True)[0]
-            return rgb, fit_long_side(target, long_side)
-        return rgb, self.render(rgb) if render else None
 
 
 def photos_by_stem(folder: Path, bad: Callable[[Path, str], None] | None = None) -> dict[str, Path]:
@@ -86,149 +74,6 @@ def photos_by_stem(folder: Path, bad: Callable[[Path, str], None] | None = None)
         assert bad is not None
         bad(found.pop(stem), f"shares its stem '{stem}' with another file")
     return found
-
-
-def fit_long_side(image: Tensor, long_side: int | None) -> Tensor:
-    """Shrink (3, H, W) so its long side is at most ``long_side`` (antialiased); never enlarges."""
-    h, w = image.shape[-2:]
-    if not long_side or max(h, w) <= long_side:
-        return image
-    f = long_side / max(h, w)
-    return resize(image.unsqueeze(0), (max(1, round(h * f)), max(1, round(w * f))))[0]
-
-
-#: bytes of whole training photos (with their targets) a training loader worker keeps in memory
-WHOLE_PHOTO_MEMORY = 256 << 20
-
-
-class CropDataset(Dataset):
-    """Random crops (the same window in input and target) with random horizontal flips, for training.
-
-    With a context cache, each crop also carries the windows of its whole photo's cached context maps
-    (``context``), where it sits in the photo (``origin``) and the photo's size (``photo_hw``).
-
-    Each photo is decoded (and a local look rendered on it) once, not once a crop: the most recently
-    used whole photos, with their targets, are kept up to ``memory_bytes`` (per loader worker, which
-    persists across epochs), so a look like ``watercolor`` (SLIC on the whole photo) costs one render
-    a photo for the whole run when the photos fit. Targets are deterministic (training targets leave
-    out film grain), so a kept one is the one that would be rendered again.
-    """
-
-    def __init__(
-        self,
-        examples: Sequence[Example],
-        crop_size: int,
-        crops_per_image: int,
-        long_side: int | None,
-        flip: bool = True,
-        context: ContextCache | None = None,
-        memory_bytes: int = WHOLE_PHOTO_MEMORY,
-    ):
-        self.examples = list(examples)
-        self.crop_size = crop_size
-        self.crops_per_image = crops_per_image
-        self.long_side = long_side
-        self.flip = flip
-        self.context = context
-        self.memory_bytes = memory_bytes
-        self._kept: OrderedDict[int, Tensor] = OrderedDict()  # example index -> whole (input, target)
-        self._kept_bytes = 0
-
-    def _whole_pair(self, i: int, ex: Example, render: bool) -> Tensor:
-        """Example ``i``'s whole photo (3, H, W), with its rendered or read target stacked on it when
-        there is one (6, H, W); from memory when it was loaded before."""
-        pair = self._kept.get(i)
-        if pair is not None:
-            self._kept.move_to_end(i)
-            return pair
-        rgb, target = ex.load(self.long_side, render=render)
-        pair = rgb if target is None else torch.cat([rgb, target], dim=0)
-        if pair.nbytes <= self.memory_bytes:
-            self._kept[i] = pair
-            self._kept_bytes += pair.nbytes
-            while self._kept_bytes > self.memory_bytes:
-                self._kept_bytes -= self._kept.popitem(last=False)[1].nbytes
-        return pair
-
-    def __len__(self) -> int:
-        return len(self.examples) * self.crops_per_image
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        i = index % len(self.examples)
-        ex = self.examples[i]
-        # a per-pixel look is rendered on the crop alone (cheaper); a local one needs the whole photo
-        whole = ex.render is not None and not getattr(ex.render, "per_pixel", True)
-        pair = self._whole_pair(i, ex, whole)  # (3, H, W) when the look is rendered on the crop
-        flipped = self.flip and bool(torch.rand(()) < 0.5)
-        if flipped:  # the whole photo, so a cached context of the flipped photo lines up with the crop
-            pair = pair.flip(-1)
-        c = self.crop_size
-        h, w = pair.shape[-2:]
-        if min(h, w) < c:  # too small for a crop: enlarge the pair so the short side fits
-            f = c / min(h, w)
-            pair = resize(pair.unsqueeze(0), (max(c, round(h * f)), max(c, round(w * f))))[0]
-            h, w = pair.shape[-2:]
-        top = int(torch.randint(0, h - c + 1, ()).item())
-        left = int(torch.randint(0, w - c + 1, ()).item())
-        pair = pair[:, top : top + c, left : left + c]
-        crop = pair[:3].contiguous()
-        target = ex.render(crop) if len(pair) == 3 else pair[3:].contiguous()  # render only the crop
-        item = {"input": crop, "target": target, "name": ex.name}
-        if self.context is not None:
-            entry = entry_of(ex, self.long_side, None, flipped)
-            item["context"] = self.context.windows(entry, (h, w), (top, left), c)
-            item["origin"], item["photo_hw"] = torch.tensor([top, left]), torch.tensor([h, w])
-        return item
-
-
-class WholeImageDataset(Dataset):
-    """Whole photos and their targets (shrunk to ``long_side``), for validation and test.
-
-    With a context cache, each photo also carries its cached context maps (whole, as windows from
-    cell 0), computed on the copy ``stylize`` would compute them on (capped at ``context_long_side``).
-    """
-
-    def __init__(
-        self,
-        examples: Sequence[Example],
-        long_side: int | None,
-        context: ContextCache | None = None,
-        context_long_side: int | None = None,
-    ):
-        self.examples = list(examples)
-        self.long_side = long_side
-        self.context = context
-        self.context_long_side = context_long_side
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        ex = self.examples[index]
-        rgb, target = ex.load(self.long_side)
-        item = {"input": rgb, "target": target, "name": ex.name}
-        if self.context is not None:
-            hw = tuple(rgb.shape[-2:])
-            entry = entry_of(ex, self.long_side, self.context_long_side)
-            item["context"] = self.context.windows(entry, hw)
-            item["origin"], item["photo_hw"] = torch.zeros(2, dtype=torch.long), torch.tensor(hw)
-        return item
-
-
-class PhotoDataset(Dataset):
-    """Input photos at full resolution with their file and bit depth, for predict: the batch carries
-    what ``stylize`` would know, so both write the same file."""
-
-    def __init__(self, examples: Sequence[Example]):
-        self.examples = list(examples)
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        ex = self.examples[index]
-        rgb, depth = ex.read(ex.input)
-        return {"input": rgb, "name": ex.name, "path": str(ex.input), "bit_depth": depth}
 
 
 class StyleDataModule(L.LightningDataModule):
@@ -274,7 +119,7 @@ class StyleDataModule(L.LightningDataModule):
         if on_bad_file not in ("error", "skip"):
             raise LumastyleError(f"data.on_bad_file must be 'error' or 'skip', got {on_bad_file!r}")
         if max_pixels is not None:
-            set_max_pixels(max_pixels)
+            pixel_limit(max_pixels)  # a value below 1 is one line here, before any photo is read
         for key, value in (
             ("crop_size", crop_size),
             ("crops_per_image", crops_per_image),
@@ -298,6 +143,7 @@ class StyleDataModule(L.LightningDataModule):
         self.verify = verify
         self.flip = flip
         self.on_bad_file = on_bad_file
+        self.max_pixels = max_pixels
         #: (file, reason) of every file left out under ``on_bad_file: skip``
         self.skipped: list[tuple[Path, str]] = []
         self.splits: dict[str, list[Example]] | None = None
@@ -317,33 +163,34 @@ class StyleDataModule(L.LightningDataModule):
         return {}
 
     def bad_file(self, path: Path, reason: str) -> None:
-        """A file that cannot be used: a one-line LumastyleError (``on_bad_file: error``), or noted and
-        left out (``skip``). Subclasses call it from :meth:`discover` for what they find wrong."""
+        """A file that cannot be used: a one-line :class:`BadFileError` (``on_bad_file: error``), or
+        noted and left out (``skip``). Subclasses call it from :meth:`discover` for what they find wrong."""
         if self.on_bad_file == "error":
-            raise LumastyleError(f"{path}: {reason}")
+            raise BadFileError(path, reason)
         self.skipped.append((Path(path), reason))
 
     def check_example(self, example: Example) -> None:
-        """Raise a one-line LumastyleError when an example cannot be used (called before training)."""
-        in_size = read_size(example.input)
+        """Raise a one-line :class:`BadFileError` when an example cannot be used (called before training)."""
+        in_size = read_size(example.input, example.max_pixels)
         if example.target is not None:
-            target_size = read_size(example.target)
+            target_size = read_size(example.target, example.max_pixels)
             if in_size != target_size and not example.resize_target:
-                raise LumastyleError(
-                    f"{example.target}: size {target_size[0]}x{target_size[1]} does not match its input "
-                    f"{example.input.name} ({in_size[0]}x{in_size[1]}); resize or remove the pair"
+                raise BadFileError(
+                    example.target,
+                    f"size {target_size[0]}x{target_size[1]} does not match its input "
+                    f"{example.input.name} ({in_size[0]}x{in_size[1]}); resize or remove the pair",
                 )
         if self.verify:
-            read_image(example.input)
+            read_image(example.input, max_pixels=example.max_pixels)
             if example.target is not None:
-                read_image(example.target)
+                read_image(example.target, max_pixels=example.max_pixels)
 
     # -- LightningDataModule -------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
             return
-        examples = self.discover()
+        examples = [dataclasses.replace(ex, max_pixels=self.max_pixels) for ex in self.discover()]
         if not examples:
             self._report_skipped()
             raise LumastyleError(f"{self.describe()}: no photos found; check data.root / data.photos")
@@ -397,11 +244,10 @@ class StyleDataModule(L.LightningDataModule):
         ):
             try:
                 self.check_example(ex)
-            except LumastyleError as err:
+            except BadFileError as err:
                 if self.on_bad_file == "error":
                     raise
-                path, _, reason = str(err).partition(": ")
-                self.skipped.append((Path(path), reason))
+                self.skipped.append((Path(str(err.path)), err.reason))
                 bad.add(ex.name)
         return {split: [ex for ex in examples if ex.name not in bad] for split, examples in splits.items()}
 
@@ -445,7 +291,7 @@ class StyleDataModule(L.LightningDataModule):
     @property
     def image_long_side(self) -> int | None:
         """Median long side of the training photos as loaded: the scale the model's context learns."""
-        sides = [max(read_size(ex.input)) for ex in self._examples("train")]
+        sides = [max(read_size(ex.input, ex.max_pixels)) for ex in self._examples("train")]
         median = int(statistics.median(sides))
         return min(median, self.long_side) if self.long_side else median
 
