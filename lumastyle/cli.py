@@ -205,11 +205,10 @@ def run_name(config: Namespace, config_files: Sequence[Path] = ()) -> str:
     data_config = config.get("data")
     if isinstance(data_config, Namespace) and data_config.get("class_path"):
         module, _, name = data_config.class_path.rpartition(".")
-        cls = getattr(importlib.import_module(module), name, None)
-        suggest = getattr(cls, "run_name", None)
-        if suggest is not None:
+        cls = getattr(importlib.import_module(module), name, None)  # a class named in a config
+        if isinstance(cls, type) and issubclass(cls, StyleDataModule):
             init_args = data_config.get("init_args")
-            suggested = suggest(init_args.as_dict() if isinstance(init_args, Namespace) else {})
+            suggested = cls.run_name(init_args.as_dict() if isinstance(init_args, Namespace) else {})
             if suggested:
                 return suggested
     for path in config_files:
