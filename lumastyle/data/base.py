@@ -10,7 +10,6 @@ datasets of :mod:`lumastyle.data.datasets`. It offers the model what
 from __future__ import annotations
 
 import dataclasses
-import random
 import statistics
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +31,7 @@ from lumastyle.data.datasets import (
     Renderer,
     WholeImageDataset,
 )
+from lumastyle.data.splits import hold_out, seeded_split
 from lumastyle.errors import BadFileError, LumastyleError
 from lumastyle.geometry import fit_long_side
 from lumastyle.inference import context_copy
@@ -207,9 +207,9 @@ class StyleDataModule(L.LightningDataModule):
                         )
             splits = {s: [by_name[n] for n in names.get(s, []) if n in by_name] for s in SPLITS}
             if "val" not in names:  # hold out validation photos from train, never from test
-                splits["train"], splits["val"] = self._hold_out(splits["train"], self.val_fraction)
+                splits["train"], splits["val"] = hold_out(splits["train"], self.val_fraction, self.seed)
         else:
-            splits = self._seeded_split(examples)
+            splits = seeded_split(examples, self.val_fraction, self.test_fraction, self.seed)
         splits = self._checked(splits)
         self._report_skipped()
         if not splits["val"]:
@@ -250,34 +250,6 @@ class StyleDataModule(L.LightningDataModule):
                 self.skipped.append((Path(str(err.path)), err.reason))
                 bad.add(ex.name)
         return {split: [ex for ex in examples if ex.name not in bad] for split, examples in splits.items()}
-
-    def _seeded_split(self, examples: list[Example]) -> dict[str, list[Example]]:
-        order = self._shuffled(examples)
-        n = len(order)
-        n_test = round(n * self.test_fraction) if n >= 3 else 0
-        n_val = self._n_val(n, self.val_fraction)
-        return {
-            "val": order[:n_val],
-            "test": order[n_val : n_val + n_test],
-            "train": order[n_val + n_test :],
-        }
-
-    def _shuffled(self, examples: list[Example]) -> list[Example]:
-        order = sorted(examples, key=lambda ex: ex.name)
-        random.Random(self.seed).shuffle(order)
-        return order
-
-    @staticmethod
-    def _n_val(n: int, fraction: float) -> int:
-        """Validation photos out of ``n``: at least one when a share is asked for and n >= 3."""
-        return max(1, round(n * fraction)) if n >= 3 and fraction > 0 else 0
-
-    def _hold_out(self, train: list[Example], fraction: float) -> tuple[list[Example], list[Example]]:
-        """(train, val): a seeded ``fraction`` of the training photos held out for validation."""
-        order = self._shuffled(train)
-        n_val = self._n_val(len(order), fraction)
-        held = {ex.name for ex in order[:n_val]}
-        return [ex for ex in train if ex.name not in held], order[:n_val]
 
     def describe(self) -> str:
         return type(self).__name__

@@ -1,0 +1,49 @@
+"""Seeded splits of a dataset's examples into train, validation and test, as pure functions.
+
+The same names and seed give the same split on every machine and in every process: examples are
+sorted by name, then shuffled by Python's ``random.Random(seed)`` (not torch's generator, which
+training reseeds). Validation never takes test photos, so the best checkpoint is not chosen on them;
+with three or more photos and a share asked for, at least one photo is held out.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Protocol, TypeVar
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=Named)
+
+
+def shuffled(examples: list[T], seed: int) -> list[T]:
+    """``examples`` sorted by name, then shuffled with ``seed``."""
+    order = sorted(examples, key=lambda ex: ex.name)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def held_out_count(n: int, fraction: float) -> int:
+    """Photos held out of ``n``: at least one when a share is asked for and n >= 3."""
+    return max(1, round(n * fraction)) if n >= 3 and fraction > 0 else 0
+
+
+def seeded_split(examples: list[T], val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[T]]:
+    """{"train", "val", "test"}: seeded shares of ``examples`` (no test photos below three photos)."""
+    order = shuffled(examples, seed)
+    n = len(order)
+    n_test = round(n * test_fraction) if n >= 3 else 0
+    n_val = held_out_count(n, val_fraction)
+    return {"val": order[:n_val], "test": order[n_val : n_val + n_test], "train": order[n_val + n_test :]}
+
+
+def hold_out(train: list[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:
+    """(train, val): a seeded ``fraction`` of the training examples held out for validation."""
+    order = shuffled(train, seed)
+    n_val = held_out_count(len(order), fraction)
+    held = {ex.name for ex in order[:n_val]}
+    return [ex for ex in train if ex.name not in held], order[:n_val]
