@@ -12,8 +12,12 @@ A package extends lumastyle without touching it by declaring entry points in its
 
 They are loaded once, when the ``lumastyle`` command starts (:func:`load_plugins`). A plugin that fails
 to load, or names the wrong kind of thing, is reported in one warning line naming it and its package;
-everything else keeps working. ``lumastyle plugins`` lists what is installed. lumastyle's own style
-files (``lumastyle/styles/``, also the repository's ``styles/``) are found by name the same way.
+everything else keeps working. A look plugin that takes an operation name or a file suffix that
+lumastyle (or an earlier plugin) owns, such as ``.xmp`` or ``.png``, is refused that way: one line
+naming it and the suffix, nothing it registered stays, and the owner keeps working (lumastyle's own
+are registered before any plugin loads). ``lumastyle plugins`` lists what is installed. lumastyle's
+own style files (``lumastyle/styles/``, also the repository's ``styles/``) are found by name the same
+way.
 """
 
 from __future__ import annotations
@@ -26,9 +30,12 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lumastyle.errors import LumastyleError
+
+if TYPE_CHECKING:
+    from lumastyle.actions.registry import Snapshot
 
 GROUPS = {
     "lumastyle.datamodules": "datamodule",
@@ -68,17 +75,29 @@ def load_plugins() -> list[Plugin]:
             dist = entry.dist
             package = dist.metadata["Name"] if dist is not None else "?"
             version = dist.version if dist is not None else "?"
+            saved = _looks_registered() if kind == "look" else None
             try:
                 _register(kind, entry.name, entry.load())
                 problem = ""
             except Exception as err:  # a plugin's own bug must not stop lumastyle
                 problem = f"{type(err).__name__}: {' '.join(str(err).split())}"[:200]
+                if saved is not None:  # nothing of a skipped look plugin stays registered
+                    from lumastyle.actions.registry import restore
+
+                    restore(saved)
                 warnings.warn(
                     f"plugin {entry.name!r} ({kind}, from {package} {version}) was skipped: {problem}",
                     stacklevel=2,
                 )
             _found.append(Plugin(entry.name, kind, package, version, problem))
     return _found
+
+
+def _looks_registered() -> Snapshot:
+    """The look registry now (imported only when a look plugin is installed)."""
+    from lumastyle.actions.registry import snapshot
+
+    return snapshot()
 
 
 def _register(kind: str, name: str, obj: Any) -> None:
@@ -141,7 +160,7 @@ def resolve_config(value: str) -> str:
 
 def describe() -> list[tuple[str, str, str, str, str]]:
     """(name, kind, package, version, status) of everything lumastyle can use, its own first."""
-    from lumastyle.actions.registry import OPERATIONS, look_formats
+    from lumastyle.actions.registry import look_formats, operations
     from lumastyle.data.base import StyleDataModule
     from lumastyle.heads import HEADS
 
@@ -157,7 +176,7 @@ def describe() -> list[tuple[str, str, str, str, str]]:
     ]
     own += [
         (name, "look operation")
-        for name, op in OPERATIONS.items()
+        for name, op in operations().items()
         if op.function.__module__.startswith("lumastyle.")
     ]
     own += [(p.stem, "style") for p in sorted(BUILTIN_STYLES.glob("*.yaml"))]

@@ -1,4 +1,13 @@
-"""Action: an ordered list of colour operations (a saved look), built from YAML, presets or look files."""
+"""Action: an ordered list of colour operations (a saved look), and how any look becomes one.
+
+:class:`Action` checks its steps against :mod:`lumastyle.actions.registry` when it is built.
+:meth:`Action.from_spec` (``load_action``) takes a list of ``{operation: {parameters}}`` steps, a preset
+name or a look file; a file is read by the reader the registry holds for its suffix (the YAML recipe
+reader is :mod:`lumastyle.actions.recipe`, the others have their own modules). Readers share
+:func:`read_look_file` and :func:`read_look_text`, which refuse an unreadable or oversized file in one
+line naming it, and :func:`parse_steps`. This module sits above the registry and below every format:
+it imports no reader.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import Tensor
 
-from lumastyle.actions.registry import OPERATIONS, get_operation, look_formats, register_look_format
+from lumastyle.actions.registry import get_look_format, get_operation, suffix_list
 from lumastyle.errors import LumastyleError
 
 #: What :meth:`Action.from_spec` accepts: a list of ``{operation: {parameters}}`` dicts, or a preset
 #: name or file path.
 Spec = str | os.PathLike | Sequence[dict[str, Any]]
 _PROBE = torch.linspace(0.0, 1.0, 12).view(3, 2, 2)  # a tiny image that checks the parameters at load time
-
-
-def _suffixes() -> str:
-    names = sorted(look_formats())
-    return ", ".join(names[:-1]) + f" or {names[-1]}"
 
 
 def preset_names() -> list[str]:
@@ -37,7 +40,7 @@ def preset_names() -> list[str]:
 
 def parameters(name: str) -> list[str]:
     """The parameter names operation ``name`` takes (after the image)."""
-    return OPERATIONS[name].parameters
+    return get_operation(name).parameters
 
 
 class Action:
@@ -65,7 +68,7 @@ class Action:
     def _run(self, image: Tensor, check: bool = False) -> Tensor:
         for i, (name, params) in enumerate(self.steps):
             try:
-                image = OPERATIONS[name].function(image, **params)
+                image = get_operation(name).function(image, **params)
             except LumastyleError as err:
                 raise LumastyleError(f"{self.source}: step {i + 1} ({name}): {err}") from None
             except (TypeError, ValueError) as err:
@@ -87,12 +90,12 @@ class Action:
     def per_pixel(self) -> bool:
         """True when every step maps each pixel on its own (then a crop's render is the render's crop);
         False when an operation needs the whole photo (its neighbourhood or its position)."""
-        return not any(OPERATIONS[name].whole_photo for name, _ in self.steps)
+        return not any(get_operation(name).whole_photo for name, _ in self.steps)
 
     def for_training(self) -> Action:
         """This look without the steps no colour map can learn (film grain: noise), as a training
         target; each one left out is named in one warning."""
-        dropped = [name for name, _ in self.steps if not OPERATIONS[name].learnable]
+        dropped = [name for name, _ in self.steps if not get_operation(name).learnable]
         if not dropped:
             return self
         warnings.warn(
@@ -100,7 +103,7 @@ class Action:
             "learned as a colour map; 'lumastyle action apply' still renders it)",
             stacklevel=2,
         )
-        kept = [(name, params) for name, params in self.steps if OPERATIONS[name].learnable]
+        kept = [(name, params) for name, params in self.steps if get_operation(name).learnable]
         return Action(kept, self.source)
 
     def __repr__(self) -> str:
@@ -118,7 +121,7 @@ class Action:
     def from_spec(cls, spec: Spec | Action) -> Action:
         """Build from a list of ``{operation: {params}}`` dicts, a preset name or a look file path.
 
-        Files by suffix, through :func:`lumastyle.actions.registry.look_formats`: ``.yaml``/``.yml``
+        Files by suffix, through :func:`lumastyle.actions.registry.get_look_format`: ``.yaml``/``.yml``
         recipes (or a style config, whose ``data.init_args.action`` is used), Adobe/Resolve ``.cube``
         LUTs, Autodesk ``.3dl`` LUTs, Hald CLUT images (``.png``, ``.tif``), Photoshop ``.acv`` curves,
         Lightroom/Camera Raw ``.xmp`` presets, and any format a plugin registers.
@@ -127,7 +130,7 @@ class Action:
             return spec
         if isinstance(spec, (str, os.PathLike)):
             return _from_string(os.fspath(spec))
-        return cls(_parse_steps(spec, "recipe"), "recipe")
+        return cls(parse_steps(spec, "recipe"), "recipe")
 
 
 def _plain(value: Any) -> Any:
@@ -170,7 +173,10 @@ def read_look_text(path: Path, kind: str, fix: str) -> str:
         raise LumastyleError(f"{path}: not a text {kind} file (undecodable bytes); {fix}") from None
 
 
-def _parse_steps(spec: Any, source: str) -> list[tuple[str, dict[str, Any]]]:
+def parse_steps(spec: Any, source: str) -> list[tuple[str, dict[str, Any]]]:
+    """A recipe (a list of single-key ``{operation: {parameters}}`` mappings, or a mapping with such a
+    list under ``steps``) as (name, parameters) pairs; a malformed one raises one line starting with
+    ``source``."""
     if isinstance(spec, dict) and "steps" in spec:
         spec = spec["steps"]
     if not isinstance(spec, (list, tuple)):
@@ -205,35 +211,19 @@ def _from_string(spec: str) -> Action:
         if spec not in preset_names():
             raise LumastyleError(
                 f"unknown action {spec!r}: not a file, and not a preset ({', '.join(preset_names())}); "
-                f"give a preset name or a {_suffixes()} file"
+                f"give a preset name or a {suffix_list()} file"
             )
         path, suffix = _preset_path(spec), ".yaml"
     if not path.is_file():
-        raise LumastyleError(f"action file {path} does not exist; give a {_suffixes()} file or a preset name")
-    reader = look_formats().get(suffix)
-    if reader is None:
-        raise LumastyleError(f"{path}: unknown action format '{suffix}'; use a {_suffixes()} file")
-    return reader(path)
-
-
-@register_look_format(".yaml", ".yml")
-def read_recipe(path: Path) -> Action:
-    """A recipe YAML (a list of steps), or a style config whose ``data.init_args.action`` is the look."""
-    try:
-        data = yaml.safe_load(read_look_file(path).decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        reason = " ".join(str(err).split())
-        raise LumastyleError(f"{path}: not valid YAML ({reason}); fix the recipe file") from None
-    if isinstance(data, dict) and isinstance(data.get("data"), dict):  # a style config: use its look
-        look = (data["data"].get("init_args") or {}).get("action")
-        if look is None:
-            raise LumastyleError(
-                f"{path}: a config without data.init_args.action; give a recipe, a look file or a preset"
-            )
-        if isinstance(look, str):
-            return _from_string(look)
-        data = look
-    return Action(_parse_steps(data, str(path)), str(path))
+        raise LumastyleError(f"action file {path} does not exist; give a {suffix_list()} file or a preset name")
+    reader = get_look_format(suffix, str(path))
+    look = reader(path)
+    if not isinstance(look, Action):  # a plugin's reader broke the contract: say whose
+        raise LumastyleError(
+            f"{path}: the {suffix} reader {reader.__module__}.{reader.__qualname__} returned "
+            f"{type(look).__name__}, not an Action; fix that reader"
+        )
+    return look
 
 
 #: Build an :class:`Action` from a recipe list, a preset name or a look file (``Action.from_spec``).

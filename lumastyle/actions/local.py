@@ -29,11 +29,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lumastyle.actions.ops import _finish, _number, _prepare, luminance
+from lumastyle.actions.registry import operation
 from lumastyle.color import rgb_to_lab
 from lumastyle.context import blur, flat_batch, smooth
 from lumastyle.superpixels import region_means, slic_labels
 
 
+@operation("clarity", whole_photo=True)
 def clarity(image: Tensor, amount: float = 0.0, radius: float = 0.03) -> Tensor:
     """Local contrast: the luminance's detail (luminance minus its blur) is amplified by ``amount``.
 
@@ -52,6 +54,7 @@ def clarity(image: Tensor, amount: float = 0.0, radius: float = 0.03) -> Tensor:
     return _finish(out, image)
 
 
+@operation("watercolor", whole_photo=True)
 def watercolor(image: Tensor, segments: int = 0, compactness: float = 10.0, mix: float = 1.0) -> Tensor:
     """A flat painted look: SLIC superpixels (scikit-image), each region taking its mean colour.
 
@@ -106,6 +109,7 @@ def _unit(mask: Tensor) -> Tensor:
     return mask / mask.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
 
 
+@operation("popout", whole_photo=True)
 def popout(
     image: Tensor,
     saturation: float = 0.0,
@@ -146,6 +150,7 @@ def popout(
     return _finish(background + mask * (foreground - background), image)
 
 
+@operation("dehaze", whole_photo=True)
 def dehaze(image: Tensor, amount: float = 0.0, radius: float = 0.02) -> Tensor:
     """Remove (``amount`` > 0) or add (< 0) haze, after the dark channel prior (He, Sun and Tang 2009):
     the haze at a pixel is the darkest channel's minimum over its neighbourhood, the airlight the
@@ -193,6 +198,7 @@ def _frame_radius(h: int, w: int, roundness: float, ref: Tensor) -> Tensor:
     return (r / r.amax()).unsqueeze(0)
 
 
+@operation("vignette", whole_photo=True)
 def vignette(
     image: Tensor, amount: float = 0.0, midpoint: float = 0.5, feather: float = 0.5, roundness: float = 0.0
 ) -> Tensor:
@@ -219,6 +225,7 @@ def vignette(
     return _finish(out, image)
 
 
+@operation("grain", whole_photo=True, learnable=False)
 def grain(
     image: Tensor, amount: float = 0.0, size: float = 0.25, roughness: float = 0.5, seed: int = 0
 ) -> Tensor:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from kornia.color import hsv_to_rgb, linear_rgb_to_rgb, rgb_to_grayscale, rgb_to_hsv, rgb_to_linear_rgb
 from torch import Tensor
 
+from lumastyle.actions.registry import operation
 from lumastyle.color import check_image, full_precision
 from lumastyle.errors import LumastyleError
 
@@ -142,6 +143,7 @@ def monotone_curve(x: Tensor, points: Points, name: str = "curve") -> Tensor:
     return h00 * y0 + h10 * hk * d[idx] + h01 * ys[idx + 1] + h11 * hk * d[idx + 1]
 
 
+@operation("curves")
 def curves(
     image: Tensor,
     master: Points | None = None,
@@ -172,6 +174,7 @@ def curves(
 # -- tone ------------------------------------------------------------------------------------------
 
 
+@operation("levels")
 def levels(
     image: Tensor,
     in_black: PerChannel = 0.0,
@@ -203,6 +206,7 @@ def levels(
     return _finish(ob + t * (ow - ob), image)
 
 
+@operation("brightness_contrast")
 def brightness_contrast(image: Tensor, brightness: float = 0.0, contrast: float = 0.0) -> Tensor:
     """Brightness/contrast: add ``brightness``, then scale around mid-grey by (1 + contrast).
 
@@ -217,6 +221,7 @@ def brightness_contrast(image: Tensor, brightness: float = 0.0, contrast: float 
     return _finish((x + bright - 0.5) * gain + 0.5, image)
 
 
+@operation("exposure")
 def exposure(image: Tensor, stops: float = 0.0, offset: float = 0.0, gamma: float = 1.0) -> Tensor:
     """Exposure in linear light (Photoshop's Exposure): scale by 2**stops, add an offset, apply 1/gamma.
 
@@ -260,6 +265,7 @@ def _hue_range(rng: dict, name: str) -> tuple[float, float, dict]:
     return _number(rng["hue"], f"{name}.hue"), _number(rng.get("hue_shift", 0.0), f"{name}.hue_shift"), rng
 
 
+@operation("hue_saturation")
 def hue_saturation(
     image: Tensor,
     hue_shift: float = 0.0,
@@ -309,6 +315,7 @@ def hue_saturation(
     return _finish(out, image)
 
 
+@operation("vibrance")
 def vibrance(image: Tensor, amount: float = 0.0) -> Tensor:
     """Vibrance: a saturation change weighted towards muted colours, s' = s * (1 + amount * (1 - s)).
 
@@ -324,6 +331,7 @@ def vibrance(image: Tensor, amount: float = 0.0) -> Tensor:
     return _finish(hsv_to_rgb(torch.cat([hsv[..., :1, :, :], s_new, hsv[..., 2:, :, :]], dim=-3)), image)
 
 
+@operation("color_balance")
 def color_balance(
     image: Tensor,
     shadows: Sequence[float] = (0.0, 0.0, 0.0),
@@ -355,6 +363,7 @@ def color_balance(
     return _finish(out, image)
 
 
+@operation("channel_mixer")
 def channel_mixer(
     image: Tensor,
     matrix: Sequence[Sequence[float]] = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
@@ -385,6 +394,7 @@ def channel_mixer(
     return _finish(out, image)
 
 
+@operation("photo_filter")
 def photo_filter(
     image: Tensor,
     color: Sequence[float] = (0.93, 0.54, 0.09),
@@ -414,6 +424,7 @@ def _hue_color(hue_deg: float, ref: Tensor) -> Tensor:
     return hsv_to_rgb(hsv.view(3, 1, 1))
 
 
+@operation("split_toning")
 def split_toning(
     image: Tensor,
     highlight_hue: float = 0.0,
@@ -471,6 +482,7 @@ def _band_values(hue_deg: Tensor, values: dict[str, float], name: str) -> Tensor
     return out
 
 
+@operation("grayscale")
 def grayscale(image: Tensor, amount: float = 0.0, mix: dict[str, float] | None = None) -> Tensor:
     """Black and white with a colour mix (Lightroom's B&W panel): each pixel becomes grey at its
     luminance, made brighter or darker by its colour band's mix value.
@@ -526,6 +538,7 @@ def tonal_weights(y: Tensor, blending: float = 0.5, balance: float = 0.0) -> tup
     return shadows, 1 - shadows - highlights, highlights
 
 
+@operation("color_grading")
 def color_grading(
     image: Tensor,
     shadows: dict[str, float] | None = None,
@@ -592,6 +605,7 @@ def _table(table: Tensor | Sequence, x: Tensor) -> Tensor:
     return t
 
 
+@operation("lut3d")
 def lut3d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max: PerChannel = 1.0) -> Tensor:
     """Apply a 3D lookup table with trilinear interpolation.
 
@@ -618,6 +632,7 @@ def lut3d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max
     return _finish(out.reshape(*lead, 3, h, w), image)
 
 
+@operation("lut1d")
 def lut1d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max: PerChannel = 1.0) -> Tensor:
     """Apply a 1D lookup table (one curve per channel) with linear interpolation.
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from lumastyle.actions import OPERATIONS, Action, load_action, local, ops, preset_names
+from lumastyle.actions import Action, get_operation, load_action, local, operations, ops, preset_names
 from lumastyle.actions.cube import identity_lut
 from lumastyle.errors import LumastyleError
 
@@ -31,16 +31,17 @@ def test_every_operation_is_registered():
     per_pixel = {"curves", "levels", "brightness_contrast", "exposure", "hue_saturation", "vibrance", "color_balance",
                  "channel_mixer", "photo_filter", "split_toning", "grayscale", "color_grading", "lut3d", "lut1d"}  # fmt: skip
     whole = {"clarity", "watercolor", "popout", "dehaze", "vignette", "grain"}
-    assert set(OPERATIONS) >= per_pixel | whole
-    assert all(OPERATIONS[n].function is getattr(ops, n) and not OPERATIONS[n].whole_photo for n in per_pixel)
-    assert all(OPERATIONS[n].function is getattr(local, n) and OPERATIONS[n].whole_photo for n in whole)
-    assert [n for n, op in OPERATIONS.items() if not op.learnable] == ["grain"]
+    assert set(operations()) >= per_pixel | whole
+    assert all(get_operation(n).function is getattr(ops, n) and not get_operation(n).whole_photo for n in per_pixel)
+    assert all(get_operation(n).function is getattr(local, n) and get_operation(n).whole_photo for n in whole)
+    assert [n for n, op in operations().items() if not op.learnable] == ["grain"]
 
 
-@pytest.mark.parametrize("name", sorted(OPERATIONS))
+@pytest.mark.parametrize("name", sorted(operations()))
 def test_every_operation_defaults_to_the_identity(name):
     x = image(3, 9, 11)
-    assert torch.allclose(OPERATIONS[name].function(x) if name not in ("lut3d", "lut1d") else x, x, atol=1e-6)
+    out = get_operation(name).function(x) if name not in ("lut3d", "lut1d") else x
+    assert torch.allclose(out, x, atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])

@@ -10,12 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-from lumastyle.actions import load_action, register_look_format, register_operation
+from lumastyle.actions import (
+    get_operation,
+    load_action,
+    look_formats,
+    operation,
+    operations,
+    register_look_format,
+    register_operation,
+)
+from lumastyle.actions import registry as _registry
 from lumastyle.actions.action import Action
 from lumastyle.actions.hald import identity_hald
-from lumastyle.actions.registry import LOOK_FORMATS, OPERATIONS
 from lumastyle.errors import LumastyleError
 from lumastyle.io import write_image
+
+LOOKS = Path(__file__).resolve().parents[2] / "examples" / "looks"
 
 
 def ramp_image() -> torch.Tensor:
@@ -124,12 +134,9 @@ class TestHald:
 @pytest.fixture
 def restore_registry():
     """Leave the registry as the test found it."""
-    operations, formats = dict(OPERATIONS), dict(LOOK_FORMATS)
+    saved = _registry.snapshot()
     yield
-    OPERATIONS.clear()
-    OPERATIONS.update(operations)
-    LOOK_FORMATS.clear()
-    LOOK_FORMATS.update(formats)
+    _registry.restore(saved)
 
 
 @pytest.mark.usefixtures("restore_registry")
@@ -139,7 +146,7 @@ class TestRegistry:
         def read_bright(path: Path) -> Action:
             return Action([("exposure", {"stops": float(path.read_text())})], str(path))
 
-        assert LOOK_FORMATS[".brightlook"] is read_bright
+        assert look_formats()[".brightlook"] is read_bright
         (tmp_path / "x.brightlook").write_text("1.0")
         x = torch.full((3, 2, 2), 0.2)
         assert torch.allclose(
@@ -161,3 +168,53 @@ class TestRegistry:
             load_action([{"invert": {"strength": 1.0}}])
         with pytest.raises(LumastyleError, match="already registered"):
             register_operation("curves", invert)
+
+    def test_an_operation_registers_itself_with_a_decorator_beside_its_function(self):
+        @operation("ripple", whole_photo=True, learnable=False)
+        def ripple(image: torch.Tensor, amount: float = 0.0) -> torch.Tensor:
+            return image
+
+        assert ripple.__name__ == "ripple"  # the function itself, not a wrapper
+        op = get_operation("ripple")
+        assert op.function is ripple and op.whole_photo and not op.learnable
+        assert "ripple" in operations()
+        with pytest.raises(LumastyleError, match=r"'curves' is already registered \(lumastyle\.actions\.ops\.curves\)"):
+            operation("curves")(ripple)
+        assert get_operation("curves").function is not ripple
+
+    @pytest.mark.parametrize(
+        ("suffix", "example", "owner"),
+        [
+            (".xmp", "faded_2010.xmp", "lumastyle.actions.xmp.read_xmp"),
+            (".png", "cross_process.png", "lumastyle.actions.hald.read_hald"),
+            (".CUBE", "teal_orange.cube", "lumastyle.actions.cube.read_cube_action"),
+            (".yml", None, "lumastyle.actions.recipe.read_recipe"),
+        ],
+    )
+    def test_a_suffix_a_built_in_owns_is_refused_and_the_built_in_keeps_working(self, suffix, example, owner):
+        """A plugin's reader for .xmp or .png would break every built-in look: it is refused in one line
+        naming the suffix and its owner, none of the reader's suffixes is registered, and the built-in
+        reader stays and reads its files as before."""
+        path = LOOKS / example if example else "spring"
+        x = ramp_image()
+        before = load_action(str(path))(x)
+
+        def grab(path: Path) -> Action:
+            return Action([], str(path))
+
+        with pytest.raises(LumastyleError) as info:
+            register_look_format(".mine", suffix)(grab)
+        message = str(info.value)
+        assert "\n" not in message and f"'{suffix.lower()}'" in message and owner in message
+        assert ".mine" not in look_formats() and grab not in look_formats().values()
+        assert f"{look_formats()[suffix.lower()].__module__}.{look_formats()[suffix.lower()].__qualname__}" == owner
+        assert torch.equal(load_action(str(path))(x), before)
+
+    def test_a_reader_that_returns_no_action_is_one_line_naming_it(self, tmp_path: Path):
+        @register_look_format(".notalook")
+        def read_wrong(path: Path):
+            return lambda image: image
+
+        (tmp_path / "x.notalook").write_text("")
+        with pytest.raises(LumastyleError, match=r"x\.notalook: the \.notalook reader .*read_wrong returned function"):
+            load_action(str(tmp_path / "x.notalook"))
