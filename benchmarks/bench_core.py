@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import functools
+import json
 import os
 import platform
 import resource

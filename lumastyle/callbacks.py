@@ -10,10 +10,10 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
-from torch import Tensor
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from torch import Tensor
 
 from lumastyle.io import output_name, write_image
 from lumastyle.panels import ERROR_SCALE, panel
