@@ -17,19 +17,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from fractions import Fraction
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from kornia.filters import get_gaussian_kernel1d
 from torch import Tensor, nn
 
 from lumastyle.backbone import STRIDE
 from lumastyle.color import denormalize_lab, full_precision, lab_to_rgb
+from lumastyle.geometry import blur, flat_batch, reflect_pad, resize, scaled_size
 from lumastyle.superpixels import region_means, slic_labels
-
-_MAX_SIGMA = 4.0  # blur sigmas above this many pixels are applied at a lower resolution
 
 
 class ContextMap(NamedTuple):
@@ -39,89 +36,6 @@ class ContextMap(NamedTuple):
     scaled_hw: tuple[int, int]  #: size of the scaled image before padding
     pad: int  #: reflection padding (pixels) on the top and left of the scaled image
     stride: int = STRIDE  #: pixels of the padded, scaled image per map cell (1: a full-resolution map)
-
-
-def _reflect_indices(n: int, before: int, after: int, device: torch.device) -> Tensor:
-    """Indices of a mirror extension of a length-``n`` axis by ``before``/``after`` (any amounts).
-
-    The mirror image without edge repetition is periodic with period 2(n - 1), so each padded
-    position maps to a source index arithmetically (no loop or branch on sizes; a 1-pixel axis
-    has period 1 and is replicated).
-    """
-    i = torch.arange(-before, n + after, device=device)
-    # the period as a tensor: an exported graph's remainder then takes it as an input (ONNX has no
-    # remainder by a symbolic scalar)
-    period = (i[:1] * 0 + torch.sym_max(2 * (n - 1), 1)).clamp_min(1)
-    i = i.remainder(period)
-    return torch.where(i >= n, period - i, i)
-
-
-def reflect_pad(x: Tensor, top: int, bottom: int, left: int, right: int) -> Tensor:
-    """Reflection padding of any amount: repeats the reflection when the image is smaller than the pad."""
-    h, w = x.shape[-2:]
-    x = x.index_select(-2, _reflect_indices(h, top, bottom, x.device))
-    return x.index_select(-1, _reflect_indices(w, left, right, x.device))
-
-
-def resize(x: Tensor, hw: tuple[int, int], antialias: bool | None = None) -> Tensor:
-    """Bilinear resize; ``antialias`` (default: when shrinking) filters before downsampling."""
-    if antialias is None:
-        if tuple(x.shape[-2:]) == tuple(hw):
-            return x
-        antialias = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
-    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=antialias)
-
-
-def scaled_length(n: int, factor: float) -> int:
-    """``n`` times ``factor``, rounded half up, at least 1; in integer arithmetic (``factor`` as a
-    fraction), so an exported graph computes it for any size (ONNX cannot round a symbolic float)."""
-    ratio = Fraction(factor).limit_denominator(1 << 16)
-    return torch.sym_max(1, (n * ratio.numerator + ratio.denominator // 2) // ratio.denominator)
-
-
-def scaled_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
-    """``hw`` times ``scale``, rounded, at least 1 pixel a side."""
-    return (scaled_length(hw[0], scale), scaled_length(hw[1], scale))
-
-
-def flat_batch(image: Tensor) -> tuple[Tensor, tuple[int, ...]]:
-    """(*, C, H, W) -> (N, C, H, W) and the leading shape, for 2D filters that want one batch axis."""
-    lead = image.shape[:-3]
-    return image.reshape(-1, *image.shape[-3:]), lead
-
-
-def smooth(x: Tensor, radius: float) -> Tensor:
-    """Gaussian blur with sigma ``radius`` times the long side, (*, C, H, W)."""
-    return blur(x, radius * max(x.shape[-2:]))
-
-
-def blur(x: Tensor, sigma: float) -> Tensor:
-    """Gaussian blur with sigma ``sigma`` pixels, (*, C, H, W); mirror padding (no edge repetition).
-
-    Sigmas above a few pixels are applied to a shrunk copy and the result enlarged again (bilinear),
-    which costs the same at any resolution and matches the full blur to within the blur's own smoothness.
-    The kernel depends on ``sigma`` alone and the padding is :func:`reflect_pad`'s, which works for any
-    image size, so the blur has no branch on the image's size and exports for any size. (Written here
-    because kornia's reflect-padded filters need the image larger than the kernel; the kernel is
-    kornia's Gaussian.)
-    """
-    if sigma <= 0:
-        return x
-    flat, lead = flat_batch(x)
-    h, w = flat.shape[-2:]
-    small = flat
-    if sigma > _MAX_SIGMA:
-        f = _MAX_SIGMA / sigma
-        small = resize(flat, (scaled_length(h, f), scaled_length(w, f)), antialias=True)
-        sigma = _MAX_SIGMA
-    r = math.ceil(3 * sigma)
-    kernel = get_gaussian_kernel1d(2 * r + 1, sigma, device=flat.device, dtype=flat.dtype)  # (1, k)
-    c = small.shape[-3]
-    padded = reflect_pad(small, r, r, r, r)
-    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    out = resize(blurred, (h, w), antialias=False) if small is not flat else blurred
-    return out.reshape(*lead, *out.shape[-3:])
 
 
 class ContextWindow(NamedTuple):

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from lumastyle.color import lab_to_rgb, rgb_to_lab
-from lumastyle.context import resize
+from lumastyle.geometry import fit_long_side
 from lumastyle.network import StyleNetwork
 
 Precision = Literal["32", "bf16", "16"]
@@ -28,12 +28,10 @@ _AUTOCAST = {"bf16": torch.bfloat16, "16": torch.float16}
 
 
 def context_copy(rgb: Tensor, context_long_side: int | None) -> Tensor:
-    """``rgb`` (B, 3, H, W) shrunk so its long side is at most ``context_long_side`` (None: as is)."""
-    h, w = rgb.shape[-2:]
-    if not context_long_side or max(h, w) <= context_long_side:
-        return rgb
-    f = context_long_side / max(h, w)
-    return resize(rgb, (max(1, round(h * f)), max(1, round(w * f))), antialias=True)
+    """``rgb`` (B, 3, H, W) shrunk so its long side is at most ``context_long_side`` (None: as is):
+    :func:`lumastyle.geometry.fit_long_side`, the size :func:`~lumastyle.geometry.capped_size` gives
+    (what an exported :class:`lumastyle.export.Stylizer` computes too)."""
+    return fit_long_side(rgb, context_long_side)
 
 
 @torch.no_grad()

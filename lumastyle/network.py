@@ -277,8 +277,8 @@ class StyleNetwork(nn.Module):
             low = self.low_level
             radii = (*radii, "regions", *low.regions, low.compactness, low.shifts)
         parts.append(
-            f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}|sizes2"
-        )  # sizes2: integer rounding
+            f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}|sizes3"
+        )  # sizes3: capped sizes round half up (lumastyle.geometry)
         return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
     def transform(

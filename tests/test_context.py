@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lumastyle.backbone import STRIDE, DilatedVGG16
-from lumastyle.context import TwoScaleContext, reflect_pad, sample_context
+from lumastyle.context import TwoScaleContext, sample_context
+from lumastyle.geometry import reflect_pad
 
 
 class TestReflectPad:
@@ -110,7 +111,8 @@ class TestLowLevelContext:
         assert torch.allclose(sampled[..., 12:48], ramp[..., 12:48], atol=1e-4)
 
     def test_blurs_at_each_radius(self):
-        from lumastyle.context import LowLevelContext, blur
+        from lumastyle.context import LowLevelContext
+        from lumastyle.geometry import blur
 
         x = torch.rand(1, 3, 32, 32)
         m = LowLevelContext([2.0, 8.0])(x)
@@ -123,7 +125,8 @@ class TestLowLevelContext:
     def test_contrast_is_the_distance_between_blurred_copies(self):
         """With ``contrast``, after the 3 channels of each radius comes one channel per pair of radii:
         the cell mean of the per-pixel Lab distance between those two blurred copies."""
-        from lumastyle.context import LowLevelContext, blur
+        from lumastyle.context import LowLevelContext
+        from lumastyle.geometry import blur
 
         x = torch.rand(2, 3, 40, 48)
         plain = LowLevelContext([2.0, 6.0, 18.0])(x)
@@ -175,7 +178,8 @@ class TestLowLevelContext:
         """Averaged over shifted seed grids, the region map of a photo shifted by a few pixels is nearly
         the shifted map; one grid's regions depend on where its seeds fall, so it changes more."""
         from lumastyle.color import normalize_lab, rgb_to_lab
-        from lumastyle.context import LowLevelContext, blur
+        from lumastyle.context import LowLevelContext
+        from lumastyle.geometry import blur
 
         g = torch.Generator().manual_seed(1)
         rgb = blur(torch.rand(1, 3, 72, 72, generator=g), 2.0)

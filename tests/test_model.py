@@ -338,7 +338,7 @@ class TestClosedFormStart:
         """Training targets that depend on the neighbourhood (a blur), validation photos left as they
         are: the local terms fit the training photos only, so the validation photos choose the global map
         (no low-level terms)."""
-        from lumastyle.context import blur
+        from lumastyle.geometry import blur
 
         g = torch.Generator().manual_seed(0)
         train = [torch.rand(3, 24, 24, generator=g) for _ in range(3)]

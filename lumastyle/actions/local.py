@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lumastyle.actions.ops import _finish, _number, _prepare, luminance
+from lumastyle.actions.ops import checked_number, finish_image, luminance, prepare_image
 from lumastyle.actions.registry import operation
 from lumastyle.color import rgb_to_lab
-from lumastyle.context import blur, flat_batch, smooth
+from lumastyle.geometry import blur, flat_batch, smooth
 from lumastyle.superpixels import region_means, slic_labels
 
 
@@ -43,15 +43,15 @@ def clarity(image: Tensor, amount: float = 0.0, radius: float = 0.03) -> Tensor:
         amount: -1 (flatten the detail away) to 2; 0 changes nothing.
         radius: blur sigma as a fraction of the photo's long side (what counts as "local").
     """
-    x = _prepare(image)
-    amount = _number(amount, "amount", -1.0, 2.0)
-    radius = _number(radius, "radius", 1e-4, 0.5)
+    x = prepare_image(image)
+    amount = checked_number(amount, "amount", -1.0, 2.0)
+    radius = checked_number(radius, "radius", 1e-4, 0.5)
     y = luminance(x)
     detail = y - smooth(y, radius)
     # brighten/darken each pixel by its amplified detail, keeping its chroma ratios (near black: adding)
     target_y = (y + amount * detail).clamp(0.0, 1.0)
     out = torch.where(y > 1e-4, x * (target_y / y.clamp_min(1e-4)), x + (target_y - y))
-    return _finish(out, image)
+    return finish_image(out, image)
 
 
 @operation("watercolor", whole_photo=True)
@@ -66,18 +66,18 @@ def watercolor(image: Tensor, segments: int = 0, compactness: float = 10.0, mix:
     SLIC runs in numpy on the CPU (its labels are not differentiable); the region means and the blend
     are torch, so gradients reach the photo through the colour averages.
     """
-    x = _prepare(image)
-    segments = int(_number(segments, "segments", 0, 100_000))
-    compactness = _number(compactness, "compactness", 1e-3, 1000.0)
-    mix = _number(mix, "mix", 0.0, 1.0)
+    x = prepare_image(image)
+    segments = int(checked_number(segments, "segments", 0, 100_000))
+    compactness = checked_number(compactness, "compactness", 1e-3, 1000.0)
+    mix = checked_number(mix, "mix", 0.0, 1.0)
     if segments == 0 or mix == 0:
-        return _finish(x, image)
+        return finish_image(x, image)
     flat, lead = flat_batch(x)
     out = torch.empty_like(flat)
     for i, photo in enumerate(flat):
         painted = region_means(photo, slic_labels(photo, segments, compactness))
         out[i] = photo + mix * (painted - photo)
-    return _finish(out.reshape(*lead, *out.shape[-3:]), image)
+    return finish_image(out.reshape(*lead, *out.shape[-3:]), image)
 
 
 def saliency(image: Tensor, radius: float = 0.01, surround: float = math.inf, scale: float = 0.0) -> Tensor:
@@ -94,10 +94,10 @@ def saliency(image: Tensor, radius: float = 0.01, surround: float = math.inf, sc
     a positive ``scale`` is the Lab distance at which a pixel is fully salient (clamped to 1), the
     same for every photo.
     """
-    x = _prepare(image)
-    radius = _number(radius, "radius", 0.0, 0.5)
-    surround = _number(surround, "surround", 1e-3, math.inf)
-    scale = _number(scale, "scale", 0.0, 1000.0)
+    x = prepare_image(image)
+    radius = checked_number(radius, "radius", 0.0, 0.5)
+    surround = checked_number(surround, "surround", 1e-3, math.inf)
+    scale = checked_number(scale, "scale", 0.0, 1000.0)
     lab = rgb_to_lab(x)
     around = lab.mean(dim=(-2, -1), keepdim=True) if math.isinf(surround) else smooth(lab, surround)
     distance = (smooth(lab, radius) - around).norm(dim=-3, keepdim=True)
@@ -131,14 +131,14 @@ def popout(
         scale: Lab distance at which a region is fully popped out; 0: the photo's most salient region
             (the mask is then rescaled to reach 1 after the softening too).
     """
-    x = _prepare(image)
-    saturation = _number(saturation, "saturation", -1.0, 2.0)
-    contrast = _number(contrast, "contrast", -1.0, 2.0)
-    background_saturation = _number(background_saturation, "background_saturation", -1.0, 2.0)
-    softness = _number(softness, "softness", 0.0, 0.5)
+    x = prepare_image(image)
+    saturation = checked_number(saturation, "saturation", -1.0, 2.0)
+    contrast = checked_number(contrast, "contrast", -1.0, 2.0)
+    background_saturation = checked_number(background_saturation, "background_saturation", -1.0, 2.0)
+    softness = checked_number(softness, "softness", 0.0, 0.5)
     mask = saliency(x, surround=surround, scale=scale)  # checks surround and scale first
     if saturation == contrast == background_saturation == 0:
-        return _finish(x, image)
+        return finish_image(x, image)
     if softness > 0:
         mask = smooth(mask, softness)
     if scale == 0:
@@ -147,7 +147,7 @@ def popout(
     foreground = y + (x - y) * (1 + saturation)
     foreground = 0.5 + (foreground - 0.5) * (1 + contrast)
     background = y + (x - y) * (1 + background_saturation)
-    return _finish(background + mask * (foreground - background), image)
+    return finish_image(background + mask * (foreground - background), image)
 
 
 @operation("dehaze", whole_photo=True)
@@ -161,11 +161,11 @@ def dehaze(image: Tensor, amount: float = 0.0, radius: float = 0.02) -> Tensor:
         amount: -1..1; 1 removes 90 % of the estimated veil, -1 adds a veil of half the airlight.
         radius: the neighbourhood, as a fraction of the long side (the minimum filter and its blur).
     """
-    x = _prepare(image)
-    amount = _number(amount, "amount", -1.0, 1.0)
-    radius = _number(radius, "radius", 1e-4, 0.5)
+    x = prepare_image(image)
+    amount = checked_number(amount, "amount", -1.0, 1.0)
+    radius = checked_number(radius, "radius", 1e-4, 0.5)
     if amount == 0:
-        return _finish(x, image)
+        return finish_image(x, image)
     flat, lead = flat_batch(x)
     k = 2 * max(1, round(radius * max(flat.shape[-2:]) / 2)) + 1
     dark = -F.max_pool2d(-flat.amin(dim=-3, keepdim=True), k, stride=1, padding=k // 2)
@@ -180,7 +180,7 @@ def dehaze(image: Tensor, amount: float = 0.0, radius: float = 0.02) -> Tensor:
         out = (flat - airlight) / transmission + airlight
     else:
         out = flat + 0.5 * -amount * (airlight - flat)
-    return _finish(out.reshape(*lead, *out.shape[-3:]), image)
+    return finish_image(out.reshape(*lead, *out.shape[-3:]), image)
 
 
 def _frame_radius(h: int, w: int, roundness: float, ref: Tensor) -> Tensor:
@@ -210,19 +210,19 @@ def vignette(
         feather: 0..1, the width of its soft edge.
         roundness: -1 (rectangular) .. 1 (a circle); 0 follows the frame's proportions.
     """
-    x = _prepare(image)
-    amount = _number(amount, "amount", -1.0, 1.0)
-    midpoint = _number(midpoint, "midpoint", 0.0, 1.0)
-    feather = _number(feather, "feather", 0.0, 1.0)
-    roundness = _number(roundness, "roundness", -1.0, 1.0)
+    x = prepare_image(image)
+    amount = checked_number(amount, "amount", -1.0, 1.0)
+    midpoint = checked_number(midpoint, "midpoint", 0.0, 1.0)
+    feather = checked_number(feather, "feather", 0.0, 1.0)
+    roundness = checked_number(roundness, "roundness", -1.0, 1.0)
     if amount == 0:
-        return _finish(x, image)
+        return finish_image(x, image)
     r = _frame_radius(*x.shape[-2:], roundness, x)
     start, width = 0.25 + 0.6 * midpoint, 0.02 + 0.9 * feather
     t = ((r - start) / width).clamp(0, 1)
     mask = t * t * (3 - 2 * t)
     out = x * (1 + amount * mask) if amount < 0 else x + amount * mask * (1 - x)
-    return _finish(out, image)
+    return finish_image(out, image)
 
 
 @operation("grain", whole_photo=True, learnable=False)
@@ -238,12 +238,12 @@ def grain(
         roughness: 0..1, how much of a second, coarser grain is mixed in (clumping).
         seed: the generator's seed.
     """
-    x = _prepare(image)
-    amount = _number(amount, "amount", 0.0, 1.0)
-    size = _number(size, "size", 0.0, 1.0)
-    roughness = _number(roughness, "roughness", 0.0, 1.0)
+    x = prepare_image(image)
+    amount = checked_number(amount, "amount", 0.0, 1.0)
+    size = checked_number(size, "size", 0.0, 1.0)
+    roughness = checked_number(roughness, "roughness", 0.0, 1.0)
     if amount == 0:
-        return _finish(x, image)
+        return finish_image(x, image)
     g = torch.Generator().manual_seed(int(seed))
     shape = (*x.shape[:-3], 1, *x.shape[-2:])
     fine = blur(torch.randn(shape, generator=g, dtype=x.dtype), 0.5 + 2.0 * size)
@@ -253,4 +253,4 @@ def grain(
         + coarse / coarse.std().clamp_min(1e-6) * roughness
     )
     noise = noise / noise.std().clamp_min(1e-6)
-    return _finish(x + 0.08 * amount * noise.to(x.device), image)
+    return finish_image(x + 0.08 * amount * noise.to(x.device), image)

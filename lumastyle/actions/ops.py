@@ -30,14 +30,18 @@ LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)  # Rec. 709 / sRGB relative luminance we
 IDENTITY_CURVE = [[0.0, 0.0], [1.0, 1.0]]
 
 
-def _prepare(image: Tensor) -> Tensor:
+def prepare_image(image: Tensor) -> Tensor:
+    """An operation's input as it computes on it: ``image`` (*, 3, H, W) checked (a one-line
+    :class:`LumastyleError` names what is wrong; an integer dtype raises ValueError) and in float32
+    (float64 stays). Pair it with :func:`finish_image`."""
     check_image(image, "image")
     if not image.is_floating_point():
         raise ValueError(f"expected a floating point image in [0, 1], got {image.dtype}")
     return full_precision(image)
 
 
-def _finish(out: Tensor, like: Tensor) -> Tensor:
+def finish_image(out: Tensor, like: Tensor) -> Tensor:
+    """An operation's result: ``out`` clamped to [0, 1] in the dtype of its input ``like``."""
     return out.clamp(0.0, 1.0).to(like.dtype)
 
 
@@ -53,7 +57,9 @@ def _per_channel(value: PerChannel, ref: Tensor, name: str) -> Tensor:
     return t.view(3, 1, 1)
 
 
-def _number(value: float, name: str, low: float = -float("inf"), high: float = float("inf")) -> float:
+def checked_number(value: float, name: str, low: float = -float("inf"), high: float = float("inf")) -> float:
+    """Parameter ``name`` as a float within [``low``, ``high``]; anything else (not a number, out of
+    range) raises a one-line :class:`LumastyleError` naming the parameter and the range."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -160,7 +166,7 @@ def curves(
         g: control points of the green channel's curve (None: identity).
         b: control points of the blue channel's curve (None: identity).
     """
-    x = _prepare(image)
+    x = prepare_image(image)
     channels = list(x.unbind(-3))
     for i, pts in enumerate((r, g, b)):
         if pts is not None:
@@ -168,7 +174,7 @@ def curves(
     out = torch.stack(channels, dim=-3)
     if master is not None:
         out = monotone_curve(out, master, "master")
-    return _finish(out, image)
+    return finish_image(out, image)
 
 
 # -- tone ------------------------------------------------------------------------------------------
@@ -193,7 +199,7 @@ def levels(
         out_black: output value for black; a number or [r, g, b].
         out_white: output value for white; a number or [r, g, b].
     """
-    x = _prepare(image)
+    x = prepare_image(image)
     ib, iw = _per_channel(in_black, x, "in_black"), _per_channel(in_white, x, "in_white")
     gm = _per_channel(gamma, x, "gamma")
     if torch.any(iw <= ib) or torch.any(gm <= 0):
@@ -203,7 +209,7 @@ def levels(
     t = ((x - ib) / (iw - ib)).clamp(0, 1)
     t = t.clamp_min(1e-12).pow(1.0 / gm) if torch.any(gm != 1) else t
     ob, ow = _per_channel(out_black, x, "out_black"), _per_channel(out_white, x, "out_white")
-    return _finish(ob + t * (ow - ob), image)
+    return finish_image(ob + t * (ow - ob), image)
 
 
 @operation("brightness_contrast")
@@ -215,10 +221,10 @@ def brightness_contrast(image: Tensor, brightness: float = 0.0, contrast: float 
         brightness: value added to every channel (-1..1).
         contrast: contrast change (-1 flat grey .. 0 none .. positive stronger).
     """
-    x = _prepare(image)
-    bright = _number(brightness, "brightness", -1.0, 1.0)
-    gain = 1.0 + _number(contrast, "contrast", -1.0, 10.0)
-    return _finish((x + bright - 0.5) * gain + 0.5, image)
+    x = prepare_image(image)
+    bright = checked_number(brightness, "brightness", -1.0, 1.0)
+    gain = 1.0 + checked_number(contrast, "contrast", -1.0, 10.0)
+    return finish_image((x + bright - 0.5) * gain + 0.5, image)
 
 
 @operation("exposure")
@@ -231,13 +237,13 @@ def exposure(image: Tensor, stops: float = 0.0, offset: float = 0.0, gamma: floa
         offset: value added in linear light (negative darkens the shadows).
         gamma: gamma correction applied after exposure (> 1 brightens).
     """
-    x = _prepare(image)
-    stops_v = _number(stops, "stops", -20.0, 20.0)
-    gamma_v = _number(gamma, "gamma", 1e-3, 1e3)
-    lin = rgb_to_linear_rgb(x) * (2.0**stops_v) + _number(offset, "offset", -1.0, 1.0)
+    x = prepare_image(image)
+    stops_v = checked_number(stops, "stops", -20.0, 20.0)
+    gamma_v = checked_number(gamma, "gamma", 1e-3, 1e3)
+    lin = rgb_to_linear_rgb(x) * (2.0**stops_v) + checked_number(offset, "offset", -1.0, 1.0)
     if gamma_v != 1.0:
         lin = lin.clamp_min(1e-12).pow(1.0 / gamma_v)
-    return _finish(linear_rgb_to_rgb(lin.clamp(0, 1)), image)
+    return finish_image(linear_rgb_to_rgb(lin.clamp(0, 1)), image)
 
 
 # -- colour ----------------------------------------------------------------------------------------
@@ -262,7 +268,11 @@ def _hue_range(rng: dict, name: str) -> tuple[float, float, dict]:
         raise LumastyleError(
             f"{name} needs 'hue' (the range centre in degrees) and takes {', '.join(_RANGE_KEYS[1:])}; got {got!r}"
         )
-    return _number(rng["hue"], f"{name}.hue"), _number(rng.get("hue_shift", 0.0), f"{name}.hue_shift"), rng
+    return (
+        checked_number(rng["hue"], f"{name}.hue"),
+        checked_number(rng.get("hue_shift", 0.0), f"{name}.hue_shift"),
+        rng,
+    )
 
 
 @operation("hue_saturation")
@@ -284,13 +294,13 @@ def hue_saturation(
             ``hue`` is the range centre in degrees (0 red, 120 green, 240 blue), ``width`` the fully
             affected span (default 60), ``feather`` the soft edge beyond it on each side (default 30).
     """
-    x = _prepare(image)
+    x = prepare_image(image)
     hsv = rgb_to_hsv(x)  # h in radians [0, 2pi), s, v in [0, 1]
     h_deg = hsv[..., 0:1, :, :] * (180.0 / torch.pi)
     s, v = hsv[..., 1:2, :, :], hsv[..., 2:3, :, :]
-    shift = torch.full_like(h_deg, _number(hue_shift, "hue_shift"))
-    sat = torch.full_like(s, 1.0 + _number(saturation, "saturation", -1.0, 100.0))
-    light = torch.full_like(s, _number(lightness, "lightness", -1.0, 1.0))
+    shift = torch.full_like(h_deg, checked_number(hue_shift, "hue_shift"))
+    sat = torch.full_like(s, 1.0 + checked_number(saturation, "saturation", -1.0, 100.0))
+    light = torch.full_like(s, checked_number(lightness, "lightness", -1.0, 1.0))
     if not isinstance(ranges, (list, tuple)):
         raise LumastyleError(
             f"ranges must be a list of {{hue, width, feather, ...}} mappings, got {ranges!r}"
@@ -301,18 +311,20 @@ def hue_saturation(
         weight = _hue_weight(
             h_deg,
             center,
-            _number(rng.get("width", 60.0), f"{name}.width", 0.0, 360.0),
-            _number(rng.get("feather", 30.0), f"{name}.feather", 0.0, 180.0),
+            checked_number(rng.get("width", 60.0), f"{name}.width", 0.0, 360.0),
+            checked_number(rng.get("feather", 30.0), f"{name}.feather", 0.0, 180.0),
         )
         weight = weight * (s > 1e-6)  # greys have no hue
         shift = shift + weight * shift_deg
-        sat = sat * (1.0 + weight * _number(rng.get("saturation", 0.0), f"{name}.saturation", -1.0, 100.0))
-        light = light + weight * _number(rng.get("lightness", 0.0), f"{name}.lightness", -1.0, 1.0)
+        sat = sat * (
+            1.0 + weight * checked_number(rng.get("saturation", 0.0), f"{name}.saturation", -1.0, 100.0)
+        )
+        light = light + weight * checked_number(rng.get("lightness", 0.0), f"{name}.lightness", -1.0, 1.0)
     h_new = torch.remainder(h_deg + shift, 360.0) * (torch.pi / 180.0)
     out = hsv_to_rgb(torch.cat([h_new, (s * sat).clamp(0, 1), v], dim=-3))
     light = light.clamp(-1.0, 1.0)
     out = torch.where(light > 0, out + (1 - out) * light, out * (1 + light))
-    return _finish(out, image)
+    return finish_image(out, image)
 
 
 @operation("vibrance")
@@ -323,12 +335,12 @@ def vibrance(image: Tensor, amount: float = 0.0) -> Tensor:
         image: sRGB image (*, 3, H, W) in [0, 1].
         amount: strength (-1..1 typical); vivid colours change little, greys not at all.
     """
-    x = _prepare(image)
-    amount_v = _number(amount, "amount", -1.0, 10.0)
+    x = prepare_image(image)
+    amount_v = checked_number(amount, "amount", -1.0, 10.0)
     hsv = rgb_to_hsv(x)
     s = hsv[..., 1:2, :, :]
     s_new = (s * (1.0 + amount_v * (1.0 - s))).clamp(0, 1)
-    return _finish(hsv_to_rgb(torch.cat([hsv[..., :1, :, :], s_new, hsv[..., 2:, :, :]], dim=-3)), image)
+    return finish_image(hsv_to_rgb(torch.cat([hsv[..., :1, :, :], s_new, hsv[..., 2:, :, :]], dim=-3)), image)
 
 
 @operation("color_balance")
@@ -350,7 +362,7 @@ def color_balance(
 
     A shift of 1 moves the channel by 0.25 where the tonal range's weight is 1.
     """
-    x = _prepare(image)
+    x = prepare_image(image)
     y = luminance(x)
     weights = ((1 - y) ** 2, 4 * y * (1 - y), y**2)
     out = x
@@ -360,7 +372,7 @@ def color_balance(
         out = out + 0.25 * w * _per_channel(shift, x, name)
     if preserve_luminosity:
         out = _preserve_luminosity(out, y)
-    return _finish(out, image)
+    return finish_image(out, image)
 
 
 @operation("channel_mixer")
@@ -378,7 +390,7 @@ def channel_mixer(
         offset: constant [r, g, b] added to each output channel.
         monochrome: use the first row (and offset) for all three channels, giving a grey image.
     """
-    x = _prepare(image)
+    x = prepare_image(image)
     try:
         m = torch.as_tensor(matrix, dtype=x.dtype, device=x.device)
     except (TypeError, ValueError, RuntimeError):
@@ -391,7 +403,7 @@ def channel_mixer(
     if monochrome:
         m, off = m[:1].expand(3, 3), off[:1].expand(3, 1, 1)
     out = torch.einsum("ck,...khw->...chw", m, x) + off
-    return _finish(out, image)
+    return finish_image(out, image)
 
 
 @operation("photo_filter")
@@ -409,13 +421,13 @@ def photo_filter(
         density: filter strength (0 none .. 1 full multiply by ``color``).
         preserve_luminosity: rescale the result so each pixel keeps its luminance.
     """
-    x = _prepare(image)
+    x = prepare_image(image)
     tint = _per_channel(color, x, "color")
-    dens = _number(density, "density", 0.0, 1.0)
+    dens = checked_number(density, "density", 0.0, 1.0)
     out = x * (1 - dens + dens * tint)
     if preserve_luminosity:
         out = _preserve_luminosity(out, luminance(x))
-    return _finish(out, image)
+    return finish_image(out, image)
 
 
 def _hue_color(hue_deg: float, ref: Tensor) -> Tensor:
@@ -443,13 +455,13 @@ def split_toning(
         shadow_saturation: strength of the shadow tint (0..1).
         balance: moves the split between shadows and highlights (-1 more shadow tint .. 1 more highlight tint).
     """
-    x = _prepare(image)
-    hi_sat = _number(highlight_saturation, "highlight_saturation", 0.0, 1.0)
-    sh_sat = _number(shadow_saturation, "shadow_saturation", 0.0, 1.0)
-    bal = _number(balance, "balance", -1.0, 1.0)
-    hi_hue, sh_hue = _number(highlight_hue, "highlight_hue"), _number(shadow_hue, "shadow_hue")
+    x = prepare_image(image)
+    hi_sat = checked_number(highlight_saturation, "highlight_saturation", 0.0, 1.0)
+    sh_sat = checked_number(shadow_saturation, "shadow_saturation", 0.0, 1.0)
+    bal = checked_number(balance, "balance", -1.0, 1.0)
+    hi_hue, sh_hue = checked_number(highlight_hue, "highlight_hue"), checked_number(shadow_hue, "shadow_hue")
     if not (hi_sat or sh_sat):
-        return _finish(x, image)
+        return finish_image(x, image)
     y = luminance(x)
     w_high = torch.sigmoid((y - 0.5 + 0.5 * bal) * 8.0)
     out = x
@@ -457,7 +469,7 @@ def split_toning(
         if sat:
             tint = _hue_color(hue, x)
             out = out + sat * 0.3 * w * (tint - luminance(tint))
-    return _finish(_preserve_luminosity(out, y), image)
+    return finish_image(_preserve_luminosity(out, y), image)
 
 
 #: Lightroom's eight colour bands (HSL, B&W mix) and their hue centres in degrees.
@@ -471,7 +483,7 @@ def _band_values(hue_deg: Tensor, values: dict[str, float], name: str) -> Tensor
     if not isinstance(values, dict) or set(values) - set(HUE_BANDS):
         raise LumastyleError(f"{name} maps colour bands to numbers; the bands are {', '.join(HUE_BANDS)}")
     centres = list(HUE_BANDS.values())
-    v = [_number(values.get(band, 0.0), f"{name}.{band}", -1.0, 1.0) for band in HUE_BANDS]
+    v = [checked_number(values.get(band, 0.0), f"{name}.{band}", -1.0, 1.0) for band in HUE_BANDS]
     out = torch.zeros_like(hue_deg)
     for i, (c0, v0) in enumerate(zip(centres, v, strict=True)):
         c1, v1 = centres[(i + 1) % len(centres)], v[(i + 1) % len(v)]
@@ -494,15 +506,15 @@ def grayscale(image: Tensor, amount: float = 0.0, mix: dict[str, float] | None =
             band turns up to one stop darker (-1) or brighter (1), in proportion to its saturation
             (greys are unchanged). Lightroom's formula is not published; this follows its behaviour.
     """
-    x = _prepare(image)
-    amount = _number(amount, "amount", 0.0, 1.0)
+    x = prepare_image(image)
+    amount = checked_number(amount, "amount", 0.0, 1.0)
     y = luminance(x)
     if mix:
         hsv = rgb_to_hsv(x)
         band = _band_values(hsv[..., 0:1, :, :] * (180.0 / torch.pi), mix, "mix")
         y = y * torch.exp2(band * hsv[..., 1:2, :, :])
     grey = y.clamp(0, 1).expand_as(x)
-    return _finish(grey * amount + x * (1 - amount), image)  # amount 1: exactly grey
+    return finish_image(grey * amount + x * (1 - amount), image)  # amount 1: exactly grey
 
 
 _WHEEL_KEYS = ("hue", "saturation", "luminance")
@@ -514,9 +526,9 @@ def _wheel(wheel: dict | None, name: str) -> tuple[float, float, float]:
     if not isinstance(wheel, dict) or set(wheel) - set(_WHEEL_KEYS):
         raise LumastyleError(f"{name} takes {', '.join(_WHEEL_KEYS)}; got {wheel!r}")
     return (
-        _number(wheel.get("hue", 0.0), f"{name}.hue"),
-        _number(wheel.get("saturation", 0.0), f"{name}.saturation", 0.0, 1.0),
-        _number(wheel.get("luminance", 0.0), f"{name}.luminance", -1.0, 1.0),
+        checked_number(wheel.get("hue", 0.0), f"{name}.hue"),
+        checked_number(wheel.get("saturation", 0.0), f"{name}.saturation", 0.0, 1.0),
+        checked_number(wheel.get("luminance", 0.0), f"{name}.luminance", -1.0, 1.0),
     )
 
 
@@ -564,13 +576,13 @@ def color_grading(
     Tints keep each pixel's luminance (as split toning does); a luminance of 1 brightens a fully
     weighted pixel by a quarter of the range (multiplying its colour, so hues are kept).
     """
-    x = _prepare(image)
+    x = prepare_image(image)
     wheels = [_wheel(w, n) for w, n in ((shadows, "shadows"), (midtones, "midtones"),
                                         (highlights, "highlights"), (overall, "overall"))]  # fmt: skip
-    blending = _number(blending, "blending", 0.0, 1.0)
-    balance = _number(balance, "balance", -1.0, 1.0)
+    blending = checked_number(blending, "blending", 0.0, 1.0)
+    balance = checked_number(balance, "balance", -1.0, 1.0)
     if not any(sat or lum for _, sat, lum in wheels):
-        return _finish(x, image)
+        return finish_image(x, image)
     y = luminance(x)
     weights = (*tonal_weights(y, blending, balance), torch.ones_like(y))
     out, lift = x, torch.zeros_like(y)
@@ -582,7 +594,7 @@ def color_grading(
     out = _preserve_luminosity(out, y)
     target = (y + lift).clamp(0, 1)
     out = torch.where(y > 1e-4, out * (target / y.clamp_min(1e-4)), out + (target - y))
-    return _finish(out, image)
+    return finish_image(out, image)
 
 
 # -- lookup tables ---------------------------------------------------------------------------------
@@ -615,7 +627,7 @@ def lut3d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max
         domain_min: input value mapped to the table's first entry; a number or [r, g, b].
         domain_max: input value mapped to the table's last entry; a number or [r, g, b].
     """
-    x = _prepare(image)
+    x = prepare_image(image)
     table = _table(table, x)
     if table.ndim != 4 or table.shape[-1] != 3 or len(set(table.shape[:3])) != 1 or table.shape[0] < 2:
         raise LumastyleError(f"table must have shape (N, N, N, 3) with N >= 2, got {tuple(table.shape)}")
@@ -629,7 +641,7 @@ def lut3d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max
     out = F.grid_sample(
         volume, grid.reshape(-1, 1, 1, h * w, 3), mode="bilinear", padding_mode="border", align_corners=True
     )
-    return _finish(out.reshape(*lead, 3, h, w), image)
+    return finish_image(out.reshape(*lead, 3, h, w), image)
 
 
 @operation("lut1d")
@@ -642,7 +654,7 @@ def lut1d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max
         domain_min: input value mapped to the first row; a number or [r, g, b].
         domain_max: input value mapped to the last row; a number or [r, g, b].
     """
-    x = _prepare(image)
+    x = prepare_image(image)
     table = _table(table, x)
     if table.ndim != 2 or table.shape[1] != 3 or table.shape[0] < 2:
         raise LumastyleError(f"table must have shape (N, 3) with N >= 2, got {tuple(table.shape)}")
@@ -654,4 +666,4 @@ def lut1d(image: Tensor, table: Tensor, domain_min: PerChannel = 0.0, domain_max
     for c in range(3):
         col, i, f = table[:, c], i0[..., c, :, :], frac[..., c, :, :]
         channels.append(col[i] * (1 - f) + col[i + 1] * f)
-    return _finish(torch.stack(channels, dim=-3), image)
+    return finish_image(torch.stack(channels, dim=-3), image)

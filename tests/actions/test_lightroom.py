@@ -13,7 +13,7 @@ import torch
 from lumastyle.actions import load_action
 from lumastyle.actions.ops import luminance
 from lumastyle.actions.xmp import KNOWN
-from lumastyle.context import smooth
+from lumastyle.geometry import smooth
 
 
 def preset(tmp_path: Path, **settings) -> str:

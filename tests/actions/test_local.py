@@ -70,7 +70,7 @@ class TestEveryLocalOperation:
 
     def test_same_look_at_any_resolution(self, name):
         """Radii are fractions of the photo: rendering at half size is the half-size render."""
-        from lumastyle.context import resize
+        from lumastyle.geometry import resize
 
         big = photo(1, 3, 64, 80)
         small = resize(big, (32, 40), antialias=True)
