@@ -296,13 +296,18 @@ class LumaStyle(L.LightningModule):
             )
         return self._caching
 
+    def _datamodule(self) -> object:
+        """The run's DataModule, or None (Lightning sets ``trainer.datamodule``; its type does not say so)."""
+        trainer = self._trainer
+        return None if trainer is None else trainer.datamodule  # type: ignore[attr-defined]
+
     def _fit_caching(self) -> tuple[ContextCaching, CachedContextData] | None:
         """The caching and the fit's DataModule when that DataModule serves from a cache and it applies."""
-        trainer = self._trainer
-        if trainer is None or trainer.state.fn != "fit" or not isinstance(trainer.datamodule, CachedContextData):
+        data = self._datamodule()
+        if self._trainer is None or self._trainer.state.fn != "fit" or not isinstance(data, CachedContextData):
             return None
         caching = self.context_caching()
-        return None if caching is None else (caching, trainer.datamodule)
+        return None if caching is None else (caching, data)
 
     def prepare_data(self) -> None:
         """Build the context cache (Lightning runs this in one process per node, before setup)."""
@@ -320,7 +325,7 @@ class LumaStyle(L.LightningModule):
     # -- before the first step (lumastyle.fitting) ----------------------------------------------
 
     def on_fit_start(self) -> None:
-        data = self.trainer.datamodule
+        data = self._datamodule()
         if isinstance(data, TrainingPhotos) and data.image_long_side:
             self.trained_long_side = int(data.image_long_side)
         if self.trainer.ckpt_path is not None:  # resumed: the calibration and the start are in the checkpoint
