@@ -3,9 +3,10 @@
 - ``onnx``: an ONNX model (``torch.onnx`` through ``torch.export``, dynamic height and width) taking
   an sRGB image (1, 3, H, W) in [0, 1] and returning the stylized sRGB image, the context computed on
   a copy capped at the training scale as ``stylize`` does (:class:`Stylizer`). Checked against the
-  PyTorch output with onnxruntime on two photo sizes before it is written.
+  PyTorch output with onnxruntime before it is written, on photos below, at and above the context
+  cap (exact halves of the capped size included, :func:`_check_sizes`).
 - ``pt2``: the same program as a ``torch.export`` archive (``torch.export.load(path).module()``), for
-  PyTorch runtimes, also checked on two sizes.
+  PyTorch runtimes, checked the same way.
 - ``torchscript`` is refused in one line: tracing fixes the photo size into the graph (the context
   cap and the padding are size arithmetic), so ``pt2``, PyTorch's successor to it, is the format.
 - ``cube``: an Adobe ``.cube`` 3D LUT. Exact only for a model whose transform depends on colour alone
@@ -23,26 +24,54 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lumastyle.actions.cube import CubeLUT, identity_lut, write_cube
 from lumastyle.color import lab_to_rgb, rgb_to_lab
 from lumastyle.errors import LumastyleError
+from lumastyle.geometry import capped_size, resize
 from lumastyle.inference import stylize_tensor
 from lumastyle.io import read_image
 from lumastyle.network import StyleNetwork
 
 Format = Literal["onnx", "pt2", "cube", "torchscript"]
 _SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "cube": ".cube"}
-_CHECK_SIZES = ((96, 128), (75, 50))  # two photo sizes the exported file is checked on
-_TOLERANCE = 2e-3  # in sRGB: well under one 8-bit level
+_CHECK_SIZES = ((96, 128), (75, 50))  # the photo sizes an export without a context cap is checked on
+_MAX_SIDE = 16384  # the longest side an exported file takes
+#: in sRGB, 1/39 of an 8-bit level: onnxruntime differs from PyTorch by under 1e-5 (pt2: not at all),
+#: and a context copy one pixel off moves even a barely trained model's output by 3e-4 or more
+#: (tests/test_export.py), so a drift of the export's size arithmetic is refused
+_TOLERANCE = 1e-4
+
+
+def _check_sizes(cap: int | None) -> list[tuple[int, int]]:
+    """The photo sizes (H, W) an exported file is checked on before it is kept, on both sides of the
+    context cap: one smaller than the cap and one whose long side is the cap (their context is the
+    photo itself, so a cap one pixel lower would shrink the second), and, both ways round, one whose
+    long side is twice the cap and whose short side ``n``, capped, is an exact half (``n`` = 1 mod 4:
+    ``n / 2`` is x.5 with x even, 36.5 for 73, where Python's half-to-even ``round`` gives one pixel
+    fewer than :func:`lumastyle.geometry.capped_size`'s half up; a cap above 8192 gives a long side
+    of 16384 instead). The short sides are at most 75 pixels, so the check costs little at any cap.
+    No cap, or one too small for 8-pixel photos: ``_CHECK_SIZES``."""
+    if not cap or cap < 9:
+        return list(_CHECK_SIZES)
+    below = min(cap - 1, 75)
+    at = max(8, min(cap * 3 // 4, 73))
+    long = min(2 * cap, _MAX_SIDE)
+    return [
+        (max(8, below * 2 // 3), below),
+        (at, cap),
+        (long, 73 if long > 73 else 9),
+        (73 if long > 73 else 9, long),
+    ]
 
 
 class Stylizer(nn.Module):
     """sRGB (1, 3, H, W) -> stylized sRGB: the network with the context on a copy whose long side is
-    at most ``context_long_side`` (as :func:`lumastyle.inference.context_copy`, in integer size
-    arithmetic so an exported graph keeps H and W dynamic)."""
+    at most ``context_long_side``: :func:`lumastyle.geometry.capped_size`, as
+    :func:`lumastyle.inference.context_copy` (its integer size arithmetic keeps an exported graph's H and
+    W dynamic). A photo that fits is resampled to its own size, the identity, so the graph has no branch
+    on the size."""
 
     def __init__(self, network: StyleNetwork, context_long_side: int | None) -> None:
         super().__init__()
@@ -51,11 +80,9 @@ class Stylizer(nn.Module):
 
     def forward(self, rgb: Tensor) -> Tensor:
         context = rgb
-        if self.cap:
+        if self.cap:  # a branch on the configured cap, never on the photo's size
             h, w = rgb.shape[-2:]
-            m = torch.sym_max(h, w)
-            size = [torch.sym_max(1, torch.sym_min(n, (n * self.cap + m // 2) // m)) for n in (h, w)]
-            context = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
+            context = resize(rgb, capped_size(h, w, self.cap), antialias=True)
         return self.network(rgb, context)
 
 
@@ -99,7 +126,8 @@ def export(
         )
     stylizer = Stylizer(model.network, cap).eval()
     examples = [
-        torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(i)) for i, hw in enumerate(_CHECK_SIZES)
+        torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(i))
+        for i, hw in enumerate(_check_sizes(cap))
     ]
     with torch.no_grad():
         expected = [stylize_tensor(model.network, x, cap, 1 << 30) for x in examples]
@@ -108,8 +136,8 @@ def export(
             (examples[0],),
             dynamic_shapes=(
                 {
-                    2: torch.export.Dim("height", min=8, max=16384),
-                    3: torch.export.Dim("width", min=8, max=16384),
+                    2: torch.export.Dim("height", min=8, max=_MAX_SIDE),
+                    3: torch.export.Dim("width", min=8, max=_MAX_SIDE),
                 },
             ),
         )

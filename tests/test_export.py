@@ -62,6 +62,61 @@ def test_a_model_for_any_photo_size(context_model: Path, tmp_path: Path, fmt):
         assert got.shape == rgb.shape and (got - expected).abs().max() < 2e-3
 
 
+def test_the_self_check_photos_lie_on_both_sides_of_the_cap():
+    from lumastyle.export import _check_sizes
+    from lumastyle.geometry import capped_size
+
+    for cap in (9, 48, 512, 1024):
+        sizes = _check_sizes(cap)
+        assert any(max(hw) < cap for hw in sizes) and any(max(hw) == cap for hw in sizes)
+        halves = [hw for hw in sizes if max(hw) > cap and min(hw) * cap % max(hw) * 2 == max(hw)]
+        assert {hw[::-1] for hw in halves} == set(halves) and halves  # an exact half, both ways round
+        for h, w in halves:  # where Python's half-to-even round gives one pixel fewer
+            assert round(min(h, w) * cap / max(h, w)) == min(capped_size(h, w, cap)) - 1
+
+
+def _floor_capped(h: int, w: int, cap: int | None) -> tuple[int, int]:
+    """The capped size rounded down: at the self-check's exact halves, what Python's round gives."""
+    assert cap
+    m = torch.sym_max(h, w)
+    return tuple(torch.sym_max(1, torch.sym_min(n, n * cap // m)) for n in (h, w))  # type: ignore[return-value]
+
+
+def test_an_export_rounding_its_context_size_the_old_way_is_refused(context_model, tmp_path, monkeypatch):
+    """The export's size arithmetic drifting from ``stylize``'s by one pixel at the exact halves (the
+    bug lumastyle.geometry fixed, Python's round against half up) is refused and nothing is written."""
+    import lumastyle.export
+
+    monkeypatch.setattr(lumastyle.export, "capped_size", _floor_capped)  # the Stylizer's, not stylize's
+    out = tmp_path / "model.pt2"
+    with pytest.raises(
+        LumastyleError, match=r"the pt2 export differs from PyTorch by [\d.]+ on a (96x73|73x96) photo"
+    ):
+        lumastyle.export.export(str(context_model), "pt2", str(out))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("drift", [-1, 1])
+def test_the_self_check_sees_a_context_cap_one_pixel_off(context_model, drift):
+    """What the self-check compares, without the export: a Stylizer whose cap is one pixel lower (caught
+    at the photo whose long side is the cap) or higher (at the exact halves) differs from ``stylize``
+    by well over the tolerance on at least one checked photo."""
+    from lumastyle.export import _TOLERANCE, Stylizer, _check_sizes
+    from lumastyle.inference import stylize_tensor
+
+    model = LumaStyle.from_checkpoint(context_model)
+    cap = model.context_long_side()
+    worst = 0.0
+    for i, hw in enumerate(_check_sizes(cap)):
+        x = torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(i))
+        with torch.no_grad():
+            right = Stylizer(model.network, cap)(x)
+            wrong = Stylizer(model.network, cap + drift)(x)
+            assert (right - stylize_tensor(model.network, x, cap, 1 << 30)).abs().max() < _TOLERANCE / 10
+        worst = max(worst, float((wrong - right).abs().max()))
+    assert worst > 2 * _TOLERANCE
+
+
 def test_torchscript_is_refused_in_one_line(context_model: Path):
     from lumastyle.export import export
 
