@@ -163,8 +163,8 @@ def _tiff_colours(array: np.ndarray, page: tifffile.TiffPage, path: Path) -> np.
             raise BadFileError(path, "a separated (CMYK) TIFF needs 4 inks; save it as RGB")
         # the naive CMYK -> RGB of a press file without its ICC profile: (1 - ink) * (1 - black)
         ink = array[:, :, :4].astype(np.float64) / top
-        rgb = (1 - ink[:, :, :3]) * (1 - ink[:, :, 3:4])
-        return np.round(rgb * top).astype(array.dtype)
+        light = (1 - ink[:, :, :3]) * (1 - ink[:, :, 3:4])
+        return np.round(light * top).astype(array.dtype)
     return array
 
 
@@ -434,8 +434,8 @@ def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8
     try:
         with atomic_path(path) as tmp:
             if suffix in _TIFF:
-                extra = {"extrasamples": ["unassalpha"]} if array.shape[2] == 4 else {}
-                tifffile.imwrite(tmp, array, photometric="rgb", compression="zlib", **extra)
+                alpha = ["unassalpha"] if array.shape[2] == 4 else None
+                tifffile.imwrite(tmp, array, photometric="rgb", compression="zlib", extrasamples=alpha)
             elif suffix == ".png" and sixteen:
                 tmp.write_bytes(_encode_png16(array))
             elif suffix == ".png":
@@ -445,7 +445,9 @@ def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8
             else:
                 raise BadFileError(path, f"cannot write '{suffix}' files; use .png, .tif or .jpg")
     except (OSError, tifffile.TiffFileError) as err:
-        raise BadFileError(path, f"cannot write ({err.strerror or err}); check the folder and free space") from None
+        # a TiffFileError is a ValueError: it has no strerror
+        reason = (err.strerror if isinstance(err, OSError) else None) or err
+        raise BadFileError(path, f"cannot write ({reason}); check the folder and free space") from None
     return path
 
 
