@@ -71,7 +71,9 @@ def use_atomic_checkpoints(trainer: Trainer) -> None:
 
 def random_state() -> dict[str, Any]:
     """The random state of torch (and CUDA), numpy and Python, as tensors and plain numbers."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = np.random.get_state(legacy=True)
+    assert isinstance(numpy_state, tuple)  # the legacy form: np.random's generator is an MT19937
+    name, keys, pos, has_gauss, gauss = numpy_state
     version, internal, gauss_next = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),

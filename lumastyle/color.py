@@ -213,7 +213,7 @@ def color_map_equations(
     """The normal equations of the least-squares colour map linear in per-pixel context, summed photo
     by photo in float64 over every pixel of every (source, target, context) triple (see
     :func:`fit_local_color_map`). Raises ValueError when ``triples`` is empty."""
-    gram = cross = None
+    sums: tuple[Tensor, Tensor] | None = None  # (gram, cross) so far
     k = 0
     for source, target, context in triples:
         check_image(source, "source")
@@ -223,9 +223,10 @@ def color_map_equations(
         v = terms.movedim(-3, -1).reshape(-1, terms.shape[-3])  # (pixels, K*(1+C))
         y = target.double().movedim(-3, -1).reshape(-1, 3)
         g, c = v.T @ v, v.T @ y
-        gram, cross = (g, c) if gram is None else (gram + g, cross + c)
-    if gram is None:
+        sums = (g, c) if sums is None else (sums[0] + g, sums[1] + c)
+    if sums is None:
         raise ValueError("fitting a colour map needs at least one (source, target) pair")
+    gram, cross = sums
     return ColorMapEquations(gram.cpu(), cross.cpu(), k)
 
 

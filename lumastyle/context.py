@@ -17,13 +17,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lumastyle.backbone import STRIDE
+from lumastyle.backbone import STRIDE, DilatedVGG16
 from lumastyle.color import denormalize_lab, full_precision, lab_to_rgb
 from lumastyle.geometry import blur, flat_batch, reflect_pad, resize, scaled_size
 from lumastyle.superpixels import region_means, slic_labels
@@ -136,7 +136,7 @@ class TwoScaleContext(nn.Module):
     """
 
     def __init__(
-        self, backbones: Sequence[nn.Module], scales: Sequence[float] = (1.0, 2.0), pad: int = 32
+        self, backbones: Sequence[DilatedVGG16], scales: Sequence[float] = (1.0, 2.0), pad: int = 32
     ) -> None:
         super().__init__()
         if len(backbones) not in (1, len(scales)):
@@ -145,8 +145,14 @@ class TwoScaleContext(nn.Module):
         self.scales = tuple(float(s) for s in scales)
         self.pad = int(pad)
 
-    def backbone(self, index: int) -> nn.Module:
-        return self.backbones[index if len(self.backbones) > 1 else 0]
+    def backbone(self, index: int) -> DilatedVGG16:
+        """The backbone of scale ``index`` (the shared one when there is one)."""
+        # the ModuleList holds only the DilatedVGG16s __init__ takes; it is kept for the state dict's keys
+        return cast(DilatedVGG16, self.backbones[index if len(self.backbones) > 1 else 0])
+
+    def all_backbones(self) -> list[DilatedVGG16]:
+        """Every backbone once: one per scale, or the one shared by all scales."""
+        return [self.backbone(i) for i in range(len(self.backbones))]
 
     def forward(self, rgb: Tensor) -> list[ContextMap]:
         """sRGB (B, 3, H, W) -> one ContextMap per scale (conv7 maps)."""

@@ -53,21 +53,23 @@ def _scaled(n: int, p: int, q: int) -> int:
     return _max(1, (n * p + q // 2) // q)
 
 
-def capped_size(h: int, w: int, cap: int | None) -> tuple[int, int]:
+def capped_size(h: int, w: int, cap: int | float | None) -> tuple[int, int]:
     """The size (h', w') of an ``h`` x ``w`` image whose long side is capped at ``cap`` pixels.
 
     The long side becomes ``min(max(h, w), cap)`` exactly; the other side keeps the aspect ratio,
     ``n * cap / max(h, w)`` rounded half up (681x1024 at cap 512 -> 341x512), never 0 and never
-    enlarged (an image that fits comes back as it is). ``cap`` None or 0: no cap. ``h`` and ``w``
-    (at least 1) may be SymInts while ``torch.export`` traces: the size is then symbolic, with no
-    branch on it.
+    enlarged (an image that fits comes back as it is). ``cap`` None or 0: no cap; a float ``cap`` (a
+    config's ``512.0``) must be a whole number. ``h`` and ``w`` (at least 1) may be SymInts while
+    ``torch.export`` traces: the size is then symbolic, with no branch on it.
 
     Raises:
         LumastyleError: ``cap`` is negative or not a whole number.
     """
     if not cap:
         return h, w
-    if isinstance(cap, float) and cap.is_integer():
+    if isinstance(cap, float):
+        if not cap.is_integer():
+            raise LumastyleError(f"a long-side cap must be a whole number of pixels, got {cap!r}")
         cap = int(cap)
     try:
         cap = operator.index(cap)
@@ -90,6 +92,11 @@ def scaled_length(n: int, factor: float) -> int:
 def scaled_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
     """``hw`` times ``scale``, rounded half up, at least 1 pixel a side."""
     return (scaled_length(hw[0], scale), scaled_length(hw[1], scale))
+
+
+def image_hw(image: Tensor) -> tuple[int, int]:
+    """The (H, W) of ``image`` (*, C, H, W) as a pair (SymInts while exporting)."""
+    return image.shape[-2], image.shape[-1]
 
 
 def flat_batch(image: Tensor) -> tuple[Tensor, tuple[int, ...]]:

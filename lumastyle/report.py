@@ -198,13 +198,13 @@ def _html(runs: list[Run], rows: list[dict[str, Any]], split: str) -> str:
     for k, run in enumerate(runs):
         mean = sum(r["errors"][k] for r in rows) / len(rows)
         figures = {f"{split} Lab distance (mean of photos)": mean, **run.metrics}
-        cells = "".join(
+        metric_rows = "".join(
             f"<tr><td>{e(name)}</td><td class=err>{value:.0f}</td></tr>"
             if name == "epochs"
             else f"<tr><td>{e(name)}</td><td class=err>{value:.3f}</td></tr>"
             for name, value in figures.items()
         )
-        head.append(f"<h2>Run {letters[k].upper()}: {e(run.label)}</h2><table class=metrics>{cells}</table>")
+        head.append(f"<h2>Run {letters[k].upper()}: {e(run.label)}</h2><table class=metrics>{metric_rows}</table>")
         head.append(f"<details><summary>config.yaml</summary><pre>{e(run.config)}</pre></details>")
     buttons = ['<button data-sort="name">by name</button>'] + [
         f'<button data-sort="error-{letters[k]}">by error{" of " + letters[k].upper() if two else ""}</button>'

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lumastyle.errors import LumastyleError
+from lumastyle.inference import Precision
 from lumastyle.io import max_pixels as pixel_limit
 from lumastyle.io import output_name, photos_at, read_image, read_size, write_image
 from lumastyle.model import LumaStyle
@@ -80,7 +81,7 @@ def stylize(
     todo = [(photo, out) for photo, out in plan if not (skip_existing and out.is_file())]
     dev = _resolve_device(device)
     model = LumaStyle.from_checkpoint(ckpt, map_location=dev)
-    precision = _resolve_precision(precision, dev)
+    run_precision = _resolve_precision(precision, dev)
     if batch_size < 1:
         raise LumastyleError(f"--batch_size must be at least 1, got {batch_size}")
     written: list[Path] = []
@@ -101,7 +102,7 @@ def stylize(
             for group in _same_size(loaded):
                 start = time.perf_counter()
                 rgb = torch.stack([image[:3] for _, _, image, _ in group]).to(dev)
-                results = model.stylize(rgb, context_long_side, precision).cpu()
+                results = model.stylize(rgb, context_long_side, run_precision).cpu()
                 bar.set_postfix_str(
                     f"{group[-1][0].name} {(time.perf_counter() - start) / len(group):.1f}s/photo"
                 )
@@ -124,10 +125,10 @@ def stylize(
 BATCH_PIXELS = 48_000_000
 
 
-def _resolve_precision(precision: str, device: torch.device) -> str:
-    if precision != "auto":
-        return precision
-    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
+def _resolve_precision(precision: Literal["auto"] | Precision, device: torch.device) -> Precision:
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
+    return precision
 
 
 def _batches(
@@ -172,7 +173,8 @@ def _plan(photos: list[Path], out_dir: Path) -> list[tuple[Path, Path]]:
     """(photo, output file) pairs; an output that would be an input, or two photos writing one file
     (``a.jpg`` and ``a.jpeg`` both become ``a.png``), is a one-line error before anything is written."""
     inputs = {p.resolve() for p in photos}
-    plan, taken = [], {}
+    plan: list[tuple[Path, Path]] = []
+    taken: dict[Path, Path] = {}
     for photo in photos:
         out = out_dir / output_name(photo)
         if out.resolve() in inputs:

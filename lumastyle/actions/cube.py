@@ -102,8 +102,8 @@ def read_cube(path: str | os.PathLike) -> CubeLUT:
             domain = domains.setdefault("file", [[0.0] * 3, [1.0] * 3])
             domain[keyword == "DOMAIN_MAX"] = _numbers(words, 3, keyword, where)
         elif keyword in ("LUT_1D_INPUT_RANGE", "LUT_3D_INPUT_RANGE"):
-            lo, hi = _numbers(words, 2, keyword, where)
-            domains[keyword[4:6].lower()] = [[lo] * 3, [hi] * 3]
+            start, stop = _numbers(words, 2, keyword, where)
+            domains[keyword[4:6].lower()] = [[start] * 3, [stop] * 3]
         elif keyword[0].isalpha() and keyword.replace("_", "").isalnum() and keyword.isupper():
             continue  # other keywords carry nothing lumastyle uses
         else:
@@ -128,21 +128,24 @@ def read_cube(path: str | os.PathLike) -> CubeLUT:
     tables: dict[str, CubeLUT] = {}
     if size_1d is not None:
         lo, hi = domains.get("1d") or first or [[0.0] * 3, [1.0] * 3]
-        tables["1d"] = CubeLUT(table[:size_1d], _checked_domain(lo, hi, path), tuple(hi), title)
+        tables["1d"] = CubeLUT(table[:size_1d], *_checked_domain(lo, hi, path), title)
     if size_3d is not None:  # red fastest: 3D rows are [b][g][r]
         lo, hi = domains.get("3d") or (None if size_1d else first) or [[0.0] * 3, [1.0] * 3]
         cube = table[size_1d or 0 :].view(size_3d, size_3d, size_3d, 3)
-        tables["3d"] = CubeLUT(cube, _checked_domain(lo, hi, path), tuple(hi), title, tables.get("1d"))
+        tables["3d"] = CubeLUT(cube, *_checked_domain(lo, hi, path), title, tables.get("1d"))
     return tables.get("3d") or tables["1d"]
 
 
-def _checked_domain(lo: list[float], hi: list[float], path: Path) -> tuple[float, float, float]:
+def _checked_domain(
+    lo: list[float], hi: list[float], path: Path
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The domain's [r, g, b] minimum and maximum (each list holds 3 numbers)."""
     if any(a >= b for a, b in zip(lo, hi, strict=True)):
         raise LumastyleError(
             f"{path}: a table's input minimum must be below its maximum in every channel, got {lo} and "
             f"{hi}; {_FIX}"
         )
-    return tuple(lo)  # type: ignore[return-value]
+    return (lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])
 
 
 @register_look_format(".cube")

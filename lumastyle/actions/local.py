@@ -217,7 +217,8 @@ def vignette(
     roundness = checked_number(roundness, "roundness", -1.0, 1.0)
     if amount == 0:
         return finish_image(x, image)
-    r = _frame_radius(*x.shape[-2:], roundness, x)
+    h, w = x.shape[-2:]
+    r = _frame_radius(h, w, roundness, x)
     start, width = 0.25 + 0.6 * midpoint, 0.02 + 0.9 * feather
     t = ((r - start) / width).clamp(0, 1)
     mask = t * t * (3 - 2 * t)

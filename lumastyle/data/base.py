@@ -19,7 +19,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from lumastyle.cache import CacheEntry, ContextCache, entries_of
@@ -37,6 +37,7 @@ from lumastyle.geometry import fit_long_side
 from lumastyle.inference import context_copy
 from lumastyle.io import list_images, read_image, read_size
 from lumastyle.io import max_pixels as pixel_limit
+from lumastyle.style_data import CachedContextData
 
 __all__ = [
     "SPLITS",
@@ -76,7 +77,7 @@ def photos_by_stem(folder: Path, bad: Callable[[Path, str], None] | None = None)
     return found
 
 
-class StyleDataModule(L.LightningDataModule):
+class StyleDataModule(L.LightningDataModule, CachedContextData):
     """Base for lumastyle's DataModules (see the subclasses' docstrings for their arguments).
 
     Args:
@@ -300,7 +301,7 @@ class StyleDataModule(L.LightningDataModule):
     def context_image(self, entry: CacheEntry) -> Tensor:
         """The sRGB image a cache entry's maps are computed on: the whole photo as training loads it."""
         if self._by_path is None:  # indexed once, not per entry
-            self._by_path = {ex.input: ex for split in self.splits.values() for ex in split}
+            self._by_path = {ex.input: ex for split in self._splits().values() for ex in split}
         ex = self._by_path[entry.photo]
         rgb = context_copy(fit_long_side(ex.read(ex.input)[0], entry.long_side), entry.context_long_side)
         return rgb.flip(-1) if entry.flipped else rgb
@@ -310,7 +311,9 @@ class StyleDataModule(L.LightningDataModule):
         self.context_cache = cache
         self.context_long_side = context_long_side
 
-    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(
+        self, dataset: CropDataset | WholeImageDataset | PhotoDataset, batch_size: int, shuffle: bool
+    ) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -322,10 +325,13 @@ class StyleDataModule(L.LightningDataModule):
         )
 
     def _examples(self, split: str) -> list[Example]:
+        return self._splits()[split]
+
+    def _splits(self) -> dict[str, list[Example]]:
         if self.splits is None:
             self.setup()
-        assert self.splits is not None
-        return self.splits[split]
+        assert self.splits is not None  # setup() sets them
+        return self.splits
 
     def train_dataloader(self) -> DataLoader:
         ds = CropDataset(

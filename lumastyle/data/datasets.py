@@ -16,14 +16,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, overload
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from lumastyle.cache import ContextCache, entry_of
-from lumastyle.geometry import fit_long_side, resize
+from lumastyle.geometry import fit_long_side, image_hw, resize
 from lumastyle.io import read_image
 
 
@@ -37,8 +37,8 @@ class Renderer(Protocol):
         render's crop); False when the whole photo is needed (neighbourhood, position, another file)."""
         ...
 
-    def __call__(self, rgb: Tensor) -> Tensor:
-        """The target of sRGB ``rgb`` (3, H, W)."""
+    def __call__(self, rgb: Tensor, /) -> Tensor:
+        """The target of sRGB ``rgb`` (3, H, W) (positional: any parameter name will do)."""
         ...
 
 
@@ -63,6 +63,10 @@ class Example:
         rgb, depth = read_image(path, max_pixels=self.max_pixels)
         return (rgb if self.decode is None else self.decode(rgb)), depth
 
+    @overload
+    def load(self, long_side: int | None = None, render: Literal[True] = True) -> tuple[Tensor, Tensor]: ...
+    @overload
+    def load(self, long_side: int | None, render: bool) -> tuple[Tensor, Tensor | None]: ...
     def load(self, long_side: int | None = None, render: bool = True) -> tuple[Tensor, Tensor | None]:
         """(input, target) float32 (3, H, W) tensors, both shrunk to ``long_side`` if larger.
 
@@ -75,7 +79,7 @@ class Example:
         if self.target is not None:
             target = self.read(self.target)[0]
             if self.resize_target and target.shape[-2:] != rgb.shape[-2:]:
-                return rgb, resize(target.unsqueeze(0), tuple(rgb.shape[-2:]), antialias=True)[0]
+                return rgb, resize(target.unsqueeze(0), image_hw(rgb), antialias=True)[0]
             return rgb, fit_long_side(target, long_side)
         assert self.render is not None
         return rgb, self.render(rgb) if render else None
@@ -190,9 +194,9 @@ class WholeImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         ex = self.examples[index]
         rgb, target = ex.load(self.long_side)
-        item = {"input": rgb, "target": target, "name": ex.name}
+        item: dict[str, Any] = {"input": rgb, "target": target, "name": ex.name}
         if self.context is not None:
-            hw = tuple(rgb.shape[-2:])
+            hw = image_hw(rgb)
             entry = entry_of(ex, self.long_side, self.context_long_side)
             item["context"] = self.context.windows(entry, hw)
             item["origin"], item["photo_hw"] = torch.zeros(2, dtype=torch.long), torch.tensor(hw)
