@@ -3,7 +3,7 @@
 Trains one style with the CPU preset (``configs/cpu-small.yaml``: bundled VGG-16 conv1-conv5, frozen)
 three ways, each in a fresh cache folder: (1) building the cache (the time ``prepare_data`` takes)
 and training from it; (2) training from the cache again (a second run reuses it); (3) with
-``--model.context_cache false`` (conv1-conv5 run on every training crop, every step). Every epoch is
+``--model.context.cache false`` (conv1-conv5 run on every training crop, every step). Every epoch is
 timed from its first batch to the end of its validation; the first epoch of each run is reported
 apart (worker start-up). Prints a Markdown table and the ratio uncached / cached.
 
@@ -81,7 +81,7 @@ def main() -> None:
         rows["cache built, then trained from"] = run(args.style, args.epochs, tmp / "r1", cache, [])
         rows["cache reused (a second run)"] = run(args.style, args.epochs, tmp / "r2", cache, [])
         rows["no cache (conv1-conv5 on every crop)"] = run(
-            args.style, args.epochs, tmp / "r3", tmp / "unused", ["--model.context_cache", "false"]
+            args.style, args.epochs, tmp / "r3", tmp / "unused", ["--model.context.cache", "false"]
         )
         n_files = len(list(cache.glob("*.pt")))
         size = sum(p.stat().st_size for p in cache.glob("*.pt"))

@@ -78,7 +78,7 @@ def case(ckpt: str, megapixels: float, precision: str, threads: int, repeats: in
     from torch.utils.flop_counter import FlopCounterMode
 
     from lumastyle.color import lab_to_rgb, rgb_to_lab
-    from lumastyle.inference import context_copy
+    from lumastyle.inference import TILE_PIXELS, context_copy
     from lumastyle.model import LumaStyle
 
     torch.set_num_threads(threads)
@@ -106,7 +106,7 @@ def case(ckpt: str, megapixels: float, precision: str, threads: int, repeats: in
         with FlopCounterMode(display=False) as counter:
             network.encode_context(small)
         context_flops = counter.get_total_flops()
-        rows = max(1, model.hparams.tile_pixels // w)
+        rows = max(1, TILE_PIXELS // w)
         tile = rgb[None, :, :rows]
 
         def one_tile():

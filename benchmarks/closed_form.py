@@ -1,6 +1,6 @@
 """What the closed-form start alone reaches on the rendered styles, for each kind of low-level context.
 
-The closed-form start (``model.closed_form_start`` with ``model.low_level_linear``) is the
+The closed-form start (``model.closed_form_start`` with ``model.color_context.linear``) is the
 least-squares colour map linear in each pixel's low-level context, its ridge chosen on the validation
 photos. With no backbone (``scales: []``) and no training step it is a model in closed form, so it
 shows in seconds what a kind of low-level context can carry of a look: the floor the CPU preset's
@@ -22,19 +22,20 @@ from tables import PAPER, mean_distance, model_predictor, whole_pairs  # benchma
 
 from lumastyle.data.actions import GlobalActionDataModule
 from lumastyle.model import LumaStyle
+from lumastyle.options import ColorContextOptions, ContextOptions
 
 REPO = Path(__file__).resolve().parents[1]
-#: name -> the model options of that low-level context (the CPU preset's is the fourth; the last is
+#: name -> the model's colour context options (the CPU preset's is the fourth; the last is
 #: what render_watercolor.yaml adds to it)
 CONTEXTS = {
     "global map (none)": {},
-    "blur 4, 16": {"low_level": (4.0, 16.0)},
-    "blur 4, 16, 48": {"low_level": (4.0, 16.0, 48.0)},
-    "blur 4, 16, 48 + contrast": {"low_level": (4.0, 16.0, 48.0), "low_level_contrast": True},
+    "blur 4, 16": {"blur_radii": (4.0, 16.0)},
+    "blur 4, 16, 48": {"blur_radii": (4.0, 16.0, 48.0)},
+    "blur 4, 16, 48 + contrast": {"blur_radii": (4.0, 16.0, 48.0), "contrast": True},
     "+ regions 8, 16, 32": {
-        "low_level": (4.0, 16.0, 48.0),
-        "low_level_contrast": True,
-        "low_level_regions": (8.0, 16.0, 32.0),
+        "blur_radii": (4.0, 16.0, 48.0),
+        "contrast": True,
+        "regions": (8.0, 16.0, 32.0),
     },
 }
 
@@ -59,8 +60,9 @@ def main() -> None:
         photos = splits(style, args.long_side)
         errors = []
         for options in CONTEXTS.values():
-            model = LumaStyle(scales=(), backbone_weights=None, closed_form_start=True,
-                              low_level_linear=bool(options), context_long_side=args.long_side, **options)  # fmt: skip
+            colour = ColorContextOptions(linear=bool(options), **options)
+            model = LumaStyle(context=ContextOptions(scales=(), long_side=args.long_side if options else None),
+                              color_context=colour, closed_form_start=True)  # fmt: skip
             model.network.start_from_closed_form(photos["train"], photos["val"])
             with torch.no_grad():
                 errors.append(mean_distance(photos["test"], model_predictor(model)))

@@ -6,7 +6,7 @@ is kept); conv5 is dilated by 2 and conv6 by 4 to keep the receptive fields VGG-
 Layer indices of ``features`` match ``torchvision.models.vgg16().features`` so its state dicts load.
 
 The network is two parts: ``lower`` (input normalisation and conv1-conv5, what ImageNet weights
-cover and what ``freeze: features`` keeps fixed, so its maps can be computed once and cached, see
+cover and what ``freeze: conv1-conv5`` keeps fixed, so its maps can be computed once and cached, see
 :mod:`lumastyle.cache`) and ``upper`` (conv6 and conv7, at ``top_channels`` width). ``upper`` also runs
 on a window of a cached conv5 map that carries its own :data:`UPPER_MARGIN` cells of context, which
 gives exactly the cells the whole map would give there.
@@ -63,7 +63,12 @@ UPPER_MARGIN = 12
 NAMED_WEIGHTS = {"imagenet": "imagenet", "bundled": "caffe"}
 BUNDLED_WEIGHTS = "vgg16_conv1_5_imagenet_caffe_fp16.pth"
 
-Freeze = Literal["none", "features", "all"]
+Freeze = Literal["none", "conv1-conv5", "conv1-conv7"]
+#: Earlier names of the freeze settings, still accepted: ``features`` (conv1-conv5) and ``all``
+#: (conv1-conv7: conv6/conv7 too, at their random start unless the weights have fc6/fc7).
+FREEZE_ALIASES: dict[str, Freeze] = {"features": "conv1-conv5", "all": "conv1-conv7"}
+#: What a ``freeze`` argument accepts: the settings and their earlier names.
+FreezeName = Literal["none", "conv1-conv5", "conv1-conv7", "features", "all"]
 InputNorm = Literal["imagenet", "caffe"]
 
 
@@ -80,7 +85,8 @@ class DilatedVGG16(nn.Module):
             VGG-16 download, with fc6/fc7), a path to a state dict file, or None (random).
         input_norm: how the weights expect their input: ``imagenet`` (0-1, mean/std) or ``caffe`` (0-255
             minus mean); None: what the named weights expect (``caffe`` for ``bundled``), else ``imagenet``.
-        freeze: which parameters stay fixed: ``none``, ``features`` (conv1-conv5) or ``all`` (conv1-conv7).
+        freeze: which parameters stay fixed: ``none``, ``conv1-conv5`` or ``conv1-conv7`` (the earlier
+            names ``features`` and ``all`` are read as these, :data:`FREEZE_ALIASES`).
         top_channels: channels of conv6 and conv7 (None: 4096 times ``width``, the paper's at width 1).
     """
 
@@ -89,19 +95,22 @@ class DilatedVGG16(nn.Module):
         width: float = 1.0,
         weights: str | None = None,
         input_norm: InputNorm | None = None,
-        freeze: Freeze = "none",
+        freeze: FreezeName = "none",
         top_channels: int | None = None,
     ) -> None:
         super().__init__()
         if width <= 0:
             raise LumastyleError(f"backbone width must be positive, got {width}")
         if top_channels is not None and top_channels < 1:
-            raise LumastyleError(f"model.top_channels must be at least 1, got {top_channels}")
+            raise LumastyleError(f"model.backbone.top_channels must be at least 1, got {top_channels}")
         input_norm = resolve_input_norm(weights, input_norm)
         if input_norm not in ("imagenet", "caffe"):
             raise LumastyleError(f"backbone input_norm must be 'imagenet' or 'caffe', got {input_norm!r}")
-        if freeze not in ("none", "features", "all"):
-            raise LumastyleError(f"backbone freeze must be 'none', 'features' or 'all', got {freeze!r}")
+        freeze = FREEZE_ALIASES.get(freeze, freeze)  # type: ignore[assignment]
+        if freeze not in ("none", "conv1-conv5", "conv1-conv7"):
+            raise LumastyleError(
+                f"backbone freeze must be 'none', 'conv1-conv5' or 'conv1-conv7', got {freeze!r}"
+            )
         self.width = width
         self.input_norm = input_norm
         self.freeze = freeze
@@ -151,7 +160,7 @@ class DilatedVGG16(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def _apply_freeze(self) -> None:
-        frozen = {"none": [], "features": [self.features], "all": [self.features, self.conv6, self.conv7]}
+        frozen = {"none": [], "conv1-conv5": [self.features], "conv1-conv7": [self.features, self.conv6, self.conv7]}
         for module in frozen[self.freeze]:
             for p in module.parameters():
                 p.requires_grad_(False)
@@ -241,7 +250,7 @@ class DilatedVGG16(nn.Module):
         for key, value in state_dict.items():
             if key in own and own[key].shape != value.shape:
                 need = (
-                    "model.top_channels null (4096)"
+                    "model.backbone.top_channels null (4096)"
                     if key.startswith(("conv6", "conv7"))
                     else "backbone width 1.0"
                 )
@@ -303,5 +312,5 @@ def _download_imagenet_state_dict() -> dict[str, Tensor]:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise LumastyleError(
             f"cannot download torchvision's ImageNet VGG-16 weights ({reason}); pass "
-            "--model.backbone_weights null to train from scratch, or a local VGG-16 state dict file"
+            "--model.backbone.weights null to train from scratch, or a local VGG-16 state dict file"
         ) from None

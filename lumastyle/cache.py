@@ -1,6 +1,6 @@
 """The context cache: a frozen lower backbone's maps of each whole photo, computed once, kept on disk.
 
-When conv1-conv5 do not train (``model.freeze: features`` or ``all``), their maps of a photo are the
+When conv1-conv5 do not train (``model.backbone.freeze: conv1-conv5`` or ``conv1-conv7``), their maps of a photo are the
 same in every epoch and every run. :class:`ContextCache` computes them once per photo (and per
 orientation, when training flips photos) on the **whole photo** at the training scale, stores them as
 float16, and hands the training loader the window of each map that a crop's pixels read
@@ -36,7 +36,7 @@ from lumastyle.context import ContextMap, take_window, window_length, window_ori
 from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path
 
-#: Where the cache lives when ``model.context_cache`` is true: ``$LUMASTYLE_CACHE`` or this.
+#: Where the cache lives when ``model.context.cache`` is true: ``$LUMASTYLE_CACHE`` or this.
 DEFAULT_FOLDER = "~/.cache/lumastyle/context"
 
 
@@ -108,7 +108,7 @@ class ContextCache:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise LumastyleError(
-                f"cannot create the context cache folder {self.folder} ({err.strerror}); set model.context_cache "
+                f"cannot create the context cache folder {self.folder} ({err.strerror}); set model.context.cache "
                 "to a writable folder, or false"
             ) from None
         with torch.no_grad():

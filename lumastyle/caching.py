@@ -35,7 +35,7 @@ class ContextCaching:
     Args:
         network: the network whose :meth:`~lumastyle.network.StyleNetwork.lower_context` is cached.
         cache: where its maps are kept.
-        context_long_side: the context cap validation photos are cached at (``model.context_long_side``;
+        context_long_side: the context cap validation photos are cached at (``model.context.long_side``;
             None: the training scale of the DataModule, as ``stylize`` of the trained model uses).
     """
 
@@ -45,13 +45,13 @@ class ContextCaching:
 
     @classmethod
     def for_network(
-        cls, network: StyleNetwork, setting: bool | str, context_long_side: int | None = None
+        cls, network: StyleNetwork, setting: bool | str | None, context_long_side: int | None = None
     ) -> ContextCaching | None:
-        """The caching of ``network`` for ``model.context_cache`` ``setting`` (true: the default folder,
-        a folder, or false), or None when it is off or would not help (no backbone, or it trains)."""
-        if not setting or not network.lower_frozen() or network.context is None:
+        """The caching of ``network`` for ``model.context.cache`` ``setting`` (null or true: the default
+        folder, a folder, or false), or None when it is off or would not help (no backbone, or it trains)."""
+        if setting is False or not network.lower_frozen() or network.context is None:
             return None
-        folder = default_folder() if setting is True else Path(str(setting)).expanduser()
+        folder = default_folder() if setting in (None, True) else Path(str(setting)).expanduser()
         cache = ContextCache(folder, network.lower_fingerprint(), network.context.scales)
         return cls(network, cache, context_long_side)
 

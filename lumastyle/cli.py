@@ -33,6 +33,7 @@ from lumastyle.export import export
 from lumastyle.loggers import trim_metrics
 from lumastyle.model import LumaStyle, check_checkpoint
 from lumastyle.optim import DEFAULT_LR
+from lumastyle.options import WEIGHTS_NOT_GIVEN
 from lumastyle.plugins import list_plugins, load_plugins, resolve_config
 from lumastyle.report import report
 from lumastyle.stylize import stylize
@@ -126,8 +127,10 @@ class LumaStyleCLI(LightningCLI):
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             _resume_last(config)
         _same_version(config)
-        if self.subcommand != "fit" and config.get("ckpt_path"):
-            config.model.backbone_weights = None  # the checkpoint holds the trained weights
+        if self.subcommand != "fit" and config.get("ckpt_path"):  # the checkpoint holds the trained weights
+            config.model.backbone.weights = None
+            if config.model.get("backbone_weights", WEIGHTS_NOT_GIVEN) != WEIGHTS_NOT_GIVEN:
+                config.model.backbone_weights = None  # a config with the earlier flat name
 
     def _evaluating(self) -> None:
         # validate/test/predict write no checkpoints, so ModelCheckpoint's notice that this run's folder
@@ -138,8 +141,9 @@ class LumaStyleCLI(LightningCLI):
 
     def before_predict(self) -> None:
         self._evaluating()
-        if not any(isinstance(cb, PredictionWriter) for cb in self.trainer.callbacks):
-            self.trainer.callbacks.append(PredictionWriter())
+        callbacks = self.trainer.callbacks  # type: ignore[attr-defined]  # set by Lightning's connector
+        if not any(isinstance(cb, PredictionWriter) for cb in callbacks):
+            callbacks.append(PredictionWriter())
 
 
 def _defaults(subcommand: str) -> list[str]:
@@ -254,7 +258,7 @@ def _resume_last(config: Namespace) -> None:
     config.ckpt_path = str(last)
     # resuming into the run's own folder: its checkpoints are expected to be there
     warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
-    if rank_zero_only.rank == 0:  # every process of a distributed run parses the command; one edits files
+    if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # Lightning sets the rank on the function  # every process of a distributed run parses the command; one edits files
         state = check_checkpoint(last)
         trim_metrics(version_dir, int(state.get("epoch", 0)), int(state.get("global_step", 0)))
         print(

@@ -10,7 +10,7 @@
 - ``torchscript`` is refused in one line: tracing fixes the photo size into the graph (the context
   cap and the padding are size arithmetic), so ``pt2``, PyTorch's successor to it, is the format.
 - ``cube``: an Adobe ``.cube`` 3D LUT. Exact only for a model whose transform depends on colour alone
-  (no context: ``model.scales: []`` and no low-level context); a context model is refused in one line
+  (no context: ``model.context.scales: []`` and no low-level context); a context model is refused in one line
   unless ``--reference PHOTO`` is given, which bakes the LUT that photo's context gives (the colour map
   the model applies to that photo, for pixels of average surroundings).
 
@@ -121,7 +121,7 @@ def export(
         return [_export_cube(model.network, path, size, reference, cap)]
     if not model.network.exportable:
         raise LumastyleError(
-            f"{ckpt}: this model's region context (model.low_level_regions) runs scikit-image's SLIC, which "
+            f"{ckpt}: this model's region context (model.color_context.regions) runs scikit-image's SLIC, which "
             f"--format {format} cannot hold; stylize with lumastyle, or export a model trained without it"
         )
     stylizer = Stylizer(model.network, cap).eval()
@@ -185,7 +185,7 @@ def _export_cube(
         raise LumastyleError(
             "this model's colours depend on each pixel's surroundings (it has context), which a .cube cannot "
             "hold; give --reference PHOTO to bake the LUT for that photo's context, or train with "
-            "--model.scales [] --model.low_level [] for a LUT-exact model"
+            "--model.context.scales [] --model.color_context.blur_radii [] for a LUT-exact model"
         )
     lattice = identity_lut(size)  # (b, g, r, 3)
     colours = lattice.reshape(1, size * size, size, 3).permute(0, 3, 1, 2)  # an image of every lattice colour

@@ -8,7 +8,7 @@
 - **The closed-form start** (:func:`fit_closed_form`): the least-squares colour map on the head's basis
   (normalised Lab) over every pixel of the training photos, so that from step 0 the model is as good
   as the best global colour map and training learns the residual. When the head's matrix is also
-  linear in the low-level context (``model.low_level_linear``), the map is linear in that context too,
+  linear in the low-level context (``model.color_context.linear``), the map is linear in that context too,
   its ridge chosen among :data:`CLOSED_FORM_RIDGES` by the error of the written (clipped sRGB) image
   on the validation photos, so a context that only fits the training photos is not where training
   starts (``inf`` is the global map). Not in the paper.

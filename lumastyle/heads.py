@@ -5,7 +5,7 @@ The interface every head implements (:class:`Head`), which the network calls in 
 1. ``head = HeadClass(context_channels, num_scales, low_level_channels=N, low_level_linear=B,
    **its_own_arguments)``: the network passes the channels of each context map (the backbone's conv7),
    how many scales there are (0: colour only), the channels of the low-level map (0: none) and whether
-   the low-level map should also enter the colour matrix linearly (``model.low_level_linear``). Every
+   the low-level map should also enter the colour matrix linearly (``model.color_context.linear``). Every
    head takes these four and hands them to :class:`Head`; everything else (widths, options) is the
    head's own constructor arguments, set in the config as ``model.head.init_args``.
 2. ``head.encode_context(index, features)`` on each scale's map at the backbone's 1/8 resolution.
@@ -13,7 +13,7 @@ The interface every head implements (:class:`Head`), which the network calls in 
    layer is linear in the context applies that layer here, on the small map, and the network
    interpolates its few output channels instead of thousands of context channels (the head owns its
    factorisation). The default returns the features unchanged.
-   When the network also computes low-level context (``model.low_level``: the Lab image blurred at a
+   When the network also computes low-level context (``model.color_context.blur_radii``: the Lab image blurred at a
    few radii), that map comes last, at index ``num_scales`` (``low_level_channels`` channels).
 3. ``head(lab_n, context)`` per block of pixels: ``lab_n`` is the normalised Lab of the pixels
    (B, 3, h, W) and ``context`` a list with one sampled map (B, C_i, h, W) per scale. It returns the
@@ -26,7 +26,7 @@ bias) and one context part per scale (no bias); because that part and bilinear i
 linear, applying it before sampling (``factorize=True``) is the same network as after.
 
 A head whose output is a colour map on a fixed basis subclasses :class:`ColorMapHead`: that is the
-contract the closed-form start (:mod:`lumastyle.fitting`) and ``model.low_level_linear`` need (the basis,
+contract the closed-form start (:mod:`lumastyle.fitting`) and ``model.color_context.linear`` need (the basis,
 :meth:`ColorMapHead.start_from`). A head that is not one is trained from its own start, and a
 ``low_level_linear`` asked of it is ignored with one warning line.
 
@@ -56,7 +56,7 @@ class Head(nn.Module):
         low_level_channels: channels of the low-level context map, which comes after the scales'
             maps (given by the network; 0: none).
         low_level_linear: the low-level map should also enter the colour matrix linearly (given by
-            the network, ``model.low_level_linear``); only a :class:`ColorMapHead` has such a path,
+            the network, ``model.color_context.linear``); only a :class:`ColorMapHead` has such a path,
             any other head ignores it with one warning line.
     """
 
@@ -73,7 +73,7 @@ class Head(nn.Module):
         self.low_level_channels = low_level_channels
         if low_level_linear and not isinstance(self, ColorMapHead):
             warnings.warn(
-                f"model.low_level_linear: {type(self).__name__} has no linear low-level path (heads that "
+                f"model.color_context.linear: {type(self).__name__} has no linear low-level path (heads that "
                 "subclass lumastyle.heads.ColorMapHead have); building it without",
                 stacklevel=3,
             )
@@ -100,12 +100,15 @@ class ColorMapHead(Head):
     :attr:`low_linear`, and implement :meth:`start_from`.
     """
 
-    #: the colour basis V(c): (*, 3, H, W) -> (*, K, H, W)
-    basis: ClassVar[Callable[[Tensor], Tensor]]
     #: K, the number of basis terms
     n_basis: ClassVar[int]
     #: the low-level map straight to the colour matrix (1x1, no bias), or None
     low_linear: nn.Conv2d | None
+
+    @staticmethod
+    def basis(color: Tensor) -> Tensor:
+        """The colour basis V(c): (*, 3, H, W) -> (*, K, H, W); set by subclasses."""
+        raise NotImplementedError
 
     @property
     def low_level_linear(self) -> bool:
@@ -141,7 +144,7 @@ class ColorTransformHead(ColorMapHead):
         low_level_linear: the low-level map also enters the per-pixel matrix linearly, through a 1x1
             layer straight to the 3K outputs beside the hidden layers (zero at the start), so the
             closed-form start can fit the best colour map that is linear in the low-level context
-            (:meth:`start_from`); not in the paper. Given by the network (``model.low_level_linear``).
+            (:meth:`start_from`); not in the paper. Given by the network (``model.color_context.linear``).
     """
 
     #: index of the L term in the basis (L, a, b follow); used to start from the identity transform
@@ -162,7 +165,7 @@ class ColorTransformHead(ColorMapHead):
             raise LumastyleError(f"model.head hidden must be one or more positive widths, got {list(hidden)}")
         if low_level_linear and not low_level_channels:
             raise LumastyleError(
-                "model.head low_level_linear needs low-level context: set model.low_level (say [4.0, 16.0])"
+                "model.head low_level_linear needs colour context: set model.color_context.blur_radii (say [4.0, 16.0])"
             )
         self.factorize = factorize
         self.pixel_in = nn.Conv2d(3, hidden[0], 1)
@@ -193,18 +196,15 @@ class ColorTransformHead(ColorMapHead):
             bias = torch.zeros(3, self.n_basis)
             for c in range(3):
                 bias[c, self.linear_index + c] = 1.0
-            self.out.bias.copy_(bias.flatten())
+            _bias(self.out).copy_(bias.flatten())
 
     def encode_context(self, index: int, features: Tensor) -> Tensor:
         if not self.factorize:
             return features
         encoded = self.context_in[index](features)
-        if self._linear_index(index):  # both of the low-level map's linear layers, before sampling
+        if self.low_linear is not None and index == self.num_scales:  # both linear layers, before sampling
             encoded = torch.cat([encoded, self.low_linear(features)], dim=-3)
         return encoded
-
-    def _linear_index(self, index: int) -> bool:
-        return self.low_linear is not None and index == self.num_scales
 
     def start_from(self, matrix: Tensor, low_level: Tensor | None = None) -> None:
         """Start from the global colour map ``matrix`` (3, K) on this head's basis: the output layer's
@@ -215,7 +215,8 @@ class ColorTransformHead(ColorMapHead):
         self._check_start(matrix, low_level)
         with torch.no_grad():
             self.out.weight.zero_()
-            self.out.bias.copy_(matrix.flatten().to(self.out.bias))
+            bias = _bias(self.out)
+            bias.copy_(matrix.flatten().to(bias))
             if low_level is not None and self.low_linear is not None:
                 self.low_linear.weight.copy_(low_level.reshape(3 * self.n_basis, -1)[..., None, None])
 
@@ -231,7 +232,7 @@ class ColorTransformHead(ColorMapHead):
         x = self.pixel_in(lab_n.contiguous(memory_format=torch.channels_last))
         linear = None
         for index, sampled in enumerate(context):
-            if self._linear_index(index):
+            if self.low_linear is not None and index == self.num_scales:
                 if self.factorize:
                     sampled, linear = sampled.split([x.shape[-3], self.low_linear.out_channels], dim=-3)
                 else:
@@ -248,7 +249,7 @@ class ColorTransformHead(ColorMapHead):
 class QuadraticHead(ColorTransformHead):
     """The paper's head: a 3x10 matrix on the quadratic basis [L², a², b², La, Lb, ab, L, a, b, 1]."""
 
-    basis = staticmethod(quadratic_basis)
+    basis = staticmethod(quadratic_basis)  # type: ignore[assignment]  # a staticmethod of the same signature
     n_basis = 10
     linear_index = 6
 
@@ -256,7 +257,7 @@ class QuadraticHead(ColorTransformHead):
 class AffineHead(ColorTransformHead):
     """A per-pixel 3x4 affine colour transform on [L, a, b, 1] (as in HDRNet's per-pixel affine model)."""
 
-    basis = staticmethod(affine_basis)
+    basis = staticmethod(affine_basis)  # type: ignore[assignment]  # a staticmethod of the same signature
     n_basis = 4
     linear_index = 0
 
@@ -283,7 +284,7 @@ class LUTBlendHead(ColorTransformHead):
         size: lattice points per axis of each LUT.
     """
 
-    basis = staticmethod(quadratic_basis)
+    basis = staticmethod(quadratic_basis)  # type: ignore[assignment]  # a staticmethod of the same signature
     n_basis = 10
     linear_index = 6
 
@@ -315,7 +316,7 @@ class LUTBlendHead(ColorTransformHead):
 
     def reset_to_identity(self) -> None:
         nn.init.normal_(self.out.weight, std=1e-3)
-        nn.init.zeros_(self.out.bias)
+        nn.init.zeros_(_bias(self.out))
         if "base" not in self._parameters:  # first call, from the base class's constructor
             self.base = nn.Parameter(torch.zeros(3, self.n_basis))
         with torch.no_grad():
@@ -351,6 +352,13 @@ class LUTBlendHead(ColorTransformHead):
             )
         sampled = sampled.squeeze(2).unflatten(1, (self.n_luts, 3))  # (B, M, 3, h, W)
         return out + (weights.unsqueeze(2) * sampled).sum(dim=1)
+
+
+def _bias(conv: nn.Conv2d) -> Tensor:
+    """The bias of a 1x1 layer built with one."""
+    if conv.bias is None:
+        raise ValueError("this layer has no bias")
+    return conv.bias
 
 
 #: Short head names -> classes (``head: quadratic``); plugins add theirs with :func:`register_head`.

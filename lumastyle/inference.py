@@ -24,6 +24,9 @@ from lumastyle.geometry import fit_long_side
 from lumastyle.network import StyleNetwork
 
 Precision = Literal["32", "bf16", "16"]
+#: Pixels that go through the head at once by default (2^16 keeps a tile's intermediates in a CPU's
+#: last-level cache; see the module docstring).
+TILE_PIXELS = 1 << 16
 _AUTOCAST = {"bf16": torch.bfloat16, "16": torch.float16}
 
 
@@ -39,7 +42,7 @@ def stylize_tensor(
     network: StyleNetwork,
     rgb: Tensor,
     context_long_side: int | None = None,
-    tile_pixels: int = 1 << 16,
+    tile_pixels: int = TILE_PIXELS,
     precision: Precision = "32",
 ) -> Tensor:
     """Stylize sRGB ``rgb`` (3, H, W) or (B, 3, H, W) in [0, 1]: the image a user gets, float32 in [0, 1].

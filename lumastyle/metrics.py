@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, Metric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from lumastyle.color import check_image, lab_distance, rgb_to_lab
@@ -108,7 +108,7 @@ class StyleMetrics(nn.Module):
                 self.ssim.update(written, target)
         return per_pixel
 
-    def items(self) -> list[tuple[str, nn.Module]]:
+    def items(self) -> list[tuple[str, Metric]]:
         """(name, metric) pairs to log; SSIM only once it has seen a photo."""
         names = ["lab_distance", "psnr"] + (["delta_e76", "ciede2000", "ssim"] if self.full else [])
         return [(n, getattr(self, n)) for n in names if n != "ssim" or self.ssim.update_count > 0]

@@ -18,11 +18,13 @@ written images), never attributes they set on the model. Checkpoints load throug
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import types
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -31,14 +33,14 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from lumastyle.backbone import Freeze, InputNorm, resolve_input_norm
+from lumastyle.backbone import InputNorm, resolve_input_norm
 from lumastyle.caching import ContextCaching
 from lumastyle.checkpoints import check_checkpoint, extra_state, set_random_state
 from lumastyle.color import lab_distance, lab_to_rgb, rgb_to_lab
 from lumastyle.context import ContextWindow
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead
-from lumastyle.inference import stylize_tensor
+from lumastyle.inference import TILE_PIXELS, Precision, stylize_tensor
 from lumastyle.metrics import StyleMetrics
 from lumastyle.network import StyleNetwork
 from lumastyle.optim import (
@@ -47,6 +49,20 @@ from lumastyle.optim import (
     parameter_groups,
     scale_learning_rates,
     scheduler_config,
+)
+from lumastyle.options import (
+    DEFAULT_BACKBONE,
+    DEFAULT_COLOR_CONTEXT,
+    DEFAULT_CONTEXT,
+    FLAT_NAMES,
+    WEIGHTS_NOT_GIVEN,
+    BackboneOptions,
+    ColorContextOptions,
+    ContextOptions,
+    FreezeOption,
+    LumastyleDeprecationWarning,
+    from_flat_names,
+    refuse_silent_combinations,
 )
 from lumastyle.style_data import CachedContextData, Prediction, PredictionBatch, TrainingBatch, TrainingPhotos
 
@@ -59,101 +75,103 @@ class LumaStyle(L.LightningModule):
     Args:
         head: the per-pixel head: ``quadratic`` (the paper's 3x10 quadratic colour transform), ``affine``,
             or any :class:`~lumastyle.heads.Head` subclass by ``class_path`` with its own ``init_args``.
-        backbone_width: factor on every backbone channel count (1.0 = the paper's VGG-16; small for CPU runs).
-        backbone_weights: ``bundled`` (VGG-16 conv1-conv5 ImageNet weights shipped with lumastyle, works
-            offline), ``imagenet`` (torchvision download, adds fc6/fc7 for conv6/conv7), a VGG-16 state
-            dict file, or null (random init).
-        backbone_input_norm: input normalisation the weights expect: ``imagenet`` (torchvision) or ``caffe``;
-            null: what the named weights expect (``caffe`` for ``bundled``), else ``imagenet``.
-        freeze: backbone parameters kept fixed: ``none``, ``features`` (conv1-conv5) or ``all``.
-        scales: upsampling factor of each context copy (the paper: [1, 2]); [] trains a colour-only model.
-        share_backbone: one backbone for all scales instead of one copy per scale.
-        context_pad: reflection padding in pixels added on every side of each scaled copy.
-        low_level: blur radii in pixels (at the training scale) of low-level context for the head: the
-            Lab image blurred at each radius (not in the paper; [] for none; ``.inf``: the photo's mean
-            colour).
-        context_long_side: long side of the copy the context is computed on outside training (null: the
-            long side of the training photos, stored in the checkpoint).
-        tile_pixels: at most this many pixels go through the per-pixel head at once outside training
-            (2^16 keeps a tile in a CPU's cache; see :mod:`lumastyle.inference`).
-        optimizer: set by the config's top-level ``optimizer:`` block (null here: Adam, lr 1e-4).
-        lr_scheduler: set by the config's top-level ``lr_scheduler:`` block (null: none).
-        backbone_lr_scale: the backbone's trainable parameters learn at the optimizer's lr times this.
-        check_finite_every_n_steps: how often (in steps) a non-finite training loss is looked for; it is
-            also looked for at every epoch end and before every checkpoint is written.
-        top_channels: channels of conv6/conv7, the trainable part above a frozen conv1-conv5 (null: 4096
-            times ``backbone_width``, the paper's).
-        context_cache: with a frozen lower backbone (``freeze: features`` or ``all``), compute its maps
-            once per whole photo and keep them on disk (see :mod:`lumastyle.cache`): true (in
-            ``$LUMASTYLE_CACHE``, default ``~/.cache/lumastyle/context``), a folder, or false (compute
-            them on each training crop, every step).
-        low_level_linear: the low-level context also enters the head's colour matrix linearly (not in the
-            paper; QuadraticHead, AffineHead; another head is built without it, with a warning), so the
-            closed-form start is the best colour map linear in that context.
-        low_level_contrast: the low-level context also holds, for every two of its radii, the Lab
-            distance between the two blurred copies: how much a region stands out from its
-            surroundings (not in the paper; needs two or more ``low_level`` radii).
-        low_level_regions: superpixel sizes in pixels: the low-level context also holds the mean Lab
-            of each pixel's SLIC superpixel of about that side (scikit-image), regional colour that
-            stops at edges, for looks that flatten regions (not in the paper; the model then cannot be
-            exported; the low-level map is kept at full resolution).
+        backbone: the dilated VGG-16 that gives the context (:class:`~lumastyle.options.BackboneOptions`:
+            width, weights, input_norm, freeze, top_channels, share, lr_scale).
+        context: what the backbone looks at (:class:`~lumastyle.options.ContextOptions`: scales, pad,
+            long_side, cache).
+        color_context: regional colour beside the backbone's context, not in the paper
+            (:class:`~lumastyle.options.ColorContextOptions`: blur_radii, contrast, regions, linear).
         closed_form_start: before the first step, fit the best single global colour map on the head's
             basis to the training photos by least squares and start the head there (it learns the
-            residual): from step 0 the model is as good as the global fit. With a ``low_level_linear``
-            head the map is also linear in the low-level context, its ridge chosen on the validation
-            photos (:func:`lumastyle.fitting.fit_closed_form`). Not redone on resume.
+            residual): from step 0 the model is as good as the global fit. With
+            ``color_context.linear`` the map is also linear in the colour context, its ridge chosen on
+            the validation photos (:func:`lumastyle.fitting.fit_closed_form`). Not redone on resume.
+        check_finite_every_n_steps: how often (in steps) a non-finite training loss is looked for; it is
+            also looked for at every epoch end and before every checkpoint is written.
+        optimizer: set by the config's top-level ``optimizer:`` block (null here: Adam, lr 1e-4).
+        lr_scheduler: set by the config's top-level ``lr_scheduler:`` block (null: none).
+        backbone_width, backbone_weights, backbone_input_norm, freeze, top_channels, share_backbone,
+            backbone_lr_scale, scales, context_pad, context_long_side, context_cache, low_level,
+            low_level_contrast, low_level_regions, low_level_linear: the flat names of earlier
+            releases, read into the blocks for this release with one deprecation line
+            (:data:`lumastyle.options.FLAT_NAMES`); checkpoints written before the blocks load so.
+        tile_pixels: deprecated: a run setting, no longer stored with the model (:meth:`stylize` takes it).
     """
 
     def __init__(
         self,
         head: str | HeadFactory = QuadraticHead,
-        backbone_width: float = 1.0,
-        backbone_weights: str | None = "imagenet",
-        backbone_input_norm: InputNorm | None = None,
-        freeze: Freeze = "none",
-        scales: tuple[float, ...] = (1.0, 2.0),
-        share_backbone: bool = False,
-        context_pad: int = 32,
-        low_level: tuple[float, ...] = (),
-        context_long_side: int | None = None,
-        tile_pixels: int = 1 << 16,
+        backbone: BackboneOptions = DEFAULT_BACKBONE,
+        context: ContextOptions = DEFAULT_CONTEXT,
+        color_context: ColorContextOptions = DEFAULT_COLOR_CONTEXT,
+        closed_form_start: bool = False,
+        check_finite_every_n_steps: int = 50,
         optimizer: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = LinearWarmup,
-        backbone_lr_scale: float = 1.0,
-        check_finite_every_n_steps: int = 50,
-        closed_form_start: bool = False,
+        # the flat names of earlier releases (lumastyle.options.FLAT_NAMES), read for this release
+        backbone_width: float | None = None,
+        backbone_weights: str | None = WEIGHTS_NOT_GIVEN,
+        backbone_input_norm: InputNorm | None = None,
+        freeze: FreezeOption | None = None,
+        scales: tuple[float, ...] | None = None,
+        share_backbone: bool | None = None,
+        context_pad: int | None = None,
+        low_level: tuple[float, ...] | None = None,
+        context_long_side: int | None = None,
+        tile_pixels: int | None = None,
+        backbone_lr_scale: float | None = None,
         top_channels: int | None = None,
-        context_cache: bool | str = True,
-        low_level_linear: bool = False,
-        low_level_contrast: bool = False,
-        low_level_regions: tuple[float, ...] = (),
+        context_cache: bool | str | None = None,
+        low_level_linear: bool | None = None,
+        low_level_contrast: bool | None = None,
+        low_level_regions: tuple[float, ...] | None = None,
     ) -> None:
         super().__init__()
-        # the optimiser is configuration of a run (config.yaml records it), not of the network
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
-        # checkpoints record the normalisation itself: they load with backbone_weights null
-        self.hparams["backbone_input_norm"] = resolve_input_norm(backbone_weights, backbone_input_norm)
-        _plain_hparams(self.hparams)  # checkpoints then load with torch.load(weights_only=True)
+        arguments = locals()
+        flat = {name: arguments[name] for name in FLAT_NAMES}
+        backbone, context, color_context = from_flat_names(flat, backbone, context, color_context)
+        if tile_pixels is not None:
+            warnings.warn(
+                "model.tile_pixels is a run setting and no longer an option of the model (it is ignored); "
+                "the old name is read for this release only",
+                LumastyleDeprecationWarning,
+                stacklevel=2,
+            )
+        refuse_silent_combinations(backbone, context, color_context)
         if check_finite_every_n_steps < 1:
             raise LumastyleError(
                 f"model.check_finite_every_n_steps must be at least 1, got {check_finite_every_n_steps}"
             )
-        if backbone_lr_scale < 0:
-            raise LumastyleError(f"model.backbone_lr_scale must be >= 0, got {backbone_lr_scale}")
+        # checkpoints record the normalisation itself: they load with backbone weights null
+        backbone = dataclasses.replace(
+            backbone, input_norm=resolve_input_norm(backbone.weights, backbone.input_norm)
+        )
+        self.backbone_options, self.context_options, self.color_options = backbone, context, color_context
+        self.closed_form_start = closed_form_start
+        self.check_finite_every_n_steps = check_finite_every_n_steps
+        # the optimiser is configuration of a run (config.yaml records it), not of the network; the
+        # flat names are stored as the blocks they were read into
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "tile_pixels", *FLAT_NAMES])
+        self.hparams.update(
+            backbone=dataclasses.asdict(backbone),
+            context=dataclasses.asdict(context),
+            color_context=dataclasses.asdict(color_context),
+        )
+        _plain_hparams(self.hparams)  # checkpoints then load with torch.load(weights_only=True)
         self.network = StyleNetwork(
             head=head,
-            backbone_width=backbone_width,
-            backbone_weights=backbone_weights,
-            backbone_input_norm=self.hparams["backbone_input_norm"],
-            freeze=freeze,
-            scales=scales,
-            share_backbone=share_backbone,
-            context_pad=context_pad,
-            low_level=low_level,
-            top_channels=top_channels,
-            low_level_linear=low_level_linear,
-            low_level_contrast=low_level_contrast,
-            low_level_regions=low_level_regions,
+            backbone_width=backbone.width,
+            backbone_weights=backbone.weights,
+            backbone_input_norm=backbone.input_norm,
+            freeze=backbone.freeze,
+            scales=context.scales,
+            share_backbone=backbone.share,
+            context_pad=context.pad,
+            low_level=color_context.blur_radii,
+            top_channels=backbone.top_channels,
+            low_level_linear=color_context.linear,
+            low_level_contrast=color_context.contrast,
+            low_level_regions=color_context.regions,
         )
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints
@@ -180,13 +198,19 @@ class LumaStyle(L.LightningModule):
     def context_long_side(self, requested: int | None = None) -> int | None:
         """The context cap inference uses: ``requested``, else ``model.context_long_side``, else the
         training scale stored in the checkpoint."""
-        cap = requested or self.hparams.context_long_side or self.trained_long_side
+        cap = requested or self.context_options.long_side or self.trained_long_side
         return int(cap) if cap else None
 
-    def stylize(self, rgb: Tensor, context_long_side: int | None = None, precision: str = "32") -> Tensor:
+    def stylize(
+        self,
+        rgb: Tensor,
+        context_long_side: int | None = None,
+        precision: Precision = "32",
+        tile_pixels: int = TILE_PIXELS,
+    ) -> Tensor:
         """A photo (3, H, W) or batch as ``lumastyle stylize`` renders it (see :mod:`lumastyle.inference`)."""
         return stylize_tensor(
-            self.network, rgb, self.context_long_side(context_long_side), self.hparams.tile_pixels, precision
+            self.network, rgb, self.context_long_side(context_long_side), tile_pixels, precision
         )
 
     # -- training ------------------------------------------------------------------------------
@@ -236,7 +260,7 @@ class LumaStyle(L.LightningModule):
             )
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if (batch_idx + 1) % self.hparams.check_finite_every_n_steps == 0:
+        if (batch_idx + 1) % self.check_finite_every_n_steps == 0:
             self.check_finite()
 
     def on_train_epoch_end(self) -> None:
@@ -276,10 +300,7 @@ class LumaStyle(L.LightningModule):
     # -- optimisation (lumastyle.optim) ----------------------------------------------------------
 
     def configure_optimizers(self) -> Any:
-        frozen_because = f"model.freeze {self.hparams.freeze!r}, scales {list(self.hparams.scales)}"
-        groups = parameter_groups(
-            self.network.head, self.network.context, self.hparams.backbone_lr_scale, frozen_because
-        )
+        groups = parameter_groups(self.network.head, self.network.context, self.backbone_options.lr_scale)
         optimizer = scale_learning_rates(self.optimizer_factory(groups))
         if self.lr_scheduler_factory is None:
             return optimizer
@@ -292,7 +313,7 @@ class LumaStyle(L.LightningModule):
         lower backbone trains, or there is no backbone)."""
         if self._caching is None:
             self._caching = ContextCaching.for_network(
-                self.network, self.hparams.context_cache, self.hparams.context_long_side
+                self.network, self.context_options.cache, self.context_options.long_side
             )
         return self._caching
 
@@ -332,7 +353,7 @@ class LumaStyle(L.LightningModule):
             return
         if self.network.needs_conv5_calibration():
             self.network.calibrate_conv5(self._training_conv5_maps(data))
-        if not self.hparams.closed_form_start:
+        if not self.closed_form_start:
             return
         if not isinstance(self.network.head, ColorMapHead):  # a preset asked; this head cannot
             warnings.warn(
@@ -387,10 +408,13 @@ class LumaStyle(L.LightningModule):
 
         A path that is not such a checkpoint raises a one-line :class:`LumastyleError`.
         """
-        check_checkpoint(path)
-        model = cls.load_from_checkpoint(
-            path, map_location=map_location, weights_only=True, backbone_weights=None
-        )
+        saved = check_checkpoint(path).get("hyper_parameters", {})
+        # the weights come from the checkpoint: build the backbone without loading any
+        if isinstance(saved.get("backbone"), dict):
+            no_weights: dict[str, Any] = {"backbone": {**saved["backbone"], "weights": None}}
+        else:  # written before the option blocks
+            no_weights = {"backbone_weights": None}
+        model = cls.load_from_checkpoint(Path(path), map_location=map_location, weights_only=True, **no_weights)
         return model.eval()
 
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
-from lumastyle.backbone import DilatedVGG16, Freeze, InputNorm
+from lumastyle.backbone import DilatedVGG16, FreezeName, InputNorm
 from lumastyle.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
 from lumastyle.context import (
     ContextMap,
@@ -80,7 +81,7 @@ class StyleNetwork(nn.Module):
         backbone_width: float = 1.0,
         backbone_weights: str | None = None,
         backbone_input_norm: InputNorm | None = None,
-        freeze: Freeze = "none",
+        freeze: FreezeName = "none",
         scales: Sequence[float] = (1.0, 2.0),
         share_backbone: bool = False,
         context_pad: int = 32,
@@ -92,9 +93,9 @@ class StyleNetwork(nn.Module):
     ) -> None:
         super().__init__()
         if context_pad < 0:
-            raise LumastyleError(f"model.context_pad must be >= 0, got {context_pad}")
+            raise LumastyleError(f"model.context.pad must be >= 0, got {context_pad}")
         if any(s <= 0 for s in scales):
-            raise LumastyleError(f"model.scales must be positive, got {list(scales)}")
+            raise LumastyleError(f"model.context.scales must be positive, got {list(scales)}")
         head = resolve_head(head)  # a wrong name stops here, before any weights are loaded
         self.context: TwoScaleContext | None = None
         context_channels = 1
@@ -107,15 +108,15 @@ class StyleNetwork(nn.Module):
             self.context = TwoScaleContext(backbones, scales, context_pad)
             context_channels = backbones[0].out_channels
         if any(r <= 0 for r in low_level):
-            raise LumastyleError(f"model.low_level radii must be positive, got {list(low_level)}")
+            raise LumastyleError(f"model.color_context.blur_radii must be positive, got {list(low_level)}")
         if low_level_contrast and len(low_level) < 2:
             raise LumastyleError(
-                "model.low_level_contrast compares blurred copies: set two or more model.low_level radii "
+                "model.color_context.contrast compares blurred copies: set two or more model.color_context.blur_radii "
                 f"(say [4.0, 16.0, 48.0]), got {list(low_level)}"
             )
         if any(not 1 <= r < float("inf") for r in low_level_regions):
             raise LumastyleError(
-                f"model.low_level_regions are superpixel sizes in pixels, each >= 1, got {list(low_level_regions)}"
+                f"model.color_context.regions are superpixel sizes in pixels, each >= 1, got {list(low_level_regions)}"
             )
         self.low_level = (
             LowLevelContext(low_level, low_level_contrast, low_level_regions)
@@ -125,7 +126,7 @@ class StyleNetwork(nn.Module):
         low_channels = self.low_level.out_channels if self.low_level else 0
         if low_level_linear and not low_channels:
             raise LumastyleError(
-                "model.low_level_linear needs low-level context: set model.low_level (say [4.0, 16.0])"
+                "model.color_context.linear needs colour context: set model.color_context.blur_radii (say [4.0, 16.0])"
             )
         self.head = build_head(head, context_channels, len(scales), low_channels, low_level_linear)
 
@@ -145,7 +146,7 @@ class StyleNetwork(nn.Module):
     def encode_maps(self, maps: Sequence[ContextMap]) -> list[ContextMap]:
         """What :meth:`lower_context` returns -> the maps the head samples (conv6/conv7, then its encoding)."""
         n = self.num_scales
-        maps = (self.context.upper(maps[:n]) if n else []) + list(maps[n:])
+        maps = (self.context.upper(maps[:n]) if self.context is not None else []) + list(maps[n:])
         return [m._replace(features=self.head.encode_context(i, m.features)) for i, m in enumerate(maps)]
 
     def encode_windows(self, windows: Sequence[ContextWindow]) -> list[ContextWindow]:
@@ -155,7 +156,7 @@ class StyleNetwork(nn.Module):
         for i, w in enumerate(windows):
             features = w.features.float()
             if i < self.num_scales:
-                features = self.context.backbone(i).upper(features, with_margin=True)
+                features = self.backbones[i if len(self.backbones) > 1 else 0].upper(features, with_margin=True)
             out.append(w._replace(features=self.head.encode_context(i, features)))
         return out
 
@@ -164,7 +165,7 @@ class StyleNetwork(nn.Module):
     ) -> Tensor:
         """New Lab for crops ``lab`` (B, 3, h, w) whose first pixels are ``origin`` (B, 2) in photos of
         ``photo_hw`` (B, 2), from windows of their whole photos' context (:meth:`encode_windows`)."""
-        crop_hw = tuple(lab.shape[-2:])
+        crop_hw = (int(lab.shape[-2]), int(lab.shape[-1]))
         context = [sample_window(w, origin, photo_hw, crop_hw) for w in windows]
         return denormalize_lab(self.head(normalize_lab(lab), context))
 
@@ -172,12 +173,13 @@ class StyleNetwork(nn.Module):
         """The low-level context of a whole photo (3, H, W) sampled at its pixels: (C, H, W) on the CPU
         (computed on the network's device)."""
         if self.low_level is None:
-            raise ValueError("this network has no low-level context (model.low_level)")
+            raise ValueError("this network has no low-level context (model.color_context.blur_radii)")
         device = next(self.parameters()).device
         with torch.no_grad():
             batch = rgb[None].to(device)
             m = self.low_level(normalize_lab(rgb_to_lab(batch)))
-            sampled = sample_context(m.features, m.scaled_hw, m.pad, tuple(rgb.shape[-2:]), stride=m.stride)
+            hw = (int(rgb.shape[-2]), int(rgb.shape[-1]))
+            sampled = sample_context(m.features, m.scaled_hw, m.pad, hw, stride=m.stride)
             return sampled[0].cpu()
 
     def closed_form_terms(self, rgb: Tensor, target: Tensor) -> Terms:
@@ -236,18 +238,21 @@ class StyleNetwork(nn.Module):
         scaled to unit RMS over the training photos (:meth:`calibrate_conv5`)."""
         if self.context is None or not self.lower_frozen():
             return False
-        backbones = self.context.backbones
+        backbones = self.backbones
         return any(b.lower_pretrained for b in backbones) and not any(b.top_pretrained for b in backbones)
 
     def calibrate_conv5(self, maps: Iterable[Sequence[Tensor]]) -> list[float]:
         """Set each backbone's ``conv5_scale`` from the conv5 maps of the training photos (per photo,
         one map per scale; :func:`lumastyle.fitting.conv5_scales`) and return the factors."""
-        if self.context is None:
-            return []
-        scales = conv5_scales(maps, len(self.context.backbones))
-        for backbone, scale in zip(self.context.backbones, scales, strict=True):
+        scales = conv5_scales(maps, len(self.backbones))
+        for backbone, scale in zip(self.backbones, scales, strict=True):
             backbone.conv5_scale.fill_(scale)
         return scales
+
+    @property
+    def backbones(self) -> list[DilatedVGG16]:
+        """The context's backbones: one per scale, or one shared by all ([] without context)."""
+        return cast(list[DilatedVGG16], list(self.context.backbones)) if self.context is not None else []
 
     @property
     def exportable(self) -> bool:
@@ -262,15 +267,15 @@ class StyleNetwork(nn.Module):
         """Whether :meth:`lower_context` has nothing to train (so its maps can be computed once)."""
         if self.context is None:
             return False
-        return not any(p.requires_grad for b in self.context.backbones for p in b.features.parameters())
+        return not any(p.requires_grad for b in self.backbones for p in b.features.parameters())
 
     def lower_fingerprint(self) -> str:
         """A hash of everything :meth:`lower_context` depends on: weights, input normalisation, scales,
         padding and the low-level context (radii, contrast). Cached maps are keyed by it."""
-        parts = [b.lower_fingerprint() for b in self.context.backbones] if self.context is not None else []
+        parts = [b.lower_fingerprint() for b in self.backbones]
         scales = self.context.scales if self.context is not None else ()
         pad = self.context.pad if self.context is not None else 0
-        radii = self.low_level.radii if self.low_level is not None else ()
+        radii: tuple[float | str, ...] = self.low_level.radii if self.low_level is not None else ()
         if self.low_level is not None and self.low_level.contrast:
             radii = (*radii, "contrast")
         if self.low_level is not None and self.low_level.regions:
@@ -289,7 +294,7 @@ class StyleNetwork(nn.Module):
         rows: tuple[int, int] | None = None,
     ) -> Tensor:
         """New Lab for the pixels ``lab`` (B, 3, h, W): rows ``rows`` of an ``out_hw`` photo (default: all)."""
-        out_hw = tuple(lab.shape[-2:]) if out_hw is None else out_hw
+        out_hw = (int(lab.shape[-2]), int(lab.shape[-1])) if out_hw is None else out_hw
         context = [sample_context(m.features, m.scaled_hw, m.pad, out_hw, rows, m.stride) for m in maps]
         return denormalize_lab(self.head(normalize_lab(lab), context))
 

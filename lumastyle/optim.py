@@ -3,7 +3,7 @@ measured) after a linear learning-rate warm-up.
 
 The config's ``optimizer:`` and ``lr_scheduler:`` blocks (LightningCLI's usual ``class_path`` /
 ``init_args`` form) are the one place these are set; their defaults are ``torch.optim.Adam`` with
-``lr: 1.0e-4`` and :class:`LinearWarmup` with 20 steps. ``model.backbone_lr_scale`` multiplies the
+``lr: 1.0e-4`` and :class:`LinearWarmup` with 20 steps. ``model.backbone.lr_scale`` multiplies the
 optimizer's learning rate for the backbone's trainable parameters.
 
 A scheduler steps once per optimizer step when its class has ``interval = "step"`` (as
@@ -13,7 +13,6 @@ A scheduler steps once per optimizer step when its class has ``interval = "step"
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,23 +59,14 @@ class LinearWarmup(LambdaLR):
         return 1.0 if self.warmup_steps == 0 else min(1.0, (step + 1) / self.warmup_steps)
 
 
-def parameter_groups(
-    head: nn.Module, backbone: nn.Module | None, backbone_lr_scale: float, frozen_because: str = ""
-) -> list[dict[str, Any]]:
+def parameter_groups(head: nn.Module, backbone: nn.Module | None, backbone_lr_scale: float) -> list[dict[str, Any]]:
     """The optimiser's parameter groups: the head's trainable parameters, and the backbone's (when any
-    train) with ``lr_scale`` ``backbone_lr_scale`` (:func:`scale_learning_rates` applies it). A scale
-    other than 1 with no trainable backbone parameter is one warning line (``frozen_because`` says
-    why none trains): it would do nothing."""
+    train) with ``lr_scale`` ``backbone_lr_scale`` (:func:`scale_learning_rates` applies it; a scale
+    with nothing to train is refused by :func:`lumastyle.options.refuse_silent_combinations`)."""
     groups: list[dict[str, Any]] = [{"params": [p for p in head.parameters() if p.requires_grad]}]
     trained = [p for p in (backbone.parameters() if backbone is not None else []) if p.requires_grad]
     if trained:
         groups.append({"params": trained, "lr_scale": backbone_lr_scale})
-    elif backbone_lr_scale != 1.0:
-        warnings.warn(
-            f"model.backbone_lr_scale {backbone_lr_scale} has no effect: no backbone parameter is trained"
-            + (f" ({frozen_because})" if frozen_because else ""),
-            stacklevel=3,
-        )
     return groups
 
 

@@ -1,16 +1,18 @@
 """What the model reads from the data: typed batch records and the DataModule contract.
 
 The LightningModule (:mod:`lumastyle.model`) never looks for DataModule members by name. What it may
-ask of a DataModule is written down here as Protocols that mypy checks and that the model tests with
-``isinstance``:
+ask of a DataModule is written down here as abstract base classes, which mypy checks and the model
+tests with ``isinstance`` (nominally: a structural Protocol check would evaluate the DataModule's
+properties, reading photos, just to answer it):
 
 - :class:`TrainingPhotos`: the training scale and the whole training and validation photos, for the
   context calibration and the closed-form start (:mod:`lumastyle.fitting`).
 - :class:`CachedContextData`: serving crops and photos with windows of cached context maps
   (:mod:`lumastyle.cache`, orchestrated by :mod:`lumastyle.caching`).
 
-:class:`lumastyle.data.base.StyleDataModule` offers both; a DataModule of your own offers what it
-can (any ``LightningDataModule`` trains; the closed-form start needs :class:`TrainingPhotos`).
+:class:`lumastyle.data.base.StyleDataModule` subclasses both, and the ``lumastyle`` command takes
+its subclasses as ``data:``; in Python any ``LightningDataModule`` trains the model, and one that
+subclasses :class:`TrainingPhotos` also gets the context calibration and the closed-form start.
 
 Batches are dicts (the DataLoader's default collation), typed as records: :class:`TrainingBatch` for
 training crops and whole validation/test photos, :class:`PredictionBatch` for ``predict``.
@@ -18,8 +20,9 @@ training crops and whole validation/test photos, :class:`PredictionBatch` for ``
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import Protocol, TypedDict, runtime_checkable
+from typing import TypedDict
 
 from torch import Tensor
 from typing_extensions import NotRequired
@@ -71,44 +74,42 @@ class Prediction(TypedDict):
     bit_depth: Tensor
 
 
-@runtime_checkable
-class TrainingPhotos(Protocol):
+class TrainingPhotos(ABC):
     """A DataModule whose training photos the model can read whole."""
 
     @property
+    @abstractmethod
     def image_long_side(self) -> int | None:
         """Median long side of the training photos as loaded: the scale the context learns."""
-        ...
 
+    @abstractmethod
     def training_pairs(self) -> Iterator[tuple[Tensor, Tensor]]:
         """The whole training photos and their targets (sRGB (3, H, W)), as training loads them."""
-        ...
 
+    @abstractmethod
     def validation_pairs(self) -> Iterator[tuple[Tensor, Tensor]]:
         """The whole validation photos and their targets, loaded as the training photos are."""
-        ...
 
 
-@runtime_checkable
-class CachedContextData(TrainingPhotos, Protocol):
+class CachedContextData(TrainingPhotos):
     """A DataModule that serves its crops and photos with windows of cached context maps."""
 
     #: the cache it serves from (None: none attached)
     context_cache: ContextCache | None
 
+    @abstractmethod
     def context_entries(self, context_long_side: int | None) -> list[CacheEntry]:
         """Every cache entry its loaders read (training photos in each orientation, validation photos
         as ``stylize`` computes their context, capped at ``context_long_side``)."""
-        ...
 
+    @abstractmethod
     def training_context_entries(self, orientations: Sequence[bool] = (False,)) -> list[CacheEntry]:
         """Cache entries of the training photos as training loads them, in these orientations."""
-        ...
 
+    @abstractmethod
     def context_image(self, entry: CacheEntry) -> Tensor:
         """The sRGB image (3, H, W) an entry's maps are computed on."""
-        ...
 
+    @abstractmethod
     def attach_context_cache(self, cache: ContextCache | None, context_long_side: int | None) -> None:
         """Serve training crops and validation photos with windows of ``cache`` (None: stop)."""
-        ...

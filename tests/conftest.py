@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: no workers, no progress bar (add the style and the data).
 QUICK = [
     "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
-    "--model.backbone_width", "0.0625", "--model.context_pad", "8", "--data.crop_size", "32",
+    "--model.backbone.width", "0.0625", "--model.context.pad", "8", "--data.crop_size", "32",
     "--data.num_workers", "0", "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
 ]  # fmt: skip
 
@@ -97,7 +97,7 @@ def no_download(monkeypatch):
 def mark_imagenet(checkpoint: Path) -> Path:
     """Rewrite a checkpoint's hyperparameters as the paper's full model records them (imagenet weights)."""
     state = torch.load(checkpoint, weights_only=True)
-    state["hyper_parameters"]["backbone_weights"] = "imagenet"
+    state["hyper_parameters"]["backbone"]["weights"] = "imagenet"
     torch.save(state, checkpoint)
     return checkpoint
 

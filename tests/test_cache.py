@@ -15,15 +15,17 @@ from lumastyle.cli import main
 from lumastyle.color import rgb_to_lab
 from lumastyle.context import ContextWindow, take_window, window_length, window_origin
 from lumastyle.data.pairs import PairDataModule
+from lumastyle.errors import LumastyleError
 from lumastyle.model import LumaStyle
 from lumastyle.network import StyleNetwork
+from lumastyle.options import BackboneOptions, ContextOptions
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_network(**kwargs) -> StyleNetwork:
     torch.manual_seed(0)
-    kwargs = {"backbone_width": 1 / 16, "freeze": "features", "top_channels": 8, "context_pad": 8, **kwargs}
+    kwargs = {"backbone_width": 1 / 16, "freeze": "conv1-conv5", "top_channels": 8, "context_pad": 8, **kwargs}
     return StyleNetwork(**kwargs).eval()
 
 
@@ -129,9 +131,9 @@ def test_training_batch_from_the_cache_matches_the_whole_photo(pair_factory, tmp
     root = pair_factory(tmp_path / "pairs", n=4, size=(40, 56))
     dm = datamodule(root)
     model = LumaStyle(
-        backbone_width=1 / 16, backbone_weights=None, freeze="features", top_channels=8, context_pad=8,
-        context_cache=str(tmp_path / "cache"),
-    ).eval()  # fmt: skip
+        backbone=BackboneOptions(width=1 / 16, weights=None, freeze="conv1-conv5", top_channels=8),
+        context=ContextOptions(pad=8, cache=str(tmp_path / "cache")),
+    ).eval()
     caching = model.context_caching()
     assert caching is not None
     cache = caching.cache
@@ -158,12 +160,15 @@ def test_training_batch_from_the_cache_matches_the_whole_photo(pair_factory, tmp
 
 
 def test_no_cache_when_the_lower_backbone_trains(tmp_path):
-    model = LumaStyle(
-        backbone_width=1 / 16, backbone_weights=None, freeze="none", context_cache=str(tmp_path)
-    )
-    assert model.context_caching() is None
-    model = LumaStyle(backbone_width=1 / 16, backbone_weights=None, freeze="features", context_cache=False)
-    assert model.context_caching() is None
+    """A cache asked for while conv1-conv5 train would do nothing: one line; by default (null) there is
+    simply none, and false turns it off for a frozen backbone."""
+    small = BackboneOptions(width=1 / 16, weights=None)
+    with pytest.raises(LumastyleError, match=r"model.context.cache .* would do nothing: conv1-conv5 train"):
+        LumaStyle(backbone=small, context=ContextOptions(cache=str(tmp_path)))
+    assert LumaStyle(backbone=small).context_caching() is None
+    frozen = BackboneOptions(width=1 / 16, weights=None, freeze="conv1-conv5")
+    assert LumaStyle(backbone=frozen, context=ContextOptions(cache=False)).context_caching() is None
+    assert LumaStyle(backbone=frozen).context_caching() is not None  # null: cached when it applies
 
 
 def test_cpu_preset_fits_from_the_cache(tmp_path, pair_factory, monkeypatch, capfd):
@@ -180,7 +185,7 @@ def test_cpu_preset_fits_from_the_cache(tmp_path, pair_factory, monkeypatch, cap
         "--data.root", str(root),
         "--data.crop_size", "24", "--data.long_side", "48", "--data.num_workers", "0",
         "--data.batch_size", "4", "--data.crops_per_image", "2",
-        "--model.top_channels", "8", "--model.context_pad", "8",
+        "--model.backbone.top_channels", "8", "--model.context.pad", "8",
         "--trainer.max_epochs", "1", "--trainer.enable_model_summary", "false",
     ]  # fmt: skip
     main(argv)
@@ -205,14 +210,14 @@ def test_cpu_preset_fits_from_the_cache(tmp_path, pair_factory, monkeypatch, cap
     stored = [torch.load(p, weights_only=True)["features"][0] for p in files]
     rms = torch.cat([f.float().flatten() for f in stored]).square().mean().sqrt().item()
     assert 0.5 / rms < scale < 2 / rms  # (the cache also holds mirrored and validation photos)
-    assert model.hparams.backbone_input_norm == "caffe"
+    assert model.hparams.backbone["input_norm"] == "caffe" == model.backbone_options.input_norm
     assert model.network.context.backbones[0].input_norm == "caffe"
     out = model.stylize(torch.rand(3, 30, 44))
     assert out.shape == (3, 30, 44) and torch.isfinite(out).all()
 
 
 def test_calibration_scales_each_conv5_map_to_unit_rms():
-    model = LumaStyle(backbone_width=1 / 16, backbone_weights=None, freeze="features", top_channels=8)
+    model = LumaStyle(backbone=BackboneOptions(width=1 / 16, weights=None, freeze="conv1-conv5", top_channels=8))
     channels = model.network.context.backbones[0].conv6.in_channels
     maps = [[torch.full((channels, 3, 3), 2.0), torch.full((channels, 5, 5), -4.0)]] * 2
     assert model.network.calibrate_conv5(maps) == pytest.approx([0.5, 0.25])
@@ -223,8 +228,8 @@ def test_calibration_scales_each_conv5_map_to_unit_rms():
     # only an untrained conv6 above frozen pretrained weights is calibrated
     assert not model.network.needs_conv5_calibration()  # random conv1-conv5
     assert LumaStyle(
-        backbone_weights="bundled", freeze="features", top_channels=8
+        backbone=BackboneOptions(weights="bundled", freeze="conv1-conv5", top_channels=8)
     ).network.needs_conv5_calibration()
     assert not LumaStyle(
-        backbone_weights="bundled", freeze="none", top_channels=8
+        backbone=BackboneOptions(weights="bundled", freeze="none", top_channels=8)
     ).network.needs_conv5_calibration()

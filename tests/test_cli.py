@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = [
     "--config", str(REPO / "styles" / "pairs.yaml"),
     "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
-    "--model.backbone_width", "0.0625",
-    "--model.context_pad", "8",
+    "--model.backbone.width", "0.0625",
+    "--model.context.pad", "8",
     "--data.crop_size", "32",
     "--data.num_workers", "0",
     "--trainer.enable_model_summary", "false",
@@ -116,7 +116,7 @@ def test_offline_imagenet_names_the_flag(workdir, pair_factory, capsys, monkeypa
     line = run_error(
         ["fit", "--config", str(REPO / "styles" / "pairs.yaml"), "--data.root", str(root)], capsys
     )
-    assert "--model.backbone_weights null" in line
+    assert "--model.backbone.weights null" in line
 
 
 def test_stylize_errors(workdir, capsys):
@@ -245,7 +245,7 @@ class TestOptimiserChannel:
             "--optimizer.lr", "0.01",
             "--optimizer.weight_decay", "0.02",
             "--lr_scheduler", "null",
-            "--model.backbone_lr_scale", "0.5",
+            "--model.backbone.lr_scale", "0.5",
         )  # fmt: skip
         assert [g["lr"] for g in groups] == pytest.approx([0.01, 0.005])
         assert [g["weight_decay"] for g in groups] == [0.02, 0.02]
@@ -314,7 +314,7 @@ class WideHead(QuadraticHead):
             ["--trainer.max_epochs", "x"],
             "error: trainer.max_epochs: expected int, got 'x'; see 'lumastyle fit --help'",
         ),
-        (["--model.top_channels", "wide"], "error: model.top_channels: expected int, got 'wide'"),
+        (["--model.backbone.top_channels", "wide"], "error: model.backbone.top_channels: expected int, got 'wide'"),
         (["--optimizer.lr", "fast"], "error: optimizer.lr: expected float, got 'fast'"),
         (
             ["--data.on_bad_file", "ignore"],
@@ -326,7 +326,14 @@ class WideHead(QuadraticHead):
             ["--model.head", "nosuch"],
             "error: unknown head 'nosuch'; choose one of: affine, lut_blend, quadratic",
         ),
-        (["--model.freeze", "some"], "error: model.freeze: expected one of 'none', 'features', 'all'"),
+        (
+            ["--model.backbone.freeze", "some"],
+            "error: model.backbone.freeze: expected one of 'none', 'conv1-conv5', 'conv1-conv7', 'features', 'all'",
+        ),
+        (
+            ["--model.context.scales", "[]"],
+            "error: model.context.scales [] has no backbone, so model.backbone.width, model.context.pad would do nothing",
+        ),
     ],
 )
 def test_config_mistakes_are_one_line(workdir, pair_factory, capsys, args, says, tally):

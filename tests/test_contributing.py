@@ -29,12 +29,13 @@ from lumastyle.errors import BadFileError, LumastyleError
 from lumastyle.heads import ColorMapHead
 from lumastyle.io import write_image
 from lumastyle.model import LumaStyle
+from lumastyle.options import BackboneOptions, ColorContextOptions, ContextOptions
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 DOC = REPO / "CONTRIBUTING.md"
 MARKED = re.compile(r"<!-- test: (\S+) -->\n```\w*\n(.*?)\n```", re.DOTALL)
-SMALL = {"backbone_width": 1 / 16, "backbone_weights": None, "context_pad": 8}
+SMALL = {"backbone": BackboneOptions(width=1 / 16, weights=None), "context": ContextOptions(pad=8)}
 
 
 def doc_blocks() -> dict[str, str]:
@@ -119,7 +120,7 @@ def test_a_head_builds_starts_as_no_change_and_trains(plugin: Path, tmp_path: Pa
     from mylooks.heads import ShiftHead
 
     torch.manual_seed(0)
-    model = LumaStyle(**SMALL, head="shift", low_level=low_level)  # the entry point's short name
+    model = LumaStyle(**SMALL, head="shift", color_context=ColorContextOptions(blur_radii=low_level))  # the entry point's short name
     head = model.network.head
     assert type(head) is ShiftHead
     low_channels = model.network.low_level.out_channels if low_level else 0
@@ -141,7 +142,7 @@ def test_a_head_builds_starts_as_no_change_and_trains(plugin: Path, tmp_path: Pa
 def test_a_head_that_is_no_colour_map_says_so_for_low_level_linear(plugin: Path):
     """The warning ``Head.__init__`` gives only when the head passes ``low_level_linear`` on (step 1)."""
     with pytest.warns(UserWarning, match="ShiftHead has no linear low-level path"):
-        LumaStyle(**SMALL, head="shift", low_level=(4.0,), low_level_linear=True)
+        LumaStyle(**SMALL, head="shift", color_context=ColorContextOptions(blur_radii=(4.0,), linear=True))
 
 
 def test_a_colour_map_head_starts_from_the_closed_form_fit(plugin: Path):
@@ -149,7 +150,7 @@ def test_a_colour_map_head_starts_from_the_closed_form_fit(plugin: Path):
     span of its basis (a tone curve in L^3, halved a and b; the paper's quadratic basis misses it by
     0.017) is fitted exactly by the closed-form start, also with the linear low-level path."""
     torch.manual_seed(0)
-    model = LumaStyle(**SMALL, head="tone_curve", low_level=(4.0,), low_level_linear=True)
+    model = LumaStyle(**SMALL, head="tone_curve", color_context=ColorContextOptions(blur_radii=(4.0,), linear=True))
     head = model.network.head
     assert isinstance(head, ColorMapHead) and head.low_level_linear
 

@@ -31,14 +31,17 @@ def train(work: Path, name: str, *extra: str) -> Path:
 def context_model(tmp_path_factory) -> Path:
     """A model with two-scale context and low-level context (with the contrast channels, as the CPU
     preset's), its context capped at 48 pixels."""
-    return train(tmp_path_factory.mktemp("ctx"), "ctx", "--model.low_level", "[4.0, 16.0]",
-                 "--model.low_level_contrast", "true", "--model.context_long_side", "48")  # fmt: skip
+    return train(tmp_path_factory.mktemp("ctx"), "ctx", "--model.color_context.blur_radii", "[4.0, 16.0]",
+                 "--model.color_context.contrast", "true", "--model.context.long_side", "48")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def colour_model(tmp_path_factory) -> Path:
     """A model whose transform depends on colour alone (no context at all)."""
-    return train(tmp_path_factory.mktemp("colour"), "colour", "--model.scales", "[]")
+    # no backbone: the quick preset's backbone width and padding go back to their defaults (set with
+    # scales [] they would do nothing, which is refused)
+    no_backbone = ["--model.context.scales", "[]", "--model.backbone.width", "1.0", "--model.context.pad", "32"]
+    return train(tmp_path_factory.mktemp("colour"), "colour", *no_backbone)
 
 
 def stylized(ckpt: Path, rgb: torch.Tensor) -> torch.Tensor:
@@ -129,11 +132,11 @@ def test_region_context_is_refused_in_one_line_and_still_stylizes_and_bakes_a_cu
     naming the option and writing nothing; the model trains, stylizes and bakes a .cube."""
     from lumastyle.export import export
 
-    ckpt = train(tmp_path, "regions", "--model.low_level_regions", "[6.0]")
+    ckpt = train(tmp_path, "regions", "--model.color_context.regions", "[6.0]")
     photo = smooth_photo(40, 52, seed=3)
     assert stylized(ckpt, photo).shape == photo.shape
     for fmt in ("onnx", "pt2"):
-        with pytest.raises(LumastyleError, match=r"model\.low_level_regions") as err:
+        with pytest.raises(LumastyleError, match=r"model\.color_context\.regions") as err:
             export(str(ckpt), fmt, output=str(tmp_path / f"model.{fmt}"))
         assert "\n" not in str(err.value) and not (tmp_path / f"model.{fmt}").exists()
     write_image(tmp_path / "reference.png", photo)

@@ -15,8 +15,23 @@ from lumastyle.errors import LumastyleError
 from lumastyle.heads import Head, QuadraticHead
 from lumastyle.model import LumaStyle, check_checkpoint
 from lumastyle.optim import LinearWarmup
+from lumastyle.options import BackboneOptions, ColorContextOptions, ContextOptions
 
-SMALL = {"backbone_width": 1 / 16, "backbone_weights": None, "context_pad": 8}
+SMALL = {"backbone": BackboneOptions(width=1 / 16, weights=None), "context": ContextOptions(pad=8)}
+
+
+def small(backbone: dict | None = None, context: dict | None = None, **options) -> dict:
+    """SMALL with more backbone or context options, and any other model options."""
+    return {
+        "backbone": BackboneOptions(**{"width": 1 / 16, "weights": None, **(backbone or {})}),
+        "context": ContextOptions(**{"pad": 8, **(context or {})}),
+        **options,
+    }
+
+
+def colour(*radii: float, **options) -> ColorContextOptions:
+    """Colour context blurred at ``radii``, linear in the colour matrix."""
+    return ColorContextOptions(blur_radii=radii, linear=True, **options)
 
 
 class TinyHead(QuadraticHead):
@@ -86,10 +101,9 @@ class TestOptimiser:
 
     def test_optimizer_settings_and_backbone_scale_reach_the_groups(self):
         model = LumaStyle(
-            **SMALL,
+            **small(backbone={"lr_scale": 0.1}),
             optimizer=lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.05),
             lr_scheduler=None,
-            backbone_lr_scale=0.1,
         )
         opt = model.configure_optimizers()
         head, backbone = opt.param_groups
@@ -99,14 +113,14 @@ class TestOptimiser:
         assert {id(p) for p in backbone["params"]} == {id(p) for p in model.network.context.parameters()}
 
     def test_frozen_backbone_not_optimised(self):
-        model = LumaStyle(**SMALL, freeze="all", lr_scheduler=None)
+        model = LumaStyle(**small(backbone={"freeze": "conv1-conv7"}), lr_scheduler=None)
         params = {id(p) for group in model.configure_optimizers().param_groups for p in group["params"]}
         assert all(id(p) not in params for p in model.network.context.parameters())
         assert all(id(p) in params for p in model.network.head.parameters())
 
-    def test_backbone_scale_without_a_trained_backbone_says_so(self):
-        with pytest.warns(UserWarning, match="backbone_lr_scale 0.1 has no effect"):
-            LumaStyle(**SMALL, freeze="all", backbone_lr_scale=0.1).configure_optimizers()
+    def test_backbone_scale_without_a_trained_backbone_is_refused(self):
+        with pytest.raises(LumastyleError, match=r"model.backbone.lr_scale 0.1 would do nothing: the whole backbone is frozen"):
+            LumaStyle(**small(backbone={"freeze": "conv1-conv7", "lr_scale": 0.1}))
 
     def test_plateau_scheduler_watches_validation(self):
         model = LumaStyle(**SMALL, lr_scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau)
@@ -117,7 +131,7 @@ class TestOptimiser:
 def test_validation_measures_the_written_image(tmp_path):
     """A prediction beyond sRGB white, clipped to white, matches a white target: the metric is 0 on the
     written image though the unclipped Lab is far off."""
-    model = LumaStyle(backbone_weights=None, scales=())
+    model = LumaStyle(context=ContextOptions(scales=()))
     with torch.no_grad():
         model.network.head.out.bias.view(3, 10)[0, 9] = 0.6  # +30 L everywhere: far beyond white
     rgb = torch.full((1, 3, 8, 8), 0.97)
@@ -255,11 +269,11 @@ class TestCheckpoints:
 
 def test_bad_options_are_one_line(no_download):  # a wrong head name is reported before any download
     with pytest.raises(LumastyleError, match="unknown head 'nope'"):
-        LumaStyle(**{**SMALL, "backbone_weights": "imagenet"}, head="nope")
-    with pytest.raises(LumastyleError, match="scales"):
-        LumaStyle(**SMALL, scales=(1.0, -2.0))
-    with pytest.raises(LumastyleError, match="backbone_lr_scale"):
-        LumaStyle(**SMALL, backbone_lr_scale=-1)
+        LumaStyle(**small(backbone={"weights": "imagenet"}), head="nope")
+    with pytest.raises(LumastyleError, match=r"model\.context\.scales must be positive"):
+        LumaStyle(**small(context={"scales": (1.0, -2.0)}))
+    with pytest.raises(LumastyleError, match=r"model\.backbone\.lr_scale must be >= 0"):
+        LumaStyle(**small(backbone={"lr_scale": -1}))
 
 
 class TestClosedFormStart:
@@ -322,7 +336,7 @@ class TestClosedFormStart:
         dm = PairDataModule(str(pairs_root), num_workers=0, crop_size=16)
         dm.setup()
         pairs = list(dm.training_pairs())
-        model = LumaStyle(**SMALL, low_level=(2.0,), low_level_linear=True, closed_form_start=True)
+        model = LumaStyle(**SMALL, color_context=colour(2.0), closed_form_start=True)
         model.network.start_from_closed_form(pairs)
         with torch.no_grad():
             maps = [model.network.low_level(normalize_lab(rgb_to_lab(a[None]))) for a, _ in pairs]
@@ -344,7 +358,7 @@ class TestClosedFormStart:
         train = [torch.rand(3, 24, 24, generator=g) for _ in range(3)]
         train = [(a, blur(a[None], 2.0)[0]) for a in train]
         val = [(a, a) for a in (torch.rand(3, 24, 24, generator=g) for _ in range(2))]
-        model = LumaStyle(**SMALL, low_level=(2.0,), low_level_linear=True, closed_form_start=True)
+        model = LumaStyle(**SMALL, color_context=colour(2.0), closed_form_start=True)
         local = model.network.start_from_closed_form(train, val).matrix
         assert torch.equal(local[..., 1:], torch.zeros_like(local[..., 1:]))
         assert torch.equal(
@@ -381,10 +395,8 @@ class TestClosedFormStart:
             def forward(self, lab_n, context):
                 return lab_n * self.gain
 
-        with pytest.warns(UserWarning, match="low_level_linear: Plain has no linear low-level path"):
-            model = LumaStyle(
-                **SMALL, head=Plain, low_level=(2.0,), low_level_linear=True, closed_form_start=True
-            )
+        with pytest.warns(UserWarning, match="color_context.linear: Plain has no linear low-level path"):
+            model = LumaStyle(**SMALL, head=Plain, color_context=colour(2.0), closed_form_start=True)
         dm = PairDataModule(str(pairs_root), num_workers=0, crop_size=16)
         with pytest.warns(UserWarning, match="closed_form_start: Plain has no colour basis"):
             quiet_trainer(Path(dm.root), max_steps=1, limit_val_batches=0, enable_checkpointing=False).fit(
@@ -397,13 +409,11 @@ class TestClosedFormStart:
             model.network.start_from_closed_form([])
 
 
-def closed_form_held_out_error(look, photos, sizes: tuple[int, int, int], **low_level) -> float:
-    """Error on held-out photos of the closed-form start (low-level context ``low_level``, blurs at 3
+def closed_form_held_out_error(look, photos, sizes: tuple[int, int, int], **colour_options) -> float:
+    """Error on held-out photos of the closed-form start (colour context ``colour_options``, blurs at 3
     and 12 pixels) fitted to ``look`` on ``sizes`` (train, validation, held out) photos from ``photos()``."""
     train, validation, held_out = ([(x, look(x)) for x in (photos() for _ in range(n))] for n in sizes)
-    model = LumaStyle(
-        **SMALL, low_level=(3.0, 12.0), low_level_linear=True, closed_form_start=True, **low_level
-    )
+    model = LumaStyle(**SMALL, color_context=colour(3.0, 12.0, **colour_options), closed_form_start=True)
     model.network.start_from_closed_form(train, validation)
     return TestClosedFormStart().training_error(model, held_out)
 
@@ -430,7 +440,7 @@ def test_contrast_context_learns_a_pop_out_in_closed_form():
     errors = {}
     for contrast in (False, True):
         g.manual_seed(0)  # the same photos for both
-        errors[contrast] = closed_form_held_out_error(look, photo, (12, 4, 6), low_level_contrast=contrast)
+        errors[contrast] = closed_form_held_out_error(look, photo, (12, 4, 6), contrast=contrast)
     assert errors[True] < 0.85 * errors[False], errors
 
 
@@ -455,5 +465,5 @@ def test_region_context_learns_a_watercolor_in_closed_form():
     errors = {}
     for regions in ((), (8.0, 16.0)):
         g.manual_seed(0)  # the same photos for both
-        errors[regions] = closed_form_held_out_error(look, photo, (8, 3, 4), low_level_regions=regions)
+        errors[regions] = closed_form_held_out_error(look, photo, (8, 3, 4), regions=regions)
     assert errors[(8.0, 16.0)] < 0.8 * errors[()], errors

@@ -180,7 +180,7 @@ class TestLowLevelContext:
         assert net(rgb).shape == rgb.shape
         plain = small_network(low_level=(2.0, 6.0, 18.0), low_level_linear=True)
         assert net.lower_fingerprint() != plain.lower_fingerprint()  # a cache never serves the other's maps
-        with pytest.raises(LumastyleError, match="low_level_contrast compares blurred copies"):
+        with pytest.raises(LumastyleError, match=r"model\.color_context\.contrast compares blurred copies"):
             small_network(low_level=(4.0,), low_level_contrast=True)
 
     def test_region_channels_reach_the_head_and_the_cache_key(self):
@@ -196,13 +196,13 @@ class TestLowLevelContext:
         assert len({net.lower_fingerprint(), plain.lower_fingerprint(), other.lower_fingerprint()}) == 3
         alone = small_network(low_level_regions=(6.0,))  # region context needs no blur radii
         assert alone.low_level.out_channels == 3 and alone(rgb).shape == rgb.shape
-        with pytest.raises(LumastyleError, match=r"model.low_level_regions are superpixel sizes in pixels"):
+        with pytest.raises(LumastyleError, match=r"model\.color_context\.regions are superpixel sizes in pixels"):
             small_network(low_level_regions=(0.5,))
 
     def test_linear_path_needs_low_level_context(self):
         from lumastyle.errors import LumastyleError
 
-        with pytest.raises(LumastyleError, match="low_level_linear needs low-level context"):
+        with pytest.raises(LumastyleError, match="low_level_linear needs colour context"):
             QuadraticHead(8, 2, low_level_linear=True)
 
     def test_every_head_is_given_the_low_level_channels(self):

@@ -103,14 +103,14 @@ def test_the_documented_command_with_the_cpu_preset(site: Path, tmp_path: Path):
         write_image(folder / f"c{k}.png", torch.cat([before, toy_style(before)], dim=-1))
     preset = str(REPO / "configs" / "cpu-small.yaml")
     shorter = ["--trainer.max_epochs", "1", "--data.num_workers", "0", "--data.crop_size", "32",
-               "--model.context_cache", str(tmp_path / "cache"), "--trainer.enable_progress_bar", "false"]  # fmt: skip
+               "--model.context.cache", str(tmp_path / "cache"), "--trainer.enable_progress_bar", "false"]  # fmt: skip
     done = lumastyle(
         site, "fit", "--config", "side_by_side", "--config", preset, "--data.root", str(folder), *shorter,
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "closed_form_start: DiagonalHead has no colour basis" in done.stderr
-    assert "low_level_linear: DiagonalHead has no linear low-level path" in done.stderr
+    assert "color_context.linear: DiagonalHead has no linear low-level path" in done.stderr
     state = torch.load(
         tmp_path / "runs" / "comparisons" / "version_0" / "checkpoints" / "last.ckpt",
         map_location="cpu", weights_only=True,

@@ -76,7 +76,7 @@ def test_trains_through_the_cli(tmp_path, monkeypatch):
         "--config", str(REPO / "styles" / "foreground_popout.yaml"),
         "--config", str(REPO / "configs" / "cpu-scratch.yaml"),
         "--data.root", str(RELEASE),
-        "--model.backbone_width", "0.0625", "--model.context_pad", "8",
+        "--model.backbone.width", "0.0625", "--model.context.pad", "8",
         "--data.crop_size", "16", "--data.num_workers", "0", "--data.val_fraction", "0.25",
         "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
     ]  # fmt: skip

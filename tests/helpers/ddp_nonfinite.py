@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lumastyle.errors import LumastyleError
 from lumastyle.model import LumaStyle
+from lumastyle.options import BackboneOptions, ContextOptions
 
 
 class Pairs(Dataset):
@@ -33,8 +34,9 @@ class PoisonedOnRankOne(LumaStyle):
 def main() -> None:
     torch.manual_seed(0)
     model = PoisonedOnRankOne(
-        backbone_width=1 / 16, backbone_weights=None, context_pad=8, check_finite_every_n_steps=1
-    )
+        backbone=BackboneOptions(width=1 / 16, weights=None), context=ContextOptions(pad=8),
+        check_finite_every_n_steps=1,
+    )  # fmt: skip
     trainer = L.Trainer(
         accelerator="cpu",
         devices=2,
