@@ -83,7 +83,8 @@ class Head(nn.Module):
         return features
 
     def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
-        """Normalised Lab (B, 3, h, W) and one sampled context map per scale -> transformed normalised Lab."""
+        """Normalised Lab (B, 3, h, W) and the sampled context maps (one per scale, then the low-level map
+        when there is one) -> transformed normalised Lab."""
         raise NotImplementedError
 
 
@@ -97,7 +98,8 @@ class ColorMapHead(Head):
     low-level path need (:mod:`lumastyle.fitting`).
 
     Subclasses set :attr:`basis` and :attr:`n_basis`, keep the linear low-level layer (or None) in
-    :attr:`low_linear`, and implement :meth:`start_from`.
+    :attr:`low_linear`, and implement :meth:`start_from`. The practical way to write one is to subclass
+    :class:`ColorTransformHead` with another basis (as :class:`AffineHead` does), which has all of that.
     """
 
     #: K, the number of basis terms

@@ -5,7 +5,7 @@ A package extends lumastyle without touching it by declaring entry points in its
 
 | group | the entry point names | then usable as |
 |---|---|---|
-| ``lumastyle.datamodules`` | a ``LightningDataModule`` subclass | ``--data ClassName`` (and its ``class_path``) |
+| ``lumastyle.datamodules`` | a ``StyleDataModule`` subclass | ``--data ClassName`` (and its ``class_path``) |
 | ``lumastyle.heads`` | a :class:`~lumastyle.heads.Head` subclass | ``--model.head NAME`` (the entry point's name) |
 | ``lumastyle.looks`` | a module that registers look formats and operations (:mod:`lumastyle.actions.registry`), or an operation function (registered under the entry point's name) | a look file suffix, a recipe step |
 | ``lumastyle.styles`` | a style file or a folder of them (a path) | ``--config STEM`` |
@@ -102,10 +102,10 @@ def _looks_registered() -> Snapshot:
 
 def _register(kind: str, name: str, obj: Any) -> None:
     if kind == "datamodule":
-        from lightning import LightningDataModule
+        from lumastyle.data.base import StyleDataModule
 
-        if not (inspect.isclass(obj) and issubclass(obj, LightningDataModule)):
-            raise LumastyleError(f"{obj!r} is not a LightningDataModule subclass")
+        if not (inspect.isclass(obj) and issubclass(obj, StyleDataModule)):  # what --data takes
+            raise LumastyleError(f"{obj!r} is not a lumastyle.data.base.StyleDataModule subclass")
         # importing the class is what makes --data ClassName resolve (jsonargparse finds subclasses)
     elif kind == "head":
         from lumastyle.heads import Head, register_head
