@@ -20,7 +20,7 @@ import torch
 import yaml
 from tables import PAPER, mean_distance, model_predictor, whole_pairs  # benchmarks/tables.py, beside this
 
-from lumastyle.data.actions import GlobalActionDataModule
+from lumastyle.data.actions import LookDataModule
 from lumastyle.model import LumaStyle
 from lumastyle.options import ColorContextOptions, ContextOptions
 
@@ -42,7 +42,7 @@ CONTEXTS = {
 
 def splits(style: str, long_side: int) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
     data = yaml.safe_load((REPO / "styles" / f"{style}.yaml").read_text())["data"]["init_args"]
-    dm = GlobalActionDataModule(**{**data, "num_workers": 0, "long_side": long_side})
+    dm = LookDataModule(**{**data, "num_workers": 0, "long_side": long_side})
     dm.setup()
     return {s: whole_pairs(dm, s) for s in ("train", "val", "test")}
 

@@ -38,7 +38,7 @@ from lumastyle.color import (
     quadratic_basis,
     rgb_to_lab,
 )
-from lumastyle.data.actions import GlobalActionDataModule
+from lumastyle.data.actions import LookDataModule
 from lumastyle.data.base import StyleDataModule
 from lumastyle.data.uniform import UniformDataModule
 from lumastyle.model import LumaStyle
@@ -63,7 +63,7 @@ UNIFORM = {
 def run_data(ckpt: Path) -> StyleDataModule:
     """The DataModule the run trained on, rebuilt from the config.yaml beside its checkpoints (same split)."""
     data = yaml.safe_load((ckpt.parent.parent / "config.yaml").read_text())["data"]
-    classes = {cls.__name__: cls for cls in (GlobalActionDataModule, UniformDataModule)}
+    classes = {cls.__name__: cls for cls in (LookDataModule, UniformDataModule)}
     name = data["class_path"].rsplit(".", 1)[-1]
     if name not in classes:
         raise SystemExit(f"error: {ckpt} was not trained on a look or on the Uniform set ({name})")
@@ -72,7 +72,7 @@ def run_data(ckpt: Path) -> StyleDataModule:
     return dm
 
 
-def whole_pairs(dm: GlobalActionDataModule, split: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def whole_pairs(dm: LookDataModule, split: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [ex.load(dm.long_side) for ex in dm.splits[split]]
 
 

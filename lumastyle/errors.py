@@ -1,6 +1,8 @@
-"""The project's own exception type: one line that names the file, key or value and what to do."""
+"""The project's own exception and warning types: one line that names the file, key or value and what to do."""
 
 from __future__ import annotations
+
+import warnings
 
 
 class LumastyleError(Exception):
@@ -20,3 +22,11 @@ class BadFileError(LumastyleError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class LumastyleDeprecationWarning(DeprecationWarning):
+    """A name of an earlier release, still read for one release; shown by default (Python hides
+    DeprecationWarning outside ``__main__``), as one line naming the new name."""
+
+
+warnings.simplefilter("default", LumastyleDeprecationWarning)

@@ -39,18 +39,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from lumastyle.backbone import FREEZE_ALIASES, FreezeName, InputNorm
-from lumastyle.errors import LumastyleError
+from lumastyle.errors import LumastyleDeprecationWarning, LumastyleError
 
 #: What ``backbone.freeze`` accepts: the new names, and the deprecated ``features`` (conv1-conv5) and
 #: ``all`` (conv1-conv7, which also freezes the randomly initialised conv6/conv7).
 FreezeOption = FreezeName
-
-
-class LumastyleDeprecationWarning(DeprecationWarning):
-    """An option name of an earlier release, still read for one release (shown by default)."""
-
-
-warnings.simplefilter("default", LumastyleDeprecationWarning)
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,14 @@ def test_the_old_flags_on_the_command_line_still_train(tmp_path: Path, monkeypat
         main(["fit", "--config", "pairs", *quick, "--data.root", str(root), "--trainer.max_epochs", "1"])
     ckpt = torch.load(tmp_path / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["hyper_parameters"]["backbone"]["width"] == 0.0625 and "backbone_width" not in ckpt["hyper_parameters"]
+
+
+def test_the_look_datamodule_under_its_old_name():
+    """GlobalActionDataModule (it renders local looks too) is now LookDataModule; the old name still
+    works, with one deprecation line."""
+    from lumastyle.data import GlobalActionDataModule, LookDataModule
+
+    with pytest.warns(LumastyleDeprecationWarning, match="GlobalActionDataModule is now LookDataModule") as seen:
+        old = GlobalActionDataModule(action="cold", num_workers=0)
+    assert len(seen) == 1 and isinstance(old, LookDataModule)
+    assert old.action.steps == LookDataModule(action="cold", num_workers=0).action.steps

@@ -1,15 +1,17 @@
-"""GlobalActionDataModule: photos whose targets are rendered from a global action (a saved look)."""
+"""LookDataModule: photos whose targets are rendered by a look (a recipe, a preset name, or a look file
+such as .cube or .xmp), global or local. ``GlobalActionDataModule`` is its name of the previous release."""
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from lumastyle.actions import Action, load_action
 from lumastyle.data.base import Example, StyleDataModule, photos_by_stem
-from lumastyle.errors import LumastyleError
+from lumastyle.errors import LumastyleDeprecationWarning, LumastyleError
 from lumastyle.io import read_image, write_image
 
 #: What the ``action`` option accepts: a list of operations, a preset name, or a recipe/.cube/.acv/.xmp file.
@@ -21,8 +23,8 @@ def sample_photos_dir() -> Path:
     return Path(str(resources.files("lumastyle") / "data" / "sample_photos"))
 
 
-class GlobalActionDataModule(StyleDataModule):
-    """Photos from a folder (default: the bundled sample photos), targets rendered by an action.
+class LookDataModule(StyleDataModule):
+    """Photos from a folder (default: the bundled sample photos), targets rendered by a look.
 
     The split is seeded and by file (the paper's Uniform split is 70 train / 45 test), with a
     validation share of its own so the best checkpoint is not chosen on the test photos.
@@ -82,3 +84,24 @@ class GlobalActionDataModule(StyleDataModule):
         if not path.is_file():  # rendered at the photo's full size, so it pairs with the file as it is
             write_image(path, self.action(read_image(photo)[0]), bit_depth=16)
         return path
+
+
+class GlobalActionDataModule(LookDataModule):
+    """The previous release's name of :class:`LookDataModule` (which renders local looks too); read
+    for this release with one deprecation line."""
+
+    def __init__(
+        self,
+        action: ActionSpec = "spring",
+        photos: str | None = None,
+        cache_dir: str | None = None,
+        test_fraction: float = 0.4,
+        val_fraction: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        warnings.warn(
+            "data GlobalActionDataModule is now LookDataModule; the old name is read for this release only",
+            LumastyleDeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(action, photos, cache_dir, test_fraction, val_fraction, **kwargs)

@@ -132,8 +132,8 @@ class TestGrain:
             assert target.for_training() is target
 
     def test_a_look_datamodule_trains_on_it_without_grain(self):
-        from lumastyle.data.actions import GlobalActionDataModule
+        from lumastyle.data.actions import LookDataModule
 
         with pytest.warns(UserWarning, match="grain"):
-            dm = GlobalActionDataModule(action=[{"exposure": {"stops": 0.3}}, {"grain": {"amount": 0.4}}])
+            dm = LookDataModule(action=[{"exposure": {"stops": 0.3}}, {"grain": {"amount": 0.4}}])
         assert [n for n, _ in dm.action.steps] == ["exposure"] and dm.action.per_pixel

@@ -1,4 +1,4 @@
-"""GlobalActionDataModule tests: bundled photos, rendered targets, split, cache, errors."""
+"""LookDataModule tests: bundled photos, rendered targets, split, cache, errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lumastyle.actions import load_action
-from lumastyle.data import GlobalActionDataModule
+from lumastyle.data import LookDataModule
 from lumastyle.data.actions import sample_photos_dir
 from lumastyle.errors import LumastyleError
 from lumastyle.io import read_image, write_image
@@ -21,8 +21,8 @@ def photos(tmp_path: Path, photo) -> Path:
     return tmp_path / "photos"
 
 
-def make(photos: Path, **kwargs) -> GlobalActionDataModule:
-    dm = GlobalActionDataModule(photos=str(photos), crop_size=16, batch_size=2, num_workers=0, **kwargs)
+def make(photos: Path, **kwargs) -> LookDataModule:
+    dm = LookDataModule(photos=str(photos), crop_size=16, batch_size=2, num_workers=0, **kwargs)
     dm.setup("fit")
     return dm
 
@@ -75,7 +75,7 @@ def test_cached_targets_are_read_and_kept_apart(photos, tmp_path: Path, photo):
 
 
 def test_bundled_photos_by_default():
-    dm = GlobalActionDataModule(num_workers=0)
+    dm = LookDataModule(num_workers=0)
     assert dm.photos == sample_photos_dir()
     assert len(dm.discover()) >= 20
 
