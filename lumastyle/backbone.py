@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -59,8 +60,9 @@ _CAFFE_MEAN = (123.680, 116.779, 103.939)
 STRIDE = 8
 #: How far conv6 (7x7, dilation 4) reaches, in cells of the conv5 map, on each side.
 UPPER_MARGIN = 12
+InputNorm = Literal["imagenet", "caffe"]
 #: ``weights`` names that are not files: where they come from and the input normalisation they expect.
-NAMED_WEIGHTS = {"imagenet": "imagenet", "bundled": "caffe"}
+NAMED_WEIGHTS: dict[str, InputNorm] = {"imagenet": "imagenet", "bundled": "caffe"}
 BUNDLED_WEIGHTS = "vgg16_conv1_5_imagenet_caffe_fp16.pth"
 
 Freeze = Literal["none", "conv1-conv5", "conv1-conv7"]
@@ -69,7 +71,6 @@ Freeze = Literal["none", "conv1-conv5", "conv1-conv7"]
 FREEZE_ALIASES: dict[str, Freeze] = {"features": "conv1-conv5", "all": "conv1-conv7"}
 #: What a ``freeze`` argument accepts: the settings and their earlier names.
 FreezeName = Literal["none", "conv1-conv5", "conv1-conv7", "features", "all"]
-InputNorm = Literal["imagenet", "caffe"]
 
 
 def _channels(n: int, width: float) -> int:
@@ -90,6 +91,11 @@ class DilatedVGG16(nn.Module):
         top_channels: channels of conv6 and conv7 (None: 4096 times ``width``, the paper's at width 1).
     """
 
+    # buffers (register_buffer in __init__)
+    mean: Tensor
+    std: Tensor
+    conv5_scale: Tensor
+
     def __init__(
         self,
         width: float = 1.0,
@@ -106,14 +112,14 @@ class DilatedVGG16(nn.Module):
         input_norm = resolve_input_norm(weights, input_norm)
         if input_norm not in ("imagenet", "caffe"):
             raise LumastyleError(f"backbone input_norm must be 'imagenet' or 'caffe', got {input_norm!r}")
-        freeze = FREEZE_ALIASES.get(freeze, freeze)  # type: ignore[assignment]
-        if freeze not in ("none", "conv1-conv5", "conv1-conv7"):
+        setting = FREEZE_ALIASES.get(freeze, freeze)
+        if setting not in ("none", "conv1-conv5", "conv1-conv7"):
             raise LumastyleError(
-                f"backbone freeze must be 'none', 'conv1-conv5' or 'conv1-conv7', got {freeze!r}"
+                f"backbone freeze must be 'none', 'conv1-conv5' or 'conv1-conv7', got {setting!r}"
             )
         self.width = width
         self.input_norm = input_norm
-        self.freeze = freeze
+        self.freeze: Freeze = setting
         layers: list[nn.Module] = []
         in_ch = 3
         for item in _CFG:
@@ -157,10 +163,15 @@ class DilatedVGG16(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # every conv here has one
+                    nn.init.zeros_(m.bias)
 
     def _apply_freeze(self) -> None:
-        frozen = {"none": [], "conv1-conv5": [self.features], "conv1-conv7": [self.features, self.conv6, self.conv7]}
+        frozen: dict[Freeze, list[nn.Module]] = {
+            "none": [],
+            "conv1-conv5": [self.features],
+            "conv1-conv7": [self.features, self.conv6, self.conv7],
+        }
         for module in frozen[self.freeze]:
             for p in module.parameters():
                 p.requires_grad_(False)
@@ -206,6 +217,7 @@ class DilatedVGG16(nn.Module):
     def load_weights(self, weights: str | os.PathLike) -> None:
         """Load ``"bundled"``, ``"imagenet"`` (download) or a local file: a torchvision vgg16 state dict
         or a features-only one."""
+        state: object  # what the file holds, checked below
         if str(weights) == "imagenet":
             state = _download_imagenet_state_dict()
             source = "torchvision's ImageNet VGG-16"
@@ -240,12 +252,12 @@ class DilatedVGG16(nn.Module):
         #: parameter names the weights did not cover (conv6/conv7 for a features-only file)
         self.pretrained_missing = [k for k, _ in self.named_parameters() if k not in mapped]
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         # weights files and checkpoints from before conv5_scale existed: the factor is 1
         state_dict.setdefault(prefix + "conv5_scale", torch.ones(()))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
         own = self.state_dict()
         for key, value in state_dict.items():
             if key in own and own[key].shape != value.shape:

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from lumastyle.actions.cube import CubeLUT, identity_lut, write_cube
 from lumastyle.color import lab_to_rgb, rgb_to_lab
 from lumastyle.errors import LumastyleError
-from lumastyle.geometry import capped_size, resize
+from lumastyle.geometry import capped_size, image_hw, resize
 from lumastyle.inference import stylize_tensor
 from lumastyle.io import read_image
 from lumastyle.network import StyleNetwork
@@ -170,6 +170,8 @@ def _write_onnx(program: torch.export.ExportedProgram, example: Tensor, path: Pa
     onnx_program = torch.onnx.export(
         program, (example,), dynamo=True, input_names=["image"], output_names=["stylized"]
     )
+    if onnx_program is None:  # only the legacy exporter (dynamo=False) returns None
+        raise LumastyleError("torch.onnx.export returned no program; nothing was written (please report this)")
     onnx_program.save(str(path))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return lambda x: session.run(None, {"image": x.numpy()})[0]
@@ -191,6 +193,7 @@ def _export_cube(
     colours = lattice.reshape(1, size * size, size, 3).permute(0, 3, 1, 2)  # an image of every lattice colour
     with torch.no_grad():
         if has_context:
+            assert reference is not None  # refused above
             photo = read_image(reference)[0][None]
             maps = network.encode_context(_capped(photo, cap))
             # every lattice colour read at the photo's average context: the mean of its maps
@@ -198,7 +201,7 @@ def _export_cube(
         else:
             maps = []
         lab = rgb_to_lab(colours)
-        out = lab_to_rgb(network.transform(lab, maps, tuple(lab.shape[-2:])))
+        out = lab_to_rgb(network.transform(lab, maps, image_hw(lab)))
     table = out[0].permute(1, 2, 0).reshape(size, size, size, 3)
     title = f"lumastyle {path.stem}" + (f" (context of {Path(reference).name})" if reference else "")
     return write_cube(path, CubeLUT(table), title=title)
