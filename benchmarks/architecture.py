@@ -27,15 +27,24 @@ def classes(root: Path) -> list[tuple[int, int, str]]:
     return sorted(found, reverse=True)
 
 
-def model_options(root: Path) -> int:
-    """Constructor arguments of the LightningModule (``model:`` in a config)."""
+def model_options(root: Path) -> tuple[int, int]:
+    """(current, deprecated) constructor arguments of the LightningModule (``model:`` in a config); the
+    deprecated ones are the flat names ``lumastyle/options.py`` lists, and ``tile_pixels``."""
+    deprecated: set[str] = set()
+    options = root / "lumastyle" / "options.py"
+    if options.is_file():
+        for node in ast.walk(ast.parse(options.read_text())):
+            if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "FLAT_NAMES":
+                deprecated = {k.value for k in node.value.keys if isinstance(k, ast.Constant)}  # type: ignore[union-attr]
+        deprecated.add("tile_pixels")
     tree = ast.parse((root / "lumastyle" / "model.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name == "LumaStyle":
             for item in node.body:
                 if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-                    return len(item.args.args) - 1 + len(item.args.kwonlyargs)
-    return 0
+                    names = [a.arg for a in item.args.args[1:] + item.args.kwonlyargs]
+                    return len([n for n in names if n not in deprecated]), len([n for n in names if n in deprecated])
+    return 0, 0
 
 
 def duck_typing(root: Path) -> int:
@@ -56,7 +65,9 @@ def main() -> None:
     print("| class | lines | methods |\n|---|---|---|")
     for lines, methods, name in classes(args.root)[: args.top]:
         print(f"| `{name}` | {lines} | {methods} |")
-    print(f"\nmodel options: {model_options(args.root)}; getattr/hasattr calls in lumastyle/: {duck_typing(args.root)}")
+    current, deprecated = model_options(args.root)
+    print(f"\nmodel options: {current} (+ {deprecated} deprecated names still read); "
+          f"getattr/hasattr calls in lumastyle/: {duck_typing(args.root)}")
 
 
 if __name__ == "__main__":

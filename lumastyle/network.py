@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +38,7 @@ from lumastyle.context import (
 )
 from lumastyle.errors import LumastyleError
 from lumastyle.fitting import CLOSED_FORM_RIDGES, ClosedForm, Terms, conv5_scales, fit_closed_form
+from lumastyle.geometry import image_hw
 from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead, build_head, resolve_head
 
 
@@ -165,7 +165,7 @@ class StyleNetwork(nn.Module):
     ) -> Tensor:
         """New Lab for crops ``lab`` (B, 3, h, w) whose first pixels are ``origin`` (B, 2) in photos of
         ``photo_hw`` (B, 2), from windows of their whole photos' context (:meth:`encode_windows`)."""
-        crop_hw = _hw(lab)
+        crop_hw = image_hw(lab)
         context = [sample_window(w, origin, photo_hw, crop_hw) for w in windows]
         return denormalize_lab(self.head(normalize_lab(lab), context))
 
@@ -178,7 +178,7 @@ class StyleNetwork(nn.Module):
         with torch.no_grad():
             batch = rgb[None].to(device)
             m = self.low_level(normalize_lab(rgb_to_lab(batch)))
-            sampled = sample_context(m.features, m.scaled_hw, m.pad, _hw(rgb), stride=m.stride)
+            sampled = sample_context(m.features, m.scaled_hw, m.pad, image_hw(rgb), stride=m.stride)
             return sampled[0].cpu()
 
     def closed_form_terms(self, rgb: Tensor, target: Tensor) -> Terms:
@@ -251,7 +251,7 @@ class StyleNetwork(nn.Module):
     @property
     def backbones(self) -> list[DilatedVGG16]:
         """The context's backbones: one per scale, or one shared by all ([] without context)."""
-        return cast(list[DilatedVGG16], list(self.context.backbones)) if self.context is not None else []
+        return self.context.all_backbones() if self.context is not None else []
 
     @property
     def exportable(self) -> bool:
@@ -293,7 +293,7 @@ class StyleNetwork(nn.Module):
         rows: tuple[int, int] | None = None,
     ) -> Tensor:
         """New Lab for the pixels ``lab`` (B, 3, h, W): rows ``rows`` of an ``out_hw`` photo (default: all)."""
-        out_hw = _hw(lab) if out_hw is None else out_hw
+        out_hw = image_hw(lab) if out_hw is None else out_hw
         context = [sample_context(m.features, m.scaled_hw, m.pad, out_hw, rows, m.stride) for m in maps]
         return denormalize_lab(self.head(normalize_lab(lab), context))
 
@@ -307,9 +307,3 @@ class StyleNetwork(nn.Module):
     def forward(self, rgb: Tensor, context_rgb: Tensor | None = None) -> Tensor:
         """Stylize sRGB (B, 3, H, W) in [0, 1]; returns the sRGB image a user gets (clipped to [0, 1])."""
         return lab_to_rgb(self.forward_lab(rgb, context_rgb)[1])
-
-
-def _hw(image: Tensor) -> tuple[int, int]:
-    """(height, width) of an image batch, as its sizes are: symbolic while exporting (``int()`` would
-    fix them to one photo's size in the exported graph)."""
-    return image.shape[-2], image.shape[-1]
