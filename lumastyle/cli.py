@@ -1,15 +1,15 @@
-"""The ``lumastyle`` command: LightningCLI's fit/validate/test/predict plus ``stylize``.
+"""The ``lumastyle`` command: LightningCLI's fit/validate/test/predict plus ``stylize``, ``action
+apply``, ``export``, ``report`` and ``plugins``.
 
-Importing the DataModules here makes their short class names (``PairDataModule``) usable in YAML.
+This module parses and dispatches; the run folders (names, versions, resuming) are
+:mod:`lumastyle.runs` and what the command prints (one-line errors and warnings) is
+:mod:`lumastyle.messages`. Importing the DataModules here makes their short class names
+(``PairDataModule``) usable in YAML.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
-import os
-import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -17,25 +17,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import lightning_utilities.core.rank_zero as lightning_rank_zero
-import yaml
-from jsonargparse import ArgumentParser, Namespace, set_parsing_settings
+from jsonargparse import ArgumentParser, set_parsing_settings
 from lightning.pytorch.cli import LightningCLI, LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
 from lumastyle.actions import apply_action
 from lumastyle.callbacks import PredictionWriter, SaveConfig
 from lumastyle.checkpoints import use_atomic_checkpoints
 from lumastyle.data.base import StyleDataModule
-from lumastyle.errors import LumastyleError
 from lumastyle.export import export
-from lumastyle.loggers import trim_metrics
+from lumastyle.messages import find_user_error, one_line_parse_error, one_line_warning, quiet_library_noise
 from lumastyle.model import LumaStyle, check_checkpoint
 from lumastyle.optim import DEFAULT_LR
 from lumastyle.options import WEIGHTS_NOT_GIVEN
 from lumastyle.plugins import list_plugins, load_plugins, resolve_config
 from lumastyle.report import report
+from lumastyle.runs import config_files, name_loggers, resume_last, same_version
 from lumastyle.stylize import stylize
 
 #: lumastyle's run settings, applied before any --config (see the files).
@@ -119,14 +116,14 @@ class LumaStyleCLI(LightningCLI):
         # main() always passes the arguments it was given; Lightning's warning about ``args`` given
         # beside a non-empty sys.argv (meant for notebooks) does not apply.
         self.config = parser.parse_args(args)
-        self.config_files = _config_files(args)
+        self.config_files = config_files(args)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        _name_loggers(config, self.config_files)
+        name_loggers(config, self.config_files)
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
-            _resume_last(config)
-        _same_version(config)
+            resume_last(config)
+        same_version(config)
         if self.subcommand != "fit" and config.get("ckpt_path"):  # the checkpoint holds the trained weights
             config.model.backbone.weights = None
             if config.model.get("backbone_weights", WEIGHTS_NOT_GIVEN) != WEIGHTS_NOT_GIVEN:
@@ -152,35 +149,6 @@ def _defaults(subcommand: str) -> list[str]:
     return [str(DEFAULTS / "run.yaml")] + ([str(own)] if own.is_file() else [])
 
 
-def _loggers(config: Namespace) -> list[Namespace]:
-    """The logger entries (class_path/init_args namespaces) of a parsed subcommand config."""
-    value = config.trainer.get("logger")
-    entries = value if isinstance(value, list) else [value]
-    return [e for e in entries if isinstance(e, Namespace) and isinstance(e.get("init_args"), Namespace)]
-
-
-def _folder_loggers(config: Namespace) -> list[Namespace]:
-    """The loggers that write into save_dir/name/version_N (CSV, TensorBoard; W&B's version is its run id)."""
-    return [
-        lg
-        for lg in _loggers(config)
-        if "Wandb" not in str(lg.get("class_path")) and "version" in lg.init_args
-    ]
-
-
-def _same_version(config: Namespace) -> None:
-    """Several folder loggers of a new run (CSV and TensorBoard) write into one version_N folder."""
-    loggers = [
-        lg for lg in _folder_loggers(config) if lg.init_args.get("save_dir") and lg.init_args.get("name")
-    ]
-    if len(loggers) < 2 or any(lg.init_args.get("version") is not None for lg in loggers):
-        return
-    run = Path(os.fspath(loggers[0].init_args.save_dir)) / loggers[0].init_args.name
-    taken = [int(p.name[8:]) for p in run.glob("version_*") if p.name[8:].isdigit()]
-    for logger in loggers:
-        logger.init_args.version = f"version_{max(taken, default=-1) + 1}"
-
-
 def _styles_by_name(args: Sequence[str]) -> list[str]:
     """``--config NAME`` (no such file) becomes the path of the style called NAME."""
     out = list(args)
@@ -190,80 +158,6 @@ def _styles_by_name(args: Sequence[str]) -> list[str]:
         elif arg.startswith("--config="):
             out[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
     return out
-
-
-def _config_files(args: Sequence[str]) -> list[Path]:
-    """The ``--config``/``-c`` files in ``args``, in order (jsonargparse does not keep them)."""
-    files = []
-    for i, arg in enumerate(args):
-        if arg in ("--config", "-c") and i + 1 < len(args):
-            files.append(Path(args[i + 1]))
-        elif arg.startswith("--config="):
-            files.append(Path(arg.split("=", 1)[1]))
-    return files
-
-
-def run_name(config: Namespace, config_files: Sequence[Path] = ()) -> str:
-    """The run folder's name: what the DataModule suggests (the look file, the pairs folder), else the
-    stem of the style file (the first ``--config`` that sets ``data``), else ``lumastyle``."""
-    data_config = config.get("data")
-    if isinstance(data_config, Namespace) and data_config.get("class_path"):
-        module, _, name = data_config.class_path.rpartition(".")
-        cls = getattr(importlib.import_module(module), name, None)  # a class named in a config
-        if isinstance(cls, type) and issubclass(cls, StyleDataModule):
-            init_args = data_config.get("init_args")
-            suggested = cls.run_name(init_args.as_dict() if isinstance(init_args, Namespace) else {})
-            if suggested:
-                return suggested
-    for path in config_files:
-        try:
-            content = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError):
-            continue
-        if isinstance(content, dict) and "data" in content:
-            return path.stem
-    return config_files[0].stem if config_files else "lumastyle"
-
-
-def _name_loggers(config: Namespace, config_files: Sequence[Path]) -> None:
-    """Loggers without a name get the run's: one a logger was given (``--trainer.logger.name NAME``
-    reaches the last of the list), else the look's or style's (:func:`run_name`)."""
-    loggers = [lg for lg in _loggers(config) if "name" in lg.init_args]
-    given = next((lg.init_args.name for lg in loggers if lg.init_args.name is not None), None)
-    for logger in loggers:
-        if logger.init_args.name is None:
-            given = given or run_name(config, config_files)
-            logger.init_args.name = given
-
-
-def _resume_last(config: Namespace) -> None:
-    """``--ckpt_path last``: the newest last.ckpt of this run (save_dir/name/version_*), resumed in its
-    own folder, with the metrics of the interrupted epoch dropped (it is trained again)."""
-    loggers = [
-        lg for lg in _folder_loggers(config) if lg.init_args.get("save_dir") and lg.init_args.get("name")
-    ]
-    if not loggers:
-        return  # no named run folder: Lightning's own 'last' lookup applies
-    init = loggers[0].init_args
-    run = Path(os.fspath(init.save_dir)) / init.name
-    found = sorted(run.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        warnings.warn(f"no {run}/version_*/checkpoints/last.ckpt to resume; starting a new run", stacklevel=2)
-        config.ckpt_path = None
-        return
-    last = found[-1]
-    version_dir = last.parent.parent
-    for logger in loggers:
-        logger.init_args.version = version_dir.name
-    config.ckpt_path = str(last)
-    # resuming into the run's own folder: its checkpoints are expected to be there
-    warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
-    if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # Lightning sets the rank on the function  # every process of a distributed run parses the command; one edits files
-        state = check_checkpoint(last)
-        trim_metrics(version_dir, int(state.get("epoch", 0)), int(state.get("global_step", 0)))
-        print(
-            f"resuming {last} (epoch {state.get('epoch')}, step {state.get('global_step')})", file=sys.stderr
-        )
 
 
 def _check_checkpoint_arguments(argv: Sequence[str]) -> None:
@@ -289,10 +183,10 @@ def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the ``lumastyle`` console script (``args``: its arguments, default sys.argv[1:])."""
     argv = list(sys.argv[1:] if args is None else args)
     formatwarning = warnings.formatwarning
-    warnings.formatwarning = _one_line_warning
+    warnings.formatwarning = one_line_warning
     try:
         with warnings.catch_warnings():  # the filters set while running stay with this run
-            _quiet_library_noise()
+            quiet_library_noise()
             _run(argv)
     finally:
         warnings.formatwarning = formatwarning
@@ -347,82 +241,15 @@ def _run(argv: list[str]) -> None:
             return
         build_cli(argv)
     except argparse.ArgumentError as err:
-        print(f"error: {one_line_parse_error(str(err), argv)}", file=sys.stderr)
+        commands = [(name,) for name in SUBCOMMANDS] + list(EXTRA_COMMANDS)
+        print(f"error: {one_line_parse_error(str(err), argv, commands)}", file=sys.stderr)
         sys.exit(2)
     except Exception as err:
-        user_error = _find_user_error(err)
+        user_error = find_user_error(err)
         if user_error is None:
             raise
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
-
-
-def one_line_parse_error(message: str, argv: Sequence[str] = ()) -> str:
-    """jsonargparse's report of a bad option or value (a tree of lines: each key, each type it tried,
-    the value) as one line, such as ``trainer.max_epochs: expected int, got 'x'; see 'lumastyle fit
-    --help'``. Written by hand: jsonargparse has no short form of its messages."""
-    commands = [*SUBCOMMANDS, *(" ".join(words) for words in EXTRA_COMMANDS)]
-    command = next((w for w in argv if not w.startswith("-")), "")
-    command = next((" ".join(w) for w in EXTRA_COMMANDS if tuple(argv[: len(w)]) == w), command)
-    if "argument subcommand: invalid choice" in message or "to be one of {" in message:
-        given = f"unknown command '{command}'" if command else "no command given"
-        return f"{given}; use one of: {', '.join(commands)} (lumastyle --help)"
-    see = (
-        f"see 'lumastyle {command} --help'"
-        if command in commands or command == "action"
-        else "see 'lumastyle --help'"
-    )
-    key = ".".join(re.findall(r'Parser key "([^"]+)"', message))
-    values = [
-        v
-        for v in re.findall(r"Given value: (.*?)(?:\. Got value:.*)?$", message, re.MULTILINE)
-        if "NestedArg(" not in v
-    ]
-    given = f", got {values[0]!r}" if values else ""
-    unknown = re.search(r"Option '([^']+)' is not accepted", message)
-    if key and unknown:
-        owner = re.search(r"given class_path '([^']+)'", message)
-        return f"{key}.{unknown.group(1)}: no such option{' of ' + owner.group(1) if owner else ''}; {see}"
-    literals = re.findall(r"Expected a typing\.Literal\[(.*?)\]", message)
-    if key and literals:
-        got = re.search(r"Expected a typing\.Literal\[.*?\]\. Got value: (.*)$", message, re.MULTILINE)
-        given = f", got {got.group(1)!r}" if got else given
-        return f"{key}: expected one of {', '.join(literals)}{given}; {see}"
-    types = [t.rpartition(".")[2] for t in re.findall(r"Expected a <class '([^']+)'>", message)]
-    types = [t for t in dict.fromkeys(types) if t != "NoneType"] or ["null"]
-    if key and re.search(r"Expected a <class", message):
-        return f"{key}: expected {' or '.join(types)}{given}; {see}"
-    lines = [line.strip(" -") for line in message.strip().splitlines() if line.strip(" -")]
-    text = " ".join(lines).rstrip(".")
-    return f"{text if len(text) <= 300 else text[:297] + '...'}; {see}"
-
-
-def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
-    return f"warning: {message}\n"
-
-
-def _not_an_advert(record: logging.LogRecord) -> bool:
-    return "litlogger" not in record.getMessage()
-
-
-def _quiet_library_noise() -> None:
-    """Drop two messages users can do nothing about: Lightning's advert for its cloud logger and a
-    deprecation inside Lightning's own pytree helper (torch >= 2.14)."""
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    rank_zero = getattr(lightning_rank_zero, "log", None)  # the logger Lightning's rank_zero_info writes to
-    if isinstance(rank_zero, logging.Logger):
-        rank_zero.addFilter(_not_an_advert)  # adding the same filter again is a no-op
-
-
-def _find_user_error(err: BaseException | None) -> LumastyleError | None:
-    """The LumastyleError behind ``err``: jsonargparse wraps errors raised while it builds the DataModule."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, LumastyleError):
-            return err
-        seen.add(id(err))
-        err = err.__cause__
-    return None
 
 
 if __name__ == "__main__":
