@@ -196,7 +196,7 @@ class LumaStyle(L.LightningModule):
         self.lr_scheduler_factory = lr_scheduler
 
     def context_long_side(self, requested: int | None = None) -> int | None:
-        """The context cap inference uses: ``requested``, else ``model.context_long_side``, else the
+        """The context cap inference uses: ``requested``, else ``model.context.long_side``, else the
         training scale stored in the checkpoint."""
         cap = requested or self.context_options.long_side or self.trained_long_side
         return int(cap) if cap else None
