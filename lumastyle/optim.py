@@ -80,8 +80,7 @@ def scale_learning_rates(optimizer: Optimizer) -> Optimizer:
 def scheduler_config(scheduler: LRScheduler | ReduceLROnPlateau) -> dict[str, Any]:
     """Lightning's ``lr_scheduler`` entry for ``scheduler``: stepped per optimizer step when its class
     says ``interval = "step"``, else per epoch; ReduceLROnPlateau watches :data:`MONITOR`."""
-    interval = "step" if isinstance(scheduler, LinearWarmup) else getattr(scheduler, "interval", "epoch")
-    config: dict[str, Any] = {"scheduler": scheduler, "interval": interval}
+    config: dict[str, Any] = {"scheduler": scheduler, "interval": getattr(scheduler, "interval", "epoch")}
     if isinstance(scheduler, ReduceLROnPlateau):
         config["monitor"] = MONITOR
     return config

@@ -213,3 +213,24 @@ def test_styles_by_name(tmp_path: Path):
         LumastyleError, match=r"--config 'sprng' is neither a file nor a style; styles: cold, "
     ):
         resolve_config("sprng")
+
+
+def test_a_datamodule_plugin_the_command_cannot_take_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``--data`` takes StyleDataModule subclasses; a plain LightningDataModule entry point is skipped in
+    one line (it used to be listed as ok and then refused by the command)."""
+    from importlib.metadata import EntryPoint
+
+    from lumastyle import plugins
+
+    (tmp_path / "plain_dm.py").write_text(
+        "import lightning as L\n\nclass PlainDM(L.LightningDataModule):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = EntryPoint("PlainDM", "plain_dm:PlainDM", "lumastyle.datamodules")
+    monkeypatch.setattr(
+        plugins.metadata, "entry_points", lambda group: [entry] if group == "lumastyle.datamodules" else []
+    )
+    monkeypatch.setattr(plugins, "_found", None)
+    with pytest.warns(UserWarning, match=r"plugin 'PlainDM' \(datamodule, .* is not a lumastyle\.data\.base\.StyleDataModule subclass"):
+        (found,) = plugins.load_plugins()
+    assert found.problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,22 @@ def test_unknown_choices_are_one_line(pairs_root):
         setup(pairs_root, on_bad_file="ignore")
     with pytest.raises(LumastyleError, match=r"data\.align must be"):
         setup(pairs_root, align="crop")
+
+
+def test_the_pixel_limit_is_the_datamodules_own(pairs_root, monkeypatch):
+    """data.max_pixels reaches every read of this DataModule (the checks, the loaders, which pickle
+    the examples into their workers) without touching the process: no environment variable, and
+    another DataModule keeps the default limit."""
+    monkeypatch.delenv("LUMASTYLE_MAX_PIXELS", raising=False)
+    small = PairDataModule(str(pairs_root), num_workers=0, crop_size=16, max_pixels=100)
+    with pytest.raises(LumastyleError, match=r"above the 0\.0001 MP limit"):
+        small.setup()
+    assert "LUMASTYLE_MAX_PIXELS" not in os.environ
+    skipping = PairDataModule(str(pairs_root), num_workers=0, crop_size=16, max_pixels=100, on_bad_file="skip")
+    with pytest.raises(LumastyleError, match="no photos found"), pytest.warns(UserWarning, match="above the"):
+        skipping.setup()
+    default = setup(pairs_root)
+    assert all(ex.max_pixels is None for split in default.splits.values() for ex in split)
+    roomy = setup(pairs_root, max_pixels=10**6)
+    assert {ex.max_pixels for split in roomy.splits.values() for ex in split} == {10**6}
+    assert next(iter(roomy.train_dataloader()))["input"].shape[-1] == 16
