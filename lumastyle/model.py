@@ -347,8 +347,9 @@ class LumaStyle(L.LightningModule):
 
     def on_fit_start(self) -> None:
         data = self._datamodule()
-        if isinstance(data, TrainingPhotos) and data.image_long_side:
-            self.trained_long_side = int(data.image_long_side)
+        long_side = data.image_long_side if isinstance(data, TrainingPhotos) else None  # reads headers
+        if long_side:
+            self.trained_long_side = int(long_side)
         if self.trainer.ckpt_path is not None:  # resumed: the calibration and the start are in the checkpoint
             return
         if self.network.needs_conv5_calibration():
