@@ -235,7 +235,7 @@ def test_the_pixel_limit_is_the_datamodules_own(pairs_root, monkeypatch):
         small.setup()
     assert "LUMASTYLE_MAX_PIXELS" not in os.environ
     skipping = PairDataModule(str(pairs_root), num_workers=0, crop_size=16, max_pixels=100, on_bad_file="skip")
-    with pytest.raises(LumastyleError, match="no photos found"), pytest.warns(UserWarning, match="above the"):
+    with pytest.raises(LumastyleError, match="the training split is empty"), pytest.warns(UserWarning, match="above the"):
         skipping.setup()
     default = setup(pairs_root)
     assert all(ex.max_pixels is None for split in default.splits.values() for ex in split)
