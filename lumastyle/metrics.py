@@ -7,6 +7,11 @@
   CIEDE2000 weighs lightness, chroma and hue differences as the eye perceives them).
 - ``psnr`` and ``ssim``: on sRGB in [0, 1], per photo, averaged over photos (torchmetrics'
   PeakSignalNoiseRatio and StructuralSimilarityIndexMeasure: Gaussian window 11, sigma 1.5).
+- ``psnr_8bit`` and ``delta_e76_8bit`` (test only): the image-adaptive LUT papers' protocol, which scores
+  the 8-bit files a model writes: output and target rounded to 0..255 first, then per photo
+  10·log10(255² / MSE) and the mean CIE76 ΔE of their Lab, averaged over photos (their MATLAB
+  ``psnr(im2double(out), im2double(gt))`` and ``rgb2lab``). A photo matching its target exactly counts
+  100 dB (the MSE is floored at 1e-10 of the range², where the papers' script would give infinity).
 
 Every metric keeps sums that torchmetrics reduces across processes, so the values are exact under DDP.
 """
@@ -69,6 +74,18 @@ def ciede2000(lab1: Tensor, lab2: Tensor) -> Tensor:
     return torch.sqrt(terms.clamp_min(0)).to(torch.promote_types(dtype, torch.float32))
 
 
+def to_8bit(rgb: Tensor) -> Tensor:
+    """sRGB in [0, 1] as an 8-bit file holds it (values k / 255), still in [0, 1]."""
+    return (rgb.clamp(0, 1) * 255).round() / 255
+
+
+def psnr_per_photo(written: Tensor, target: Tensor) -> Tensor:
+    """PSNR (dB) of each photo of a (B, 3, H, W) batch in [0, 1], the MSE over all its pixels and
+    channels, floored at 1e-10 (100 dB for an exact match)."""
+    mse = (written.double() - target.double()).square().flatten(1).mean(dim=1)
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
 class PhotoMean(MeanMetric):
     """Mean over photos of a per-pixel difference's mean per photo (the FiveK protocol's averaging)."""
 
@@ -81,8 +98,8 @@ class StyleMetrics(nn.Module):
     """Every metric of one stage, updated from (written sRGB, target sRGB) batches (B, 3, H, W).
 
     Args:
-        full: also ΔE76, CIEDE2000 and SSIM (the test report); False keeps the paper's Lab distance and
-            PSNR only (cheap enough for every validation).
+        full: also ΔE76, CIEDE2000, SSIM and the 8-bit PSNR and ΔE76 (the test report); False keeps
+            the paper's Lab distance and PSNR only (cheap enough for every validation).
     """
 
     def __init__(self, full: bool = True) -> None:
@@ -94,6 +111,8 @@ class StyleMetrics(nn.Module):
             self.delta_e76 = PhotoMean()
             self.ciede2000 = PhotoMean()
             self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+            self.psnr_8bit = MeanMetric()
+            self.delta_e76_8bit = PhotoMean()
 
     def update(self, written: Tensor, target: Tensor) -> Tensor:
         """Update with a batch; returns the per-pixel Lab distance (B, H, W)."""
@@ -106,9 +125,13 @@ class StyleMetrics(nn.Module):
             self.ciede2000.update_pixels(ciede2000(lab_written, lab_target))
             if min(written.shape[-2:]) >= 11:  # the Gaussian window needs 11 pixels a side
                 self.ssim.update(written, target)
+            written8, target8 = to_8bit(written), to_8bit(target)
+            self.psnr_8bit.update(psnr_per_photo(written8, target8))
+            self.delta_e76_8bit.update_pixels(lab_distance(rgb_to_lab(written8), rgb_to_lab(target8)))
         return per_pixel
 
     def items(self) -> list[tuple[str, Metric]]:
         """(name, metric) pairs to log; SSIM only once it has seen a photo."""
-        names = ["lab_distance", "psnr"] + (["delta_e76", "ciede2000", "ssim"] if self.full else [])
+        full = ["delta_e76", "ciede2000", "ssim", "psnr_8bit", "delta_e76_8bit"]
+        names = ["lab_distance", "psnr"] + (full if self.full else [])
         return [(n, getattr(self, n)) for n in names if n != "ssim" or self.ssim.update_count > 0]

@@ -112,3 +112,36 @@ def test_validation_metrics_are_the_cheap_ones():
     assert float(metrics.lab_distance.compute()) == pytest.approx(
         float((rgb_to_lab(written) - rgb_to_lab(target)).norm(dim=1).mean()), rel=1e-5
     )
+
+
+def test_8bit_metrics_follow_the_lut_papers_protocol():
+    """psnr_8bit and delta_e76_8bit: output and target rounded to 8 bits first, then per photo
+    (scikit-image's peak_signal_noise_ratio and rgb2lab on the uint8 arrays), averaged over photos."""
+    batches = [photos(0, (24, 32)), photos(1, (60, 40))]
+    metrics = StyleMetrics(full=True)
+    for written, target in batches:
+        metrics.update(written, target)
+    got = {name: float(metric.compute()) for name, metric in metrics.items()}
+
+    def uint8(x: torch.Tensor) -> np.ndarray:
+        return np.round(x[0].permute(1, 2, 0).double().numpy() * 255).astype(np.uint8)
+
+    psnr = [skmetrics.peak_signal_noise_ratio(uint8(t), uint8(w), data_range=255) for w, t in batches]
+    assert got["psnr_8bit"] == pytest.approx(np.mean(psnr), rel=1e-6)
+    e76 = [
+        np.linalg.norm(skcolor.rgb2lab(uint8(w)) - skcolor.rgb2lab(uint8(t)), axis=-1).mean()
+        for w, t in batches
+    ]
+    assert got["delta_e76_8bit"] == pytest.approx(np.mean(e76), rel=2e-3)
+    assert got["psnr_8bit"] != pytest.approx(got["psnr"], rel=1e-6)  # the rounding is really applied
+
+
+def test_8bit_psnr_of_an_exact_match_is_finite_and_validation_leaves_it_out():
+    written = torch.rand(1, 3, 8, 8)
+    metrics = StyleMetrics(full=True)
+    metrics.update(written + 0.4 / 255, written)  # rounds to the same 8-bit values (or one step off)
+    assert float(metrics.psnr_8bit.compute()) >= 48
+    same = StyleMetrics(full=True)
+    same.update(written, written)
+    assert float(same.psnr_8bit.compute()) == pytest.approx(100.0)
+    assert "psnr_8bit" not in dict(StyleMetrics(full=False).items())
