@@ -5,9 +5,9 @@ operation and look format with :mod:`lumastyle.actions.registry`, before a plugi
 module in :data:`BUILTIN_MODULES` is imported on its own, and one that fails is recorded with the
 registry (named in the error of a lookup that misses it) while the others still register. Layers,
 each importing only those below it: the registry; :mod:`~lumastyle.actions.action` (the Action, how
-any look becomes one); the operations (``ops``, ``local``) and formats (``recipe``, ``cube``, ``acv``,
-``xmp``, ``threedl``, ``hald``); ``apply`` and this package on top. (``cube`` is also imported
-plainly, for :func:`bake_lut` and :func:`write_cube`.)
+any look becomes one); the operations (``ops``, ``local``, ``auto``) and formats (``recipe``,
+``cube``, ``acv``, ``xmp``, ``threedl``, ``hald``); ``apply`` and this package on top. (``cube`` is
+also imported plainly, for :func:`bake_lut` and :func:`write_cube`.)
 """
 
 import importlib
@@ -29,6 +29,7 @@ from lumastyle.actions.registry import (
 BUILTIN_MODULES = (
     "lumastyle.actions.ops",
     "lumastyle.actions.local",
+    "lumastyle.actions.auto",
     "lumastyle.actions.recipe",
     "lumastyle.actions.cube",
     "lumastyle.actions.acv",
