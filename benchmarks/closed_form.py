@@ -5,7 +5,8 @@ least-squares colour map linear in each pixel's low-level context, its ridge cho
 photos. With no backbone (``scales: []``) and no training step it is a model in closed form, so it
 shows in seconds what a kind of low-level context can carry of a look: the floor the CPU preset's
 training starts from. Same photos, split and measure as ``benchmarks/tables.py`` (sample photos at
-the CPU preset's long side 384; mean per-pixel Lab distance of the written image on the test photos).
+the CPU preset's long side 384; mean per-pixel Lab distance of the written image on the test photos),
+with the per-photo oracle last (each test photo's own best quadratic map).
 
     PYTHONPATH=. python benchmarks/closed_form.py --styles render_popout render_watercolor
 """
@@ -18,7 +19,13 @@ from pathlib import Path
 
 import torch
 import yaml
-from tables import PAPER, mean_distance, model_predictor, whole_pairs  # benchmarks/tables.py, beside this
+from tables import (  # benchmarks/tables.py, beside this
+    PAPER,
+    mean_distance,
+    model_predictor,
+    per_photo_oracle,
+    whole_pairs,
+)
 
 from lumastyle.data.actions import LookDataModule
 from lumastyle.model import LumaStyle
@@ -37,6 +44,8 @@ CONTEXTS = {
         "contrast": True,
         "regions": (8.0, 16.0, 32.0),
     },
+    "photo-level alone": {"photo": True},
+    "blur 4, 16, 48 + contrast + photo-level": {"blur_radii": (4.0, 16.0, 48.0), "contrast": True, "photo": True},
 }
 
 
@@ -51,22 +60,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--styles", nargs="+", default=list(PAPER), choices=list(PAPER))
     parser.add_argument("--long-side", type=int, default=384)
+    parser.add_argument("--contexts", nargs="+", default=list(CONTEXTS), choices=list(CONTEXTS),
+                        help="which colour contexts (columns); the first is the ratios' reference")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    names = list(CONTEXTS)
-    print("| style | " + " | ".join(names) + " |")
-    print("|---|" + "---:|" * len(names))
+    names = args.contexts
+    print("| style | " + " | ".join(names) + " | per-photo oracle |")
+    print("|---|" + "---:|" * (len(names) + 1))
     for style in args.styles:
         photos = splits(style, args.long_side)
         errors = []
-        for options in CONTEXTS.values():
+        for options in (CONTEXTS[name] for name in names):
             colour = ColorContextOptions(linear=bool(options), **options)
             model = LumaStyle(context=ContextOptions(scales=(), long_side=args.long_side if options else None),
                               color_context=colour, closed_form_start=True)  # fmt: skip
             model.network.start_from_closed_form(photos["train"], photos["val"])
             with torch.no_grad():
                 errors.append(mean_distance(photos["test"], model_predictor(model)))
-        row = [f"{e:.2f} ({e / errors[0]:.2f})" for e in errors]
+        oracle = per_photo_oracle(photos["test"])
+        row = [f"{e:.2f} ({e / errors[0]:.2f})" for e in [*errors, oracle]]
         print(f"| {style} | " + " | ".join(row) + " |", flush=True)
 
 

@@ -183,26 +183,34 @@ class ColorMapEquations(NamedTuple):
     cross: Tensor  #: (K * (1 + C), 3) float64
     n_basis: int  #: K
 
-    def solve(self, ridge: float = 0.0) -> Tensor:
+    def solve(self, ridge: float = 0.0, last_ridge: float | None = None, last: int = 0) -> Tensor:
         """The (3, K, 1 + C) map. ``ridge`` penalises the context terms alone (times the mean of their
         diagonal), so a context that does not help leaves the global map; ``inf`` is the global map
-        itself (context terms 0). The global terms are never penalised; minimum-norm where the photos
-        leave terms undetermined."""
+        itself (context terms 0). With ``last`` > 0, the last ``last`` context channels are a group of
+        their own with its own ``last_ridge`` (and its own mean diagonal): the photo-level channels,
+        which 15 photos determine far less well than the per-pixel ones. The global terms are never
+        penalised; minimum-norm where the photos leave terms undetermined."""
         k = self.n_basis
         per_term = self.gram.shape[0] // k  # 1 + C
-        contextual = torch.ones(k, per_term, dtype=torch.bool)
-        contextual[:, 0] = False
-        contextual = contextual.flatten()
+        group = torch.zeros(k, per_term, dtype=torch.long)  # 0: global, 1: context, 2: the last channels
+        group[:, 1:] = 1
+        if last:
+            group[:, per_term - last :] = 2
+        group = group.flatten()
+        ridges = {1: ridge, 2: ridge if last_ridge is None else last_ridge}
+        keep = torch.ones_like(group, dtype=torch.bool)
+        penalty = torch.zeros(group.shape, dtype=torch.float64)
+        for g, r in ridges.items():
+            members = group == g
+            if not members.any():
+                continue
+            if math.isinf(r):
+                keep &= ~members
+            else:
+                penalty[members] = r * self.gram.diagonal()[members].mean()
         solution = torch.zeros_like(self.cross)
-        if math.isinf(ridge) or per_term == 1:
-            keep = ~contextual
-            solution[keep] = torch.linalg.lstsq(
-                self.gram[keep][:, keep], self.cross[keep], driver="gelsd"
-            ).solution
-        else:
-            penalty = ridge * self.gram.diagonal()[contextual].mean()
-            gram = self.gram + torch.diag(contextual.double() * penalty)
-            solution = torch.linalg.lstsq(gram, self.cross, driver="gelsd").solution
+        gram = self.gram + torch.diag(penalty)
+        solution[keep] = torch.linalg.lstsq(gram[keep][:, keep], self.cross[keep], driver="gelsd").solution
         return solution.T.reshape(3, k, per_term)
 
 

@@ -180,6 +180,47 @@ class TwoScaleContext(nn.Module):
         return maps
 
 
+#: Percentiles of the photo's lightness and of its sRGB channels in :func:`photo_statistics`.
+PHOTO_PERCENTILES = (0.01, 0.5, 0.99)
+#: Channels :func:`photo_statistics` gives: mean L, a, b; L at each of :data:`PHOTO_PERCENTILES`; the
+#: sRGB channels' means and their 99th percentiles.
+PHOTO_CHANNELS = 3 + len(PHOTO_PERCENTILES) + 3 + 3
+
+
+def _percentiles(x: Tensor, qs: Sequence[float]) -> Tensor:
+    """Nearest-rank percentiles of ``x`` (B, C, N) along N: (B, C, len(qs)). Written with a sort and
+    a gather rather than ``torch.quantile``, which ONNX cannot express (the network is exported)."""
+    ordered = x.sort(dim=-1).values
+    n = x.shape[-1]
+    index = (torch.tensor(qs, dtype=torch.float32, device=x.device) * (n - 1)).round().long()
+    return ordered.index_select(-1, index)
+
+
+def photo_statistics(lab_n: Tensor) -> Tensor:
+    """What the whole photo looks like, as :data:`PHOTO_CHANNELS` numbers a photo: normalised Lab
+    (B, 3, h, w) of the context copy -> (B, PHOTO_CHANNELS) float32.
+
+    The photo's mean Lab (its colour cast and brightness, what grey-world white balance and
+    mean-based exposure read), its lightness at the 1st, 50th and 99th percentiles (black point,
+    median and white point: what auto exposure and auto levels read), and its sRGB channels' means and
+    99th percentiles (white patch and per-channel levels), the last two mapped to [-1, 1] like the
+    normalised Lab. Each is a few pixels' worth of a statistic the image-adaptive LUT papers'
+    weight predictors and HDRNet's global path learn from a thumbnail; chosen by the closed-form
+    measurements in benchmarks/README.md (per-photo looks). Invariant to flips and crops-of-the-same
+    -content scale, so a training crop, ``stylize`` and an export read the same numbers for a photo.
+    """
+    lab_n = full_precision(lab_n)
+    flat = lab_n.flatten(-2)  # (B, 3, N)
+    rgb = lab_to_rgb(denormalize_lab(lab_n)).flatten(-2) * 2 - 1
+    parts = [
+        flat.mean(dim=-1),
+        _percentiles(flat[..., :1, :], PHOTO_PERCENTILES)[..., 0, :],
+        rgb.mean(dim=-1),
+        _percentiles(rgb, (0.99,))[..., 0],
+    ]
+    return torch.cat(parts, dim=-1).float()
+
+
 class LowLevelContext(nn.Module):
     """Cheap low-level context the paper lacks: the normalised Lab image blurred at a few radii, as a
     map at 1/STRIDE resolution (the backbone maps' geometry with no padding), so regional colour and
@@ -200,6 +241,11 @@ class LowLevelContext(nn.Module):
             away. The map is then kept at full resolution (stride 1: region edges are sharp), and
             the network cannot be exported (SLIC is scikit-image's, in numpy).
         compactness: SLIC's balance of colour against space for ``regions`` (scikit-image's default 10).
+        photo: also the photo-level statistics (:func:`photo_statistics`, :data:`PHOTO_CHANNELS`
+            channels), the same at every pixel: what the whole photo looks like, so a colour map linear in
+            this context differs from photo to photo (image-adaptive, as the 3D-LUT papers' weight
+            predictors and HDRNet's global path). Given to :meth:`forward` for a crop, they are its
+            whole photo's.
         shifts: each region size's means are averaged over ``shifts`` x ``shifts`` SLIC seed grids,
             offset by 1/``shifts`` of a region in each axis. One grid's regions depend on where its seeds
             fall: shifting a photo by 4 pixels changes a one-grid painting by 4-6 Lab units, about two
@@ -214,9 +260,10 @@ class LowLevelContext(nn.Module):
         regions: Sequence[float] = (),
         compactness: float = 10.0,
         shifts: int = 2,
+        photo: bool = False,
     ) -> None:
         super().__init__()
-        if not (radii or regions) or any(r <= 0 for r in radii):
+        if not (radii or regions or photo) or any(r <= 0 for r in radii):
             raise ValueError(f"low-level context radii must be positive, got {list(radii)}")
         if any(not 1 <= r < math.inf for r in regions) or compactness <= 0 or shifts < 1:
             raise ValueError(
@@ -228,7 +275,10 @@ class LowLevelContext(nn.Module):
         self.regions = tuple(float(r) for r in regions)
         self.compactness = float(compactness)
         self.pairs = list(itertools.combinations(range(len(self.radii)), 2)) if self.contrast else []
-        self.out_channels = 3 * len(self.radii) + len(self.pairs) + 3 * len(self.regions)
+        self.photo = bool(photo)
+        self.out_channels = (
+            3 * len(self.radii) + len(self.pairs) + 3 * len(self.regions) + (PHOTO_CHANNELS if self.photo else 0)
+        )
         self.stride = 1 if self.regions else STRIDE
 
     @staticmethod
@@ -252,9 +302,11 @@ class LowLevelContext(nn.Module):
                 out[b] += region_means(shifted[0], labels)[:, dy:, dx:]
         return out / len(offsets) ** 2
 
-    def forward(self, lab_n: Tensor) -> ContextMap:
+    def forward(self, lab_n: Tensor, photo: Tensor | None = None) -> ContextMap:
         """Normalised Lab (B, 3, h, w) of the context image -> its blurred copies (then their
-        distances, then its region means) at 1/``stride``."""
+        distances, then its region means, then the photo-level statistics) at 1/``stride``.
+        ``photo``: the (B, PHOTO_CHANNELS) statistics to use instead of ``lab_n``'s own (a crop's
+        whole photo's)."""
         h, w = lab_n.shape[-2:]
         blurred = [self._blurred(lab_n, r) for r in self.radii]
         distances = [(blurred[i] - blurred[j]).norm(dim=-3, keepdim=True) for i, j in self.pairs]
@@ -265,7 +317,11 @@ class LowLevelContext(nn.Module):
             regions = [
                 self._region_means(flat, rgb, s).reshape(*lead, *flat.shape[-3:]) for s in self.regions
             ]
-        maps = torch.cat(blurred + distances + regions, dim=-3)
+        constant = []
+        if self.photo:
+            stats = photo_statistics(lab_n) if photo is None else photo.to(lab_n)
+            constant = [stats[..., None, None].expand(*stats.shape, h, w).to(lab_n.dtype)]
+        maps = torch.cat(blurred + distances + regions + constant, dim=-3)
         if self.stride == 1:
             return ContextMap(maps, (h, w), 0, 1)
         # pad to whole cells so cell j covers pixels [STRIDE*j, STRIDE*(j+1)), as the backbone's do

@@ -69,15 +69,27 @@ class ClosedForm:
     """The result of :func:`fit_closed_form`.
 
     ``matrix``: (3, K) for a global map, or (3, K, 1 + C) when it is linear in C low-level channels
-    (``matrix[..., 0]`` is the constant part). ``ridge``: the ridge kept. ``errors``: per ridge tried,
+    (``matrix[..., 0]`` is the constant part). ``ridge``: the ridge kept (``photo_ridge``: the one
+    of the photo-level channels, when they had their own). ``errors``: per (ridge, photo ridge) tried,
     the mean Lab distance of the written image on the validation photos ({} when none were given).
     ``validation_photos``: how many photos chose the ridge.
     """
 
     matrix: Tensor
     ridge: float
-    errors: dict[float, float] = field(default_factory=dict)
+    errors: dict[tuple[float, float], float] = field(default_factory=dict)
     validation_photos: int = 0
+    photo_ridge: float = math.inf
+
+    @property
+    def error(self) -> float:
+        """The kept map's validation error."""
+        return self.errors[self.ridge, self.photo_ridge]
+
+    @property
+    def global_error(self) -> float:
+        """The global map's validation error (every context term 0)."""
+        return self.errors[math.inf, math.inf]
 
 
 def fit_closed_form(
@@ -86,22 +98,35 @@ def fit_closed_form(
     local: bool,
     validation: Sequence[Terms] = (),
     ridges: Sequence[float] = CLOSED_FORM_RIDGES,
+    photo_channels: int = 0,
 ) -> ClosedForm:
     """The least-squares colour map on ``basis`` over the training terms (see the module docstring).
 
     ``local``: the terms carry low-level context and the map is linear in it; each ridge is then
     tried and the one with the lowest error on ``validation`` kept (no validation terms: ridge 0).
-    Raises ValueError when ``train`` is empty.
+    ``photo_channels``: the context's last channels are photo-level statistics (the same at every
+    pixel of a photo), which get their own ridge: every pair of ridges is tried, so a photo-level
+    context that does not help on the validation photos does not cost the per-pixel one (and the
+    other way round). Raises ValueError when ``train`` is empty.
     """
     equations = color_map_equations(train, basis)
     if not local:
         return ClosedForm(equations.solve(math.inf)[..., 0], math.inf)
+    per_pixel = equations.gram.shape[0] // equations.n_basis - 1 - photo_channels
     if not validation:
-        return ClosedForm(equations.solve(0.0), 0.0)
-    candidates = {ridge: equations.solve(ridge) for ridge in ridges}
-    errors = {ridge: local_map_error(m, validation, basis) for ridge, m in candidates.items()}
-    ridge = min(errors, key=lambda r: errors[r])
-    return ClosedForm(candidates[ridge], ridge, errors, len(validation))
+        return ClosedForm(equations.solve(0.0), 0.0, photo_ridge=0.0 if photo_channels else math.inf)
+    pairs = [(r, r) for r in ridges]  # one ridge for every context channel
+    if photo_channels and per_pixel:
+        pairs = [(r, p) for r in ridges for p in ridges]
+    elif photo_channels:  # photo-level context alone: its ridge is the one
+        pairs = [(math.inf, r) for r in ridges]
+    candidates = {pair: equations.solve(pair[0], pair[1], photo_channels) for pair in pairs}
+    errors = {pair: local_map_error(m, validation, basis) for pair, m in candidates.items()}
+    if (math.inf, math.inf) not in errors:  # the global map, always a candidate and the reference
+        errors[math.inf, math.inf] = local_map_error(equations.solve(math.inf), validation, basis)
+        candidates[math.inf, math.inf] = equations.solve(math.inf)
+    ridge, photo_ridge = min(errors, key=lambda r: errors[r])
+    return ClosedForm(candidates[ridge, photo_ridge], ridge, errors, len(validation), photo_ridge)
 
 
 def local_map_error(matrix: Tensor, terms: Sequence[Terms], basis: Callable[[Tensor], Tensor]) -> float:

@@ -80,7 +80,8 @@ class LumaStyle(L.LightningModule):
         context: what the backbone looks at (:class:`~lumastyle.options.ContextOptions`: scales, pad,
             long_side, cache).
         color_context: regional colour beside the backbone's context, not in the paper
-            (:class:`~lumastyle.options.ColorContextOptions`: blur_radii, contrast, regions, linear).
+            (:class:`~lumastyle.options.ColorContextOptions`: blur_radii, contrast, regions, linear,
+            photo).
         closed_form_start: before the first step, fit the best single global colour map on the head's
             basis to the training photos by least squares and start the head there (it learns the
             residual): from step 0 the model is as good as the global fit. With
@@ -172,6 +173,7 @@ class LumaStyle(L.LightningModule):
             low_level_linear=color_context.linear,
             low_level_contrast=color_context.contrast,
             low_level_regions=color_context.regions,
+            photo_context=color_context.photo,
         )
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints
@@ -219,7 +221,7 @@ class LumaStyle(L.LightningModule):
         """The unclipped Lab prediction for a batch: from windows of its photos' cached context when
         the loader gives them, else from the batch's own pixels."""
         if "context" not in batch:
-            return self.network.forward_lab(batch["input"])[1]
+            return self.network.forward_lab(batch["input"], photo=batch.get("photo"))[1]
         windows = self.network.encode_windows([ContextWindow(**w) for w in batch["context"]])
         lab = rgb_to_lab(batch["input"])
         return self.network.transform_windows(lab, windows, batch["origin"], batch["photo_hw"])
@@ -369,10 +371,11 @@ class LumaStyle(L.LightningModule):
             )
         fit = self.network.start_from_closed_form(data.training_pairs(), data.validation_pairs())
         if fit.errors:
+            photo = f", photo-level ridge {fit.photo_ridge:g}" if self.color_options.photo else ""
             rank_zero_info(
-                f"closed-form start: colour map linear in the low-level context, ridge {fit.ridge:g}, chosen "
-                f"on {fit.validation_photos} validation photos (Lab distance {fit.errors[fit.ridge]:.2f}; the "
-                f"global map's {fit.errors[math.inf]:.2f})"
+                f"closed-form start: colour map linear in the low-level context, ridge {fit.ridge:g}{photo}, "
+                f"chosen on {fit.validation_photos} validation photos (Lab distance {fit.error:.2f}; the "
+                f"global map's {fit.global_error:.2f})"
             )
 
     def _training_conv5_maps(self, data: Any) -> Iterator[list[Tensor]]:

@@ -29,6 +29,8 @@ from torch import Tensor, nn
 from lumastyle.backbone import DilatedVGG16, FreezeName, InputNorm
 from lumastyle.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
 from lumastyle.context import (
+    PHOTO_CHANNELS,
+    PHOTO_PERCENTILES,
     ContextMap,
     ContextWindow,
     LowLevelContext,
@@ -72,6 +74,10 @@ class StyleNetwork(nn.Module):
         low_level_regions: superpixel sizes in pixels: the low-level context also holds each pixel's
             SLIC region mean colour at each size (:class:`~lumastyle.context.LowLevelContext`'s
             ``regions``; the network then cannot be exported).
+        photo_context: the low-level context also holds the photo-level statistics of the context image
+            (:func:`lumastyle.context.photo_statistics`: what the whole photo looks like, the same at
+            every pixel), so with ``low_level_linear`` each photo gets its own colour map (not in the
+            paper; the image-adaptive LUT papers' and HDRNet's global path).
     """
 
     def __init__(
@@ -90,6 +96,7 @@ class StyleNetwork(nn.Module):
         low_level_linear: bool = False,
         low_level_contrast: bool = False,
         low_level_regions: Sequence[float] = (),
+        photo_context: bool = False,
     ) -> None:
         super().__init__()
         if context_pad < 0:
@@ -119,28 +126,31 @@ class StyleNetwork(nn.Module):
                 f"model.color_context.regions are superpixel sizes in pixels, each >= 1, got {list(low_level_regions)}"
             )
         self.low_level = (
-            LowLevelContext(low_level, low_level_contrast, low_level_regions)
-            if low_level or low_level_regions
+            LowLevelContext(low_level, low_level_contrast, low_level_regions, photo=photo_context)
+            if low_level or low_level_regions or photo_context
             else None
         )
         low_channels = self.low_level.out_channels if self.low_level else 0
         if low_level_linear and not low_channels:
             raise LumastyleError(
-                "model.color_context.linear needs colour context: set model.color_context.blur_radii (say [4.0, 16.0])"
+                "model.color_context.linear needs colour context: set model.color_context.blur_radii (say [4.0, 16.0]) "
+                "or model.color_context.photo"
             )
         self.head = build_head(head, context_channels, len(scales), low_channels, low_level_linear)
 
-    def encode_context(self, context_rgb: Tensor) -> list[ContextMap]:
+    def encode_context(self, context_rgb: Tensor, photo: Tensor | None = None) -> list[ContextMap]:
         """sRGB (B, 3, h, w) -> per scale, the head's encoding of the backbone map (at 1/8 resolution),
-        then the low-level map if there is one."""
-        return self.encode_maps(self.lower_context(context_rgb))
+        then the low-level map if there is one (``photo``: see :meth:`lower_context`)."""
+        return self.encode_maps(self.lower_context(context_rgb, photo))
 
-    def lower_context(self, context_rgb: Tensor) -> list[ContextMap]:
+    def lower_context(self, context_rgb: Tensor, photo: Tensor | None = None) -> list[ContextMap]:
         """sRGB (B, 3, h, w) -> the conv5 map of each scale, then the low-level map if there is one:
-        everything before the trainable conv6 when the lower backbone is frozen."""
+        everything before the trainable conv6 when the lower backbone is frozen. ``photo``: the
+        photo-level statistics (B, PHOTO_CHANNELS) to use instead of the context image's own, when it
+        is a crop of the photo they describe (:func:`lumastyle.context.photo_statistics`)."""
         maps = self.context.lower(context_rgb) if self.context is not None else []
         if self.low_level is not None:
-            maps = [*maps, self.low_level(normalize_lab(rgb_to_lab(context_rgb)))]
+            maps = [*maps, self.low_level(normalize_lab(rgb_to_lab(context_rgb)), photo)]
         return maps
 
     def encode_maps(self, maps: Sequence[ContextMap]) -> list[ContextMap]:
@@ -173,7 +183,7 @@ class StyleNetwork(nn.Module):
         """The low-level context of a whole photo (3, H, W) sampled at its pixels: (C, H, W) on the CPU
         (computed on the network's device)."""
         if self.low_level is None:
-            raise ValueError("this network has no low-level context (model.color_context.blur_radii)")
+            raise ValueError("this network has no colour context (model.color_context)")
         device = next(self.parameters()).device
         with torch.no_grad():
             batch = rgb[None].to(device)
@@ -214,6 +224,7 @@ class StyleNetwork(nn.Module):
                 head.low_level_linear,
                 held_out,
                 ridges,
+                PHOTO_CHANNELS if self.low_level is not None and self.low_level.photo else 0,
             )
         except ValueError:
             raise LumastyleError("model.closed_form_start found no training photos") from None
@@ -280,6 +291,8 @@ class StyleNetwork(nn.Module):
         if self.low_level is not None and self.low_level.regions:
             low = self.low_level
             radii = (*radii, "regions", *low.regions, low.compactness, low.shifts)
+        if self.low_level is not None and self.low_level.photo:
+            radii = (*radii, "photo", *PHOTO_PERCENTILES)
         parts.append(
             f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}|sizes3"
         )  # sizes3: capped sizes round half up (lumastyle.geometry)
@@ -297,11 +310,14 @@ class StyleNetwork(nn.Module):
         context = [sample_context(m.features, m.scaled_hw, m.pad, out_hw, rows, m.stride) for m in maps]
         return denormalize_lab(self.head(normalize_lab(lab), context))
 
-    def forward_lab(self, rgb: Tensor, context_rgb: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward_lab(
+        self, rgb: Tensor, context_rgb: Tensor | None = None, photo: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """sRGB (B, 3, H, W) -> (its Lab, the predicted Lab, unclipped); context from ``context_rgb``
-        (default: ``rgb`` itself). The training loss is computed on these."""
+        (default: ``rgb`` itself), photo-level statistics ``photo`` (default: the context image's own;
+        a training crop is given its whole photo's). The training loss is computed on these."""
         lab = rgb_to_lab(rgb)
-        maps = self.encode_context(rgb if context_rgb is None else context_rgb)
+        maps = self.encode_context(rgb if context_rgb is None else context_rgb, photo)
         return lab, self.transform(lab, maps)
 
     def forward(self, rgb: Tensor, context_rgb: Tensor | None = None) -> Tensor:

@@ -116,12 +116,17 @@ class ColorContextOptions:
             (scikit-image; the model then cannot be exported to onnx/pt2).
         linear: this context also enters the head's colour matrix linearly (heads with a colour basis,
             lumastyle.heads.ColorMapHead), so the closed-form start is the best colour map linear in it.
+        photo: photo-level context: statistics of the whole photo (mean Lab, lightness percentiles, the
+            sRGB channels' means and white points; lumastyle.context.photo_statistics), the same at
+            every pixel, so with ``linear`` each photo gets its own colour map (the per-photo
+            corrections real catalogues hold: exposure, white balance, levels).
     """
 
     blur_radii: tuple[float, ...] = ()
     contrast: bool = False
     regions: tuple[float, ...] = ()
     linear: bool = False
+    photo: bool = False
 
 
 #: The blocks' defaults (frozen, so one instance serves every model).
@@ -213,7 +218,8 @@ def refuse_silent_combinations(
         set_ = [f"model.backbone.{f.name}" for f in dataclasses.fields(backbone)
                 if f.name not in ("weights", "input_norm") and getattr(backbone, f.name) != f.default]  # fmt: skip
         # the cap also sizes the copy the colour context is computed on
-        unused = ("pad", "cache") if color_context.blur_radii or color_context.regions else ("pad", "long_side", "cache")
+        colour = color_context.blur_radii or color_context.regions or color_context.photo
+        unused = ("pad", "cache") if colour else ("pad", "long_side", "cache")
         set_ += [f"model.context.{name}" for name in unused
                  if getattr(context, name) != getattr(DEFAULT_CONTEXT, name)]  # fmt: skip
         if set_:

@@ -54,6 +54,9 @@ class TrainingBatch(TypedDict):
     origin: NotRequired[Tensor]
     #: (B, 2) the whole photo's size
     photo_hw: NotRequired[Tensor]
+    #: (B, PHOTO_CHANNELS) each crop's whole photo's photo-level statistics (without a context cache,
+    #: whose windows hold them; :func:`lumastyle.context.photo_statistics`)
+    photo: NotRequired[Tensor]
 
 
 class PredictionBatch(TypedDict):

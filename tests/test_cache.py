@@ -45,14 +45,19 @@ def windows_of(network: StyleNetwork, rgb: torch.Tensor, top_left: tuple[int, in
 
 @pytest.mark.parametrize(
     "low_level",
-    [{}, {"low_level": (3.0,)}, {"low_level": (3.0,), "low_level_regions": (6.0,)}],
-    ids=["backbone", "with-low-level", "with-regions"],
+    [
+        {},
+        {"low_level": (3.0,)},
+        {"low_level": (3.0,), "low_level_regions": (6.0,)},
+        {"low_level": (3.0,), "photo_context": True},
+    ],
+    ids=["backbone", "with-low-level", "with-regions", "with-photo-level"],
 )
 @pytest.mark.parametrize("hw", [(70, 53), (40, 96)])
 def test_crops_from_windows_equal_the_whole_photo(hw, low_level):
     """A crop's prediction from windows of the whole photo's context equals the whole photo's
     prediction at those pixels, at corners and inside, for each scale and the low-level map (at 1/8,
-    or at full resolution with region context)."""
+    or at full resolution with region context; with photo-level context, a crop's are its photo's)."""
     net = tiny_network(**low_level)
     h, w = hw
     rgb = torch.rand(1, 3, h, w)

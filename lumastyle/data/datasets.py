@@ -4,7 +4,9 @@
   :class:`Renderer` that makes the target from the input (a look), with how its files are decoded.
 - :class:`CropDataset`: random crops (the same window in input and target) with random flips, for
   training; with a context cache, each crop also carries the windows of its whole photo's cached
-  context maps (:class:`~lumastyle.style_data.TrainingBatch`).
+  context maps (:class:`~lumastyle.style_data.TrainingBatch`), without one its whole photo's
+  photo-level statistics (:func:`lumastyle.context.photo_statistics`), so a model with photo-level
+  context reads for a crop what ``stylize`` reads for its photo.
 - :class:`WholeImageDataset`: whole photos and their targets, for validation and test.
 - :class:`PhotoDataset`: input photos at full resolution with their files, for ``predict``
   (:class:`~lumastyle.style_data.PredictionBatch`), so it writes what ``stylize`` writes.
@@ -23,6 +25,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lumastyle.cache import ContextCache, entry_of
+from lumastyle.color import normalize_lab, rgb_to_lab
+from lumastyle.context import photo_statistics
 from lumastyle.geometry import fit_long_side, image_hw, resize
 from lumastyle.io import read_image
 
@@ -121,6 +125,7 @@ class CropDataset(Dataset):
         self.memory_bytes = memory_bytes
         self._kept: OrderedDict[int, Tensor] = OrderedDict()  # example index -> whole (input, target)
         self._kept_bytes = 0
+        self._photo: dict[int, Tensor] = {}  # example index -> its photo-level statistics (uncached)
 
     def _whole_pair(self, i: int, ex: Example, render: bool) -> Tensor:
         """Example ``i``'s whole photo (3, H, W), with its rendered or read target stacked on it when
@@ -156,6 +161,9 @@ class CropDataset(Dataset):
             f = c / min(h, w)
             pair = resize(pair.unsqueeze(0), (max(c, round(h * f)), max(c, round(w * f))))[0]
             h, w = pair.shape[-2:]
+        if self.context is None and i not in self._photo:  # the whole photo's (a flip changes none)
+            self._photo[i] = photo_statistics(normalize_lab(rgb_to_lab(pair[None, :3])))[0]
+        photo = self._photo.get(i)
         top = int(torch.randint(0, h - c + 1, ()).item())
         left = int(torch.randint(0, w - c + 1, ()).item())
         pair = pair[:, top : top + c, left : left + c]
@@ -166,6 +174,8 @@ class CropDataset(Dataset):
             entry = entry_of(ex, self.long_side, None, flipped)
             item["context"] = self.context.windows(entry, (h, w), (top, left), c)
             item["origin"], item["photo_hw"] = torch.tensor([top, left]), torch.tensor([h, w])
+        else:
+            item["photo"] = photo
         return item
 
 

@@ -18,6 +18,7 @@ BUILTIN_OPERATIONS = {
     "curves", "levels", "brightness_contrast", "exposure", "hue_saturation", "vibrance", "color_balance",
     "channel_mixer", "photo_filter", "split_toning", "grayscale", "color_grading", "lut3d", "lut1d",
     "clarity", "watercolor", "popout", "dehaze", "vignette", "grain",
+    "auto_white_balance", "auto_exposure", "auto_levels", "auto_contrast",
 }  # fmt: skip
 
 
