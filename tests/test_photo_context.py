@@ -12,14 +12,15 @@ import torch
 from conftest import make_pairs, smooth_photo
 from skimage.color import lab2rgb
 
-from lumastyle.actions.ops import lut3d
 from lumastyle.actions.cube import read_cube
+from lumastyle.actions.ops import lut3d
 from lumastyle.color import denormalize_lab, lab_distance, normalize_lab, rgb_to_lab
 from lumastyle.context import PHOTO_CHANNELS, LowLevelContext, photo_statistics
 from lumastyle.data.datasets import CropDataset
 from lumastyle.data.pairs import PairDataModule
 from lumastyle.export import _export_cube
 from lumastyle.inference import stylize_tensor
+from lumastyle.io import write_image
 from lumastyle.network import StyleNetwork
 
 
@@ -184,8 +185,6 @@ def test_a_cube_baked_for_a_reference_photo_is_that_photos_own_map(tmp_path: Pat
     luts = {}
     for name, rgb in (("dark", dark), ("bright", bright)):
         path = tmp_path / f"{name}.png"
-        from lumastyle.io import write_image
-
         write_image(path, rgb)
         out = _export_cube(net, tmp_path / f"{name}.cube", size, str(path), None)
         luts[name] = read_cube(out)
