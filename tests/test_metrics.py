@@ -59,13 +59,18 @@ def photos(seed: int, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     return written, target
 
 
-def test_style_metrics_match_scikit_image():
-    """Two photos of different sizes: the paper's distance weighs every pixel, the FiveK metrics every photo."""
-    batches = [photos(0, (24, 32)), photos(1, (60, 40))]
+def computed(batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+    """Every test metric over the (written, target) batches."""
     metrics = StyleMetrics(full=True)
     for written, target in batches:
         metrics.update(written, target)
-    got = {name: float(metric.compute()) for name, metric in metrics.items()}
+    return {name: float(metric.compute()) for name, metric in metrics.items()}
+
+
+def test_style_metrics_match_scikit_image():
+    """Two photos of different sizes: the paper's distance weighs every pixel, the FiveK metrics every photo."""
+    batches = [photos(0, (24, 32)), photos(1, (60, 40))]
+    got = computed(batches)
 
     def hwc(x: torch.Tensor) -> np.ndarray:
         return x[0].permute(1, 2, 0).double().numpy()
@@ -118,10 +123,7 @@ def test_8bit_metrics_follow_the_lut_papers_protocol():
     """psnr_8bit and delta_e76_8bit: output and target rounded to 8 bits first, then per photo
     (scikit-image's peak_signal_noise_ratio and rgb2lab on the uint8 arrays), averaged over photos."""
     batches = [photos(0, (24, 32)), photos(1, (60, 40))]
-    metrics = StyleMetrics(full=True)
-    for written, target in batches:
-        metrics.update(written, target)
-    got = {name: float(metric.compute()) for name, metric in metrics.items()}
+    got = computed(batches)
 
     def uint8(x: torch.Tensor) -> np.ndarray:
         return np.round(x[0].permute(1, 2, 0).double().numpy() * 255).astype(np.uint8)
