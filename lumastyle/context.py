@@ -205,9 +205,10 @@ def photo_statistics(lab_n: Tensor) -> Tensor:
     median and white point: what auto exposure and auto levels read), and its sRGB channels' means and
     99th percentiles (white patch and per-channel levels), the last two mapped to [-1, 1] like the
     normalised Lab. Each is a few pixels' worth of a statistic the image-adaptive LUT papers'
-    weight predictors and HDRNet's global path learn from a thumbnail; chosen by the closed-form
-    measurements in benchmarks/README.md (per-photo looks). Invariant to flips and crops-of-the-same
-    -content scale, so a training crop, ``stylize`` and an export read the same numbers for a photo.
+    weight predictors and HDRNet's global path learn from a thumbnail; what each group is worth is
+    measured in benchmarks/README.md ("Per-photo edits"). They do not change when the photo is
+    flipped, and they are computed on the copy the context is (the training scale, the context cap),
+    so a training crop, ``stylize`` and an export read the same numbers for a photo.
     """
     lab_n = full_precision(lab_n)
     flat = lab_n.flatten(-2)  # (B, 3, N)

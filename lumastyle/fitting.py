@@ -11,7 +11,10 @@
   linear in the low-level context (``model.color_context.linear``), the map is linear in that context too,
   its ridge chosen among :data:`CLOSED_FORM_RIDGES` by the error of the written (clipped sRGB) image
   on the validation photos, so a context that only fits the training photos is not where training
-  starts (``inf`` is the global map). Not in the paper.
+  starts (``inf`` is the global map). Photo-level statistics (``model.color_context.photo``: the
+  same at every pixel of a photo, so the map differs from photo to photo) get a ridge of their own,
+  each pair tried: 15 training photos determine them far less well than the per-pixel channels.
+  Not in the paper.
 
 :class:`lumastyle.model.LumaStyle` calls these with the photos its DataModule reads; tests and
 benchmarks call them on tensors directly.
