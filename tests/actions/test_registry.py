@@ -5,6 +5,7 @@ and the others still work; the registry sits at the bottom (it and the Action im
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,15 +23,6 @@ BUILTIN_OPERATIONS = {
 }  # fmt: skip
 
 
-def python(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter (nothing imported yet) on this checkout's lumastyle."""
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done
-
-
 def registered(lines: list[str]) -> tuple[set[str], set[str]]:
     return set(lines[0].split()), set(lines[1].split())
 
@@ -39,28 +31,16 @@ REPORT = """
 from lumastyle.actions.registry import look_formats, operations
 print(*operations()); print(*look_formats())
 """
-
-
-@pytest.mark.parametrize("first", ["lumastyle.actions.registry", "lumastyle.actions.local", "lumastyle.actions.hald"])
-def test_the_built_ins_are_registered_whichever_module_is_imported_first(first: str):
-    ops, formats = registered(python(f"import {first}\n{REPORT}").stdout.splitlines())
-    assert ops == BUILTIN_OPERATIONS and formats == BUILTIN_FORMATS
-
-
+FIRST = ["lumastyle.actions.registry", "lumastyle.actions.local", "lumastyle.actions.hald"]
 LOCAL = {"clarity", "watercolor", "popout", "dehaze", "vignette", "grain"}
+BROKEN = [  # acv comes before xmp, 3dl and Hald: they still register
+    ("lumastyle.actions.acv", BUILTIN_OPERATIONS, BUILTIN_FORMATS - {".acv"}, "str(LOOKS / 'matte_fade.acv')"),
+    ("lumastyle.actions.local", BUILTIN_OPERATIONS - LOCAL, BUILTIN_FORMATS, "[{'clarity': {'amount': 0.5}}]"),
+]
 
 
-@pytest.mark.parametrize(
-    ("broken", "ops", "formats", "ask"),
-    [  # acv comes before xmp, 3dl and Hald: they still register
-        ("lumastyle.actions.acv", BUILTIN_OPERATIONS, BUILTIN_FORMATS - {".acv"}, "str(LOOKS / 'matte_fade.acv')"),
-        ("lumastyle.actions.local", BUILTIN_OPERATIONS - LOCAL, BUILTIN_FORMATS, "[{'clarity': {'amount': 0.5}}]"),
-    ],
-)
-def test_a_built_in_that_fails_to_import_is_one_line_when_asked_for(
-    broken: str, ops: set[str], formats: set[str], ask: str
-):
-    code = f"""
+def broken_code(broken: str, ask: str) -> str:
+    return f"""
 import sys
 from pathlib import Path
 sys.modules[{broken!r}] = None  # as if it could not be imported
@@ -75,7 +55,60 @@ try:
 except LumastyleError as err:
     print(err)
 """
-    lines = python(code).stdout.splitlines()
+
+
+#: Runs each case's code as a fresh interpreter would (nothing of lumastyle imported yet): before each,
+#: every lumastyle module is unloaded, and what the case printed (or its traceback) is kept.
+FRESH_EACH_TIME = """
+import contextlib, io, json, sys, traceback
+
+printed = {}
+for name, code in json.loads(sys.stdin.read()).items():
+    for module in [m for m in sys.modules if m == "lumastyle" or m.startswith("lumastyle.")]:
+        del sys.modules[module]
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, name, "exec"), {"__name__": "__main__"})
+    except BaseException:
+        printed[name] = {"error": traceback.format_exc()}
+    else:
+        printed[name] = {"stdout": out.getvalue()}
+print(json.dumps(printed))
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_runs() -> dict[str, list[str]]:
+    """Every case's code, each with no lumastyle module imported, in one interpreter (each of its own
+    would pay Python's and torch's start again): case name -> the lines it printed."""
+    cases = {f"first {first}": f"import {first}\n{REPORT}" for first in FIRST}
+    cases |= {f"broken {broken}": broken_code(broken, ask) for broken, _, _, ask in BROKEN}
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_EACH_TIME], input=json.dumps(cases), cwd=REPO, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {name: result for name, result in json.loads(done.stdout.splitlines()[-1]).items()}
+
+
+def printed(fresh_runs: dict, case: str) -> list[str]:
+    result = fresh_runs[case]
+    assert "error" not in result, result.get("error")
+    return result["stdout"].splitlines()
+
+
+@pytest.mark.parametrize("first", FIRST)
+def test_the_built_ins_are_registered_whichever_module_is_imported_first(first: str, fresh_runs):
+    ops, formats = registered(printed(fresh_runs, f"first {first}"))
+    assert ops == BUILTIN_OPERATIONS and formats == BUILTIN_FORMATS
+
+
+@pytest.mark.parametrize(("broken", "ops", "formats", "ask"), BROKEN)
+def test_a_built_in_that_fails_to_import_is_one_line_when_asked_for(
+    broken: str, ops: set[str], formats: set[str], ask: str, fresh_runs
+):
+    lines = printed(fresh_runs, f"broken {broken}")
     assert registered(lines) == (ops, formats)
     assert len(lines) == 3, lines  # the error is one line
     assert "unknown" in lines[2] and f"not loaded: {broken}, ModuleNotFoundError" in lines[2]
