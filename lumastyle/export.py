@@ -9,10 +9,17 @@
   PyTorch runtimes, checked the same way.
 - ``torchscript`` is refused in one line: tracing fixes the photo size into the graph (the context
   cap and the padding are size arithmetic), so ``pt2``, PyTorch's successor to it, is the format.
-- ``cube``: an Adobe ``.cube`` 3D LUT. Exact only for a model whose transform depends on colour alone
-  (no context: ``model.context.scales: []`` and no low-level context); a context model is refused in one line
-  unless ``--reference PHOTO`` is given, which bakes the LUT that photo's context gives (the colour map
-  the model applies to that photo, for pixels of average surroundings).
+- ``cube``, ``3dl``, ``hald``: the colour map as a 3D LUT (:data:`LUT_FORMATS`): an Adobe/Resolve
+  ``.cube`` (ffmpeg's ``lut3d``, OpenColorIO, Resolve, Premiere), an Autodesk ``.3dl`` of 17 points per
+  axis, 10-bit in and 12-bit out, without Lustre's ``Mesh`` lines (the one layout ffmpeg reads; OpenColorIO,
+  Flame, Nuke), or a 16-bit Hald CLUT ``.png`` (ImageMagick's ``-hald-clut``, G'MIC, darktable,
+  RawTherapee). Exact only for a model whose transform depends on colour alone (no context:
+  ``model.context.scales: []`` and no low-level context); a context model is refused in one line
+  unless ``--reference`` is given: a photo, whose context the LUT is baked for (the colour map the
+  model applies to that photo, for pixels of average surroundings), or a folder, one LUT per photo.
+  Each written LUT is read back with lumastyle's own reader and its mean ΔE76 from the model is
+  printed: on its reference photo (the LUT applied against ``stylize``'s output), or without one on
+  :data:`_RANDOM_COLOURS` seeded random colours.
 
 The network has no Python branch on tensor sizes (the backbone's padding, the blur, the context
 cap are size arithmetic), so one export serves every size.
@@ -20,28 +27,108 @@ cap are size arithmetic), so one export serves every size.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from lumastyle.actions.cube import CubeLUT, identity_lut, write_cube
-from lumastyle.color import lab_to_rgb, rgb_to_lab
+from lumastyle.actions.action import Action
+from lumastyle.actions.cube import CubeLUT, identity_lut, read_cube_action, write_cube
+from lumastyle.actions.hald import hald_level, read_hald, write_hald
+from lumastyle.actions.threedl import read_3dl, write_3dl
+from lumastyle.color import lab_distance, lab_to_rgb, rgb_to_lab
+from lumastyle.context import ContextMap
 from lumastyle.errors import LumastyleError
 from lumastyle.geometry import capped_size, image_hw, resize
 from lumastyle.inference import stylize_tensor
-from lumastyle.io import read_image
+from lumastyle.io import photos_at, read_image
 from lumastyle.network import StyleNetwork
 
-Format = Literal["onnx", "pt2", "cube", "torchscript"]
-_SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "cube": ".cube"}
+Format = Literal["onnx", "pt2", "cube", "3dl", "hald", "torchscript"]
 _CHECK_SIZES = ((96, 128), (75, 50))  # the photo sizes an export without a context cap is checked on
 _MAX_SIDE = 16384  # the longest side an exported file takes
 #: in sRGB, 1/39 of an 8-bit level: onnxruntime differs from PyTorch by under 1e-5 (pt2: not at all),
 #: and a context copy one pixel off moves even a barely trained model's output by 3e-4 or more
 #: (tests/test_export.py), so a drift of the export's size arithmetic is refused
 _TOLERANCE = 1e-4
+#: the random colours (seeded) a LUT of a model without context is compared with the model on
+_RANDOM_COLOURS, _SEED = 4096, 0
+
+
+def _size_in_range(size: int) -> int:
+    if not 2 <= size <= 256:
+        raise LumastyleError(f"--size {size} is outside 2..256; use 17, 33 or 65")
+    return size
+
+
+def _3dl_points(size: int) -> int:
+    if size != 17:
+        raise LumastyleError(
+            f"--size {size}: a .3dl is written with 17 points per axis, the one size ffmpeg reads (Lustre's "
+            "and Flame's usual size); leave --size out, or use --format cube or hald for other sizes"
+        )
+    return 17
+
+
+def _write_cube(path: Path, table: Tensor, title: str) -> Path:
+    return write_cube(path, CubeLUT(table), title=title)
+
+
+def _write_3dl(path: Path, table: Tensor, title: str) -> Path:
+    try:
+        return write_3dl(path, table, out_bits=12, mesh=False)
+    except ValueError as err:  # too dark for its 12-bit codes to be read as such without a Mesh line
+        raise LumastyleError(f"{path}: {err}, as OpenColorIO would read it; use --format cube") from None
+
+
+def _write_hald(path: Path, table: Tensor, title: str) -> Path:
+    return write_hald(path, table, bit_depth=16)
+
+
+@dataclass(frozen=True)
+class LutFormat:
+    """A format ``lumastyle export`` writes a colour map in: a lattice of the map baked into a file.
+
+    Args:
+        suffix: the file's suffix (the default output is the checkpoint's name with it).
+        default_size: ``--size`` when it is not given.
+        points: ``--size`` -> lattice points per axis the table is baked at; raises a one-line
+            :class:`LumastyleError` for a size the format cannot carry.
+        write: (path, (N, N, N, 3) [b, g, r]-indexed table in 0..1, title) -> the path written.
+        read: lumastyle's reader of the file (the written file is read back with it and compared with
+            the model).
+        suffixes: the output suffixes the format can be written under (default: ``suffix`` alone, or
+            any for a text format: empty).
+    """
+
+    suffix: str
+    default_size: int
+    points: Callable[[int], int]
+    write: Callable[[Path, Tensor, str], Path]
+    read: Callable[[Path], Action]
+    suffixes: tuple[str, ...] = ()
+
+
+#: The LUT formats, by ``--format`` name: another format of a baked colour map (a look file another
+#: tool reads) is one entry here, and its name in :data:`Format`.
+LUT_FORMATS: dict[str, LutFormat] = {
+    "cube": LutFormat(".cube", 33, _size_in_range, _write_cube, read_cube_action),
+    "3dl": LutFormat(".3dl", 17, _3dl_points, _write_3dl, read_3dl),
+    # the Hald level follows --size: the smallest level L with L * L >= size (64: level 8, 512x512)
+    "hald": LutFormat(
+        ".png",
+        64,
+        lambda size: hald_level(_size_in_range(size)) ** 2,
+        _write_hald,
+        read_hald,
+        (".png", ".tif", ".tiff"),
+    ),
+}
+_SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", **{name: lut.suffix for name, lut in LUT_FORMATS.items()}}
 
 
 def _check_sizes(cap: int | None) -> list[tuple[int, int]]:
@@ -90,19 +177,28 @@ def export(
     ckpt: str,
     format: Format = "onnx",
     output: str | None = None,
-    size: int = 33,
+    size: int | None = None,
     reference: str | None = None,
     context_long_side: int | None = None,
 ) -> list[Path]:
-    """Export a trained checkpoint: onnx or pt2 (torch.export; any photo size in, the stylized photo
-    out), or a .cube 3D LUT.
+    """Export a trained checkpoint as a model (onnx, pt2) or a 3D LUT (cube, 3dl, hald) other tools run.
+
+    onnx and pt2 (torch.export) take any photo size in and give the stylized photo out. A LUT (.cube,
+    .3dl or Hald CLUT .png) is read back and its mean ΔE76 from the model printed.
 
     Args:
         ckpt: checkpoint written by ``lumastyle fit``.
-        format: ``onnx``, ``pt2`` or ``cube`` (``torchscript`` is refused: tracing fixes the size).
-        output: the file to write (default: beside the checkpoint, with the format's suffix).
-        size: lattice points per axis of a .cube (2..256).
-        reference: for a .cube of a model with context: the photo whose context the LUT is baked for.
+        format: ``onnx``, ``pt2``, or a LUT: ``cube`` (Adobe/Resolve), ``3dl`` (Autodesk, 17 points,
+            12-bit) or ``hald`` (a 16-bit Hald CLUT .png). ``torchscript`` is refused: tracing fixes the size.
+        output: the file to write (default: beside the checkpoint, with the format's suffix); with a
+            folder as ``reference``, the folder for its LUTs (default: beside the checkpoint, named
+            after it and the format, such as ``last-cube``), one per photo named after the photo.
+        size: LUT lattice points per axis, 2..256 (default 33 for cube; 3dl: 17 only; hald: the
+            smallest level L with L*L >= size, default 64, level 8, a 512x512 image).
+        reference: for a LUT of a model with context: a photo whose context the LUT is baked for, or a
+            folder of photos, one LUT each (photos that cannot be read are named and left out). The
+            mean ΔE76 between the LUT and the model on each photo is printed (without a reference, on
+            4096 random colours).
         context_long_side: the context cap (default: the training scale stored in the checkpoint).
     """
     from lumastyle.model import LumaStyle
@@ -114,11 +210,11 @@ def export(
         )
     if format not in _SUFFIX:
         raise LumastyleError(f"--format {format!r}: choose one of {', '.join(_SUFFIX)}")
+    if format in LUT_FORMATS:  # a baked colour map: every format of LUT_FORMATS dispatches here
+        return export_luts(ckpt, format, output, size, reference, context_long_side)
     model = LumaStyle.from_checkpoint(ckpt)
     path = Path(output).expanduser() if output else Path(ckpt).with_suffix(_SUFFIX[format])
     cap = model.context_long_side(context_long_side)
-    if format == "cube":
-        return [_export_cube(model.network, path, size, reference, cap)]
     if not model.network.exportable:
         raise LumastyleError(
             f"{ckpt}: this model's region context (model.color_context.regions) runs scikit-image's SLIC, which "
@@ -177,34 +273,124 @@ def _write_onnx(program: torch.export.ExportedProgram, example: Tensor, path: Pa
     return lambda x: session.run(None, {"image": x.numpy()})[0]
 
 
-def _export_cube(
-    network: StyleNetwork, path: Path, size: int, reference: str | None, cap: int | None
-) -> Path:
-    if not 2 <= size <= 256:
-        raise LumastyleError(f"--size {size} is outside 2..256; use 17, 33 or 65")
+def export_luts(
+    ckpt: str,
+    format: str,
+    output: str | None = None,
+    size: int | None = None,
+    reference: str | None = None,
+    context_long_side: int | None = None,
+) -> list[Path]:
+    """Bake a checkpoint's colour map into files of a format of :data:`LUT_FORMATS` (see :func:`export`
+    for the arguments): one file, or one per photo of a ``reference`` folder. Each is read back with the
+    format's reader and its mean ΔE76 from the model printed, one line a file, and a summary line for a
+    folder; a photo of the folder that cannot be read is named in one line and the others are written."""
+    from lumastyle.model import LumaStyle
+
+    lut = LUT_FORMATS[format]
+    points = lut.points(lut.default_size if size is None else size)
+    photos = photos_at(Path(reference).expanduser(), "--reference") if reference is not None else [None]
+    folder = reference is not None and Path(reference).expanduser().is_dir()
+    targets = _lut_paths(ckpt, format, output, photos, folder)
+    model = LumaStyle.from_checkpoint(ckpt)
+    network, cap = model.network, model.context_long_side(context_long_side)
     has_context = network.num_scales > 0 or network.low_level is not None
     if has_context and reference is None:
         raise LumastyleError(
-            "this model's colours depend on each pixel's surroundings (it has context), which a .cube cannot "
-            "hold; give --reference PHOTO to bake the LUT for that photo's context, or train with "
-            "--model.context.scales [] --model.color_context.blur_radii [] for a LUT-exact model"
+            f"this model's colours depend on each pixel's surroundings (it has context), which a {lut.suffix} "
+            "LUT cannot hold; give --reference PHOTO (or a folder of photos, one LUT each) to bake the LUT for "
+            "that photo's context, or train with --model.context.scales [] --model.color_context.blur_radii [] "
+            "for a LUT-exact model"
         )
-    lattice = identity_lut(size)  # (b, g, r, 3)
-    colours = lattice.reshape(1, size * size, size, 3).permute(0, 3, 1, 2)  # an image of every lattice colour
+    written: list[Path] = []
+    distances: list[tuple[float, str]] = []
+    unread = 0
+    for photo_path, path in zip(photos, targets, strict=True):
+        photo = None
+        if photo_path is not None:
+            try:
+                photo = read_image(photo_path)[0]
+            except LumastyleError as err:
+                if not folder:
+                    raise
+                print(f"skipped {err} (no LUT for it)", file=sys.stderr)
+                unread += 1
+                continue
+        maps = _average_context(network, photo, cap) if has_context and photo is not None else []
+        title = f"lumastyle {path.stem}" + (f" (context of {photo_path.name})" if photo_path else "")
+        written.append(lut.write(path, _bake(network, points, maps), title))
+        distance = _distance_from_model(network, lut.read(path), photo, cap)
+        on = photo_path.name if photo_path is not None else f"{_RANDOM_COLOURS} random colours (seed {_SEED})"
+        print(f"{path}: mean ΔE76 {distance:.2f} from the model on {on} ({points} points per axis)")
+        distances.append((distance, on))
+    if folder:
+        if not written:
+            raise LumastyleError(f"--reference {reference}: none of its {len(photos)} photos could be read; no LUT written")
+        worst = max(distances)
+        mean = sum(d for d, _ in distances) / len(distances)
+        print(
+            f"{len(written)} LUT(s) in {targets[0].parent}: mean ΔE76 {mean:.2f} from the model on their photos "
+            f"(worst {worst[0]:.2f}, {worst[1]})" + (f"; {unread} photo(s) could not be read" if unread else "")
+        )
+    return written
+
+
+def _lut_paths(
+    ckpt: str, format: str, output: str | None, photos: list[Path] | list[None], folder: bool
+) -> list[Path]:
+    """Where each LUT goes: ``output`` (default: the checkpoint's name with the format's suffix), or for a
+    folder of reference photos, one file per photo, named after it, in the folder ``output`` (default:
+    beside the checkpoint, ``<checkpoint>-<format>``). A name no reader takes, or a LUT that would
+    replace a reference photo, is refused in one line."""
+    lut, ckpt_path = LUT_FORMATS[format], Path(ckpt).expanduser()
+    if not folder:
+        paths = [Path(output).expanduser() if output else ckpt_path.with_suffix(lut.suffix)]
+    else:
+        out_dir = Path(output).expanduser() if output else ckpt_path.with_name(f"{ckpt_path.stem}-{format}")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise LumastyleError(f"--output {out_dir} is a file; with a folder as --reference give a folder")
+        stems = [p.stem.lower() for p in photos if p is not None]
+        paths = [
+            out_dir / ((p.stem if stems.count(p.stem.lower()) == 1 else p.name.replace(".", "_")) + lut.suffix)
+            for p in photos
+            if p is not None
+        ]
+    if lut.suffixes and paths[0].suffix.lower() not in lut.suffixes:
+        raise LumastyleError(f"--output {paths[0]}: this format is written as {', '.join(lut.suffixes)}; change the name")
+    for path, photo in zip(paths, photos, strict=True):
+        if photo is not None and path.resolve() == photo.resolve():
+            raise LumastyleError(f"--output {path}: the LUT would replace the reference photo; give another name or folder")
+    return paths
+
+
+def _average_context(network: StyleNetwork, photo: Tensor, cap: int | None) -> list[ContextMap]:
+    """The photo's context maps, each averaged to one value (every lattice colour is read at the
+    photo's average context)."""
     with torch.no_grad():
-        if has_context:
-            assert reference is not None  # refused above
-            photo = read_image(reference)[0][None]
-            maps = network.encode_context(_capped(photo, cap))
-            # every lattice colour read at the photo's average context: the mean of its maps
-            maps = [m._replace(features=m.features.mean(dim=(-2, -1), keepdim=True)) for m in maps]
-        else:
-            maps = []
+        maps = network.encode_context(_capped(photo[None], cap))
+    return [m._replace(features=m.features.mean(dim=(-2, -1), keepdim=True)) for m in maps]
+
+
+def _bake(network: StyleNetwork, points: int, maps: list[ContextMap]) -> Tensor:
+    """The network's colour map (at ``maps``, the context) on a lattice: (points, points, points, 3) [b, g, r]."""
+    lattice = identity_lut(points)  # (b, g, r, 3)
+    colours = lattice.reshape(1, points * points, points, 3).permute(0, 3, 1, 2)  # an image of every lattice colour
+    with torch.no_grad():
         lab = rgb_to_lab(colours)
         out = lab_to_rgb(network.transform(lab, maps, image_hw(lab)))
-    table = out[0].permute(1, 2, 0).reshape(size, size, size, 3)
-    title = f"lumastyle {path.stem}" + (f" (context of {Path(reference).name})" if reference else "")
-    return write_cube(path, CubeLUT(table), title=title)
+    return out[0].permute(1, 2, 0).reshape(points, points, points, 3)
+
+
+def _distance_from_model(network: StyleNetwork, action: Action, photo: Tensor | None, cap: int | None) -> float:
+    """Mean ΔE76 between ``stylize``'s output (:func:`lumastyle.inference.stylize_tensor`) and the LUT
+    read back (``action``) on ``photo``, or without one on :data:`_RANDOM_COLOURS` seeded random colours."""
+    if photo is None:
+        side = int(_RANDOM_COLOURS**0.5)
+        photo = torch.rand(3, side, side, generator=torch.Generator().manual_seed(_SEED))
+    with torch.no_grad():
+        model = stylize_tensor(network, photo, cap)
+        through_lut = action(photo)
+    return float(lab_distance(rgb_to_lab(through_lut), rgb_to_lab(model)).mean())
 
 
 def _capped(rgb: Tensor, cap: int | None) -> Tensor:

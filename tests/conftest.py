@@ -19,6 +19,23 @@ QUICK = [
 ]  # fmt: skip
 
 
+#: ``train``'s options for a model whose transform depends on colour alone (no context at all): no
+#: backbone, so the quick preset's backbone width and padding go back to their defaults (set with
+#: scales [] they would do nothing, which is refused)
+COLOUR_ONLY = ["--model.context.scales", "[]", "--model.backbone.width", "1.0", "--model.context.pad", "32"]
+
+
+def train(work: Path, name: str, *extra: str) -> Path:
+    """Fit the quick preset for one epoch on 6 toy pairs made in ``work`` (``extra``: more options);
+    the run's last checkpoint."""
+    from lumastyle.cli import main
+
+    root = make_pairs(work / "pairs", n=6)
+    main(["fit", "--config", "pairs", *QUICK, "--trainer.max_epochs", "1", "--data.root", str(root),
+          "--trainer.default_root_dir", str(work / "runs"), "--trainer.logger.name", name, *extra])  # fmt: skip
+    return work / "runs" / name / "version_0" / "checkpoints" / "last.ckpt"
+
+
 def smooth_photo(h: int, w: int, seed: int) -> torch.Tensor:
     """A small photo-like image: smooth colour gradients plus mild noise, in [0, 1]."""
     g = torch.Generator().manual_seed(seed)

@@ -8,23 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import QUICK, make_pairs, smooth_photo
+from conftest import COLOUR_ONLY, smooth_photo, train
 
 from lumastyle.actions import load_action
 from lumastyle.cli import main
 from lumastyle.errors import LumastyleError
 from lumastyle.io import write_image
 from lumastyle.model import LumaStyle
-
-REPO = Path(__file__).resolve().parents[1]
-TINY = ["--config", "pairs", *QUICK, "--trainer.max_epochs", "1"]
-
-
-def train(work: Path, name: str, *extra: str) -> Path:
-    root = make_pairs(work / "pairs", n=6)
-    main(["fit", *TINY, "--data.root", str(root), "--trainer.default_root_dir", str(work / "runs"),
-          "--trainer.logger.name", name, *extra])  # fmt: skip
-    return work / "runs" / name / "version_0" / "checkpoints" / "last.ckpt"
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +30,7 @@ def context_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def colour_model(tmp_path_factory) -> Path:
     """A model whose transform depends on colour alone (no context at all)."""
-    # no backbone: the quick preset's backbone width and padding go back to their defaults (set with
-    # scales [] they would do nothing, which is refused)
-    no_backbone = ["--model.context.scales", "[]", "--model.backbone.width", "1.0", "--model.context.pad", "32"]
-    return train(tmp_path_factory.mktemp("colour"), "colour", *no_backbone)
+    return train(tmp_path_factory.mktemp("colour"), "colour", *COLOUR_ONLY)
 
 
 def stylized(ckpt: Path, rgb: torch.Tensor) -> torch.Tensor:

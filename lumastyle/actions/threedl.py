@@ -6,6 +6,12 @@ then N^3 lines of three integers, the output colour, with **blue changing fastes
 opposite of .cube). Without a ``Mesh`` line the bit depths are inferred as OpenColorIO infers them: the
 smallest even depth of 8 to 16 bits whose code range, with 10 % slack, holds the largest value (so a
 12-bit table whose values stay below 1127 would read as 10-bit: give it a ``Mesh`` line).
+
+What other readers take (measured, tests/test_export_luts.py): OpenColorIO ignores ``3DMESH`` and
+``Mesh`` lines and always infers the depths; ffmpeg's ``lut3d`` filter (5.1) reads no header at all: it
+skips the first line that is not a comment as the lattice and reads 17^3 rows divided by 4096, so it
+takes only 17-point tables of 12-bit codes without ``3DMESH``/``Mesh`` lines (:func:`write_3dl` with
+``mesh=False``, what ``lumastyle export --format 3dl`` writes).
 """
 
 from __future__ import annotations
@@ -96,9 +102,18 @@ def read_3dl(path: str | os.PathLike) -> Action:
     return Action([("lut3d", params)], str(path))
 
 
-def write_3dl(path: str | os.PathLike, table: Tensor, out_bits: int = 12) -> Path:
+def write_3dl(path: str | os.PathLike, table: Tensor, out_bits: int = 12, mesh: bool = True) -> Path:
     """Write a (N, N, N, 3) [b, g, r]-indexed 3D table (values in 0..1) as a .3dl file, atomically:
-    a 10-bit input lattice, ``out_bits`` integer output codes and a ``Mesh`` line saying so."""
+    a 10-bit input lattice and ``out_bits`` integer output codes.
+
+    Args:
+        path: the file to write.
+        table: the table, clamped to 0..1.
+        out_bits: the output codes' bit depth (8..16).
+        mesh: write Lustre's ``3DMESH`` and ``Mesh IN OUT`` lines, which say the depths; without them
+            (the layout ffmpeg reads, see the module docstring) readers infer the output depth from the
+            largest code, so a table whose largest code would read as another depth raises ValueError.
+    """
     path = Path(path)
     table = torch.as_tensor(table).detach().float().cpu()
     n = table.shape[0]
@@ -106,10 +121,15 @@ def write_3dl(path: str | os.PathLike, table: Tensor, out_bits: int = 12) -> Pat
         raise ValueError(f"table must be (N, N, N, 3) with N in 2..{_MAX_SIZE}, out_bits 8..16")
     lattice = " ".join(str(round(i * 1023 / (n - 1))) for i in range(n))
     codes = (table.clamp(0, 1) * (2**out_bits - 1)).round().int().permute(2, 1, 0, 3).reshape(-1, 3)
-    mesh = max(1, (n - 1).bit_length())
+    head = "# written by lumastyle; blue changes fastest\n"
+    if mesh:
+        head += f"3DMESH\nMesh {max(1, (n - 1).bit_length())} {out_bits}\n"
+    elif likely_bit_depth(int(codes.max())) != out_bits:
+        raise ValueError(
+            f"the table's largest value, {float(table.max()):.3f}, reads as {likely_bit_depth(int(codes.max()))}-bit "
+            f"codes without a Mesh line, not {out_bits}-bit"
+        )
     rows = "\n".join(f"{r} {g} {b}" for r, g, b in codes.tolist())
     with atomic_path(path) as tmp:
-        tmp.write_text(
-            f"# written by lumastyle; blue changes fastest\n3DMESH\nMesh {mesh} {out_bits}\n{lattice}\n{rows}\n"
-        )
+        tmp.write_text(f"{head}{lattice}\n{rows}\n")
     return path
