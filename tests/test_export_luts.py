@@ -48,8 +48,8 @@ def delta_e(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def gradient_photo(path: Path) -> torch.Tensor:
     """A 64x96 photo of smooth gradients with saturated patches along its lower part, written as a
-    16-bit PNG (ffmpeg turns 8-bit samples into 16-bit ones by a shift, v * 256, not v * 257, which
-    moves them by up to 1/256), and the pixels lumastyle reads from it."""
+    16-bit PNG (ffmpeg widens 8-bit samples to 16 bits about as a shift does, v * 256, not v * 257,
+    which moves them by up to about 1/256), and the pixels lumastyle reads from it."""
     ys = torch.linspace(0, 1, H).view(H, 1).expand(H, W)
     xs = torch.linspace(0, 1, W).view(1, W).expand(H, W)
     rgb = torch.stack([xs, 0.15 + 0.7 * ys, 1 - 0.8 * xs * ys])
