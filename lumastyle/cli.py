@@ -52,7 +52,7 @@ EXTRA_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., Any], bool]] = {
 EPILOG = (
     "More: 'lumastyle stylize --help' applies a trained checkpoint to photos; "
     "'lumastyle action apply --help' renders a look (recipe, .cube, .3dl, Hald .png, .acv, .xmp) onto photos; "
-    "'lumastyle export CKPT --format onnx|pt2|cube|3dl|hald' writes a model or a LUT other tools run; "
+    "'lumastyle export CKPT --format onnx|pt2|cube|3dl|hald|xmp' writes a model, a LUT or a Lightroom preset other tools run; "
     "'lumastyle report RUN [RUN]' writes an HTML page of a run's test photos; "
     "'lumastyle plugins' lists the DataModules, heads, looks and styles installed. --config also takes a "
     "style by name (--config spring)."

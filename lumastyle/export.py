@@ -20,6 +20,11 @@
   Each written LUT is read back with lumastyle's own reader and its mean ΔE76 from the model is
   printed: on its reference photo (the LUT applied against ``stylize``'s output), or without one on
   :data:`_RANDOM_COLOURS` seeded random colours.
+- ``xmp``: a Lightroom Classic / Camera Raw preset (:func:`export_preset`): the settings whose rendering
+  by lumastyle comes closest to the model's output (:func:`lumastyle.actions.preset_fit.fit_preset`),
+  on the ``--reference`` photos (a photo or a folder; needed for a model with context), or without
+  them, for a colour-only model, on every colour of a 33-point lattice. The fit's mean ΔE76 from the
+  model is printed.
 
 The network has no Python branch on tensor sizes (the backbone's padding, the blur, the context
 cap are size arithmetic), so one export serves every size.
@@ -48,7 +53,7 @@ from lumastyle.inference import stylize_tensor
 from lumastyle.io import photos_at, read_image
 from lumastyle.network import StyleNetwork
 
-Format = Literal["onnx", "pt2", "cube", "3dl", "hald", "torchscript"]
+Format = Literal["onnx", "pt2", "cube", "3dl", "hald", "xmp", "torchscript"]
 _CHECK_SIZES = ((96, 128), (75, 50))  # the photo sizes an export without a context cap is checked on
 _MAX_SIDE = 16384  # the longest side an exported file takes
 #: in sRGB, 1/39 of an 8-bit level: onnxruntime differs from PyTorch by under 1e-5 (pt2: not at all),
@@ -128,7 +133,7 @@ LUT_FORMATS: dict[str, LutFormat] = {
         (".png", ".tif", ".tiff"),
     ),
 }
-_SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", **{name: lut.suffix for name, lut in LUT_FORMATS.items()}}
+_SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", **{name: lut.suffix for name, lut in LUT_FORMATS.items()}, "xmp": ".xmp"}
 
 
 def _check_sizes(cap: int | None) -> list[tuple[int, int]]:
@@ -181,15 +186,18 @@ def export(
     reference: str | None = None,
     context_long_side: int | None = None,
 ) -> list[Path]:
-    """Export a trained checkpoint as a model (onnx, pt2) or a 3D LUT (cube, 3dl, hald) other tools run.
+    """Export a trained checkpoint as a model (onnx, pt2), a 3D LUT (cube, 3dl, hald) or a Lightroom preset (xmp).
 
     onnx and pt2 (torch.export) take any photo size in and give the stylized photo out. A LUT (.cube,
-    .3dl or Hald CLUT .png) is read back and its mean ΔE76 from the model printed.
+    .3dl or Hald CLUT .png) is read back and its mean ΔE76 from the model printed. A Lightroom /
+    Camera Raw preset (.xmp) holds the point curves, HSL (or a black-and-white mix), Color Grading,
+    Vibrance and Saturation fitted to the model's colours; the fit's mean ΔE76 is printed.
 
     Args:
         ckpt: checkpoint written by ``lumastyle fit``.
         format: ``onnx``, ``pt2``, or a LUT: ``cube`` (Adobe/Resolve), ``3dl`` (Autodesk, 17 points,
-            12-bit) or ``hald`` (a 16-bit Hald CLUT .png). ``torchscript`` is refused: tracing fixes the size.
+            12-bit) or ``hald`` (a 16-bit Hald CLUT .png); or ``xmp``, a Lightroom / Camera Raw preset.
+            ``torchscript`` is refused: tracing fixes the size.
         output: the file to write (default: beside the checkpoint, with the format's suffix); with a
             folder as ``reference``, the folder for its LUTs (default: beside the checkpoint, named
             after it and the format, such as ``last-cube``), one per photo named after the photo.
@@ -198,7 +206,8 @@ def export(
         reference: for a LUT of a model with context: a photo whose context the LUT is baked for, or a
             folder of photos, one LUT each (photos that cannot be read are named and left out). The
             mean ΔE76 between the LUT and the model on each photo is printed (without a reference, on
-            4096 random colours).
+            4096 random colours). For xmp: the photo, or folder of photos, the preset is fitted on
+            (needed for a model with context; without, a colour-only model is fitted on a lattice of colours).
         context_long_side: the context cap (default: the training scale stored in the checkpoint).
     """
     from lumastyle.model import LumaStyle
@@ -212,6 +221,8 @@ def export(
         raise LumastyleError(f"--format {format!r}: choose one of {', '.join(_SUFFIX)}")
     if format in LUT_FORMATS:  # a baked colour map: every format of LUT_FORMATS dispatches here
         return export_luts(ckpt, format, output, size, reference, context_long_side)
+    if format == "xmp":
+        return [export_preset(ckpt, output, reference, context_long_side)]
     model = LumaStyle.from_checkpoint(ckpt)
     path = Path(output).expanduser() if output else Path(ckpt).with_suffix(_SUFFIX[format])
     cap = model.context_long_side(context_long_side)
@@ -397,3 +408,61 @@ def _capped(rgb: Tensor, cap: int | None) -> Tensor:
     from lumastyle.inference import context_copy
 
     return context_copy(rgb, cap)
+
+
+#: the long side reference photos are fitted at (the model stylizes this copy; a preset is per pixel)
+_FIT_SIDE = 512
+
+
+def export_preset(
+    ckpt: str, output: str | None = None, reference: str | None = None, context_long_side: int | None = None
+) -> Path:
+    """Fit a Lightroom / Camera Raw preset to a checkpoint's colours and write it (see :func:`export`
+    for the arguments and :mod:`lumastyle.actions.preset_fit` for what is fitted); prints the fit's
+    mean ΔE76 from the model. Photos of a ``reference`` folder that cannot be read are named in one
+    line and left out."""
+    from lumastyle.actions.preset_fit import fit_preset
+    from lumastyle.actions.xmp import write_xmp
+    from lumastyle.model import LumaStyle
+
+    path = Path(output).expanduser() if output else Path(ckpt).expanduser().with_suffix(".xmp")
+    if path.suffix.lower() != ".xmp":
+        raise LumastyleError(f"--output {path}: a Lightroom preset is written as .xmp; change the name")
+    photo_paths = photos_at(Path(reference).expanduser(), "--reference") if reference is not None else []
+    model = LumaStyle.from_checkpoint(ckpt)
+    network, cap = model.network, model.context_long_side(context_long_side)
+    has_context = network.num_scales > 0 or network.low_level is not None
+    if has_context and reference is None:
+        raise LumastyleError(
+            "this model's colours depend on each photo (it has context); give --reference PHOTO or a folder "
+            "of photos (the training photos, or the ones the preset is for) to fit the preset on"
+        )
+    photos = []
+    for photo_path in photo_paths:
+        try:
+            photo = read_image(photo_path)[0]
+        except LumastyleError as err:
+            if len(photo_paths) == 1:
+                raise
+            print(f"skipped {err} (not fitted on)", file=sys.stderr)
+            continue
+        h, w = photo.shape[-2:]
+        photos.append(resize(photo[None], capped_size(h, w, _FIT_SIDE), antialias=True)[0].clamp(0, 1))
+    if reference is not None and not photos:
+        raise LumastyleError(f"--reference {reference}: none of its photos could be read; nothing was written")
+    if not has_context:  # a colour-only model: every colour of a lattice, beside any photos
+        side = 33
+        photos.append(identity_lut(side).reshape(side * side, side, 3).permute(2, 0, 1))
+    with torch.no_grad():
+        targets = [stylize_tensor(network, photo, cap) for photo in photos]
+    fit = fit_preset(photos, targets)
+    title = f"lumastyle {Path(ckpt).stem}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_xmp(path, fit.settings, title, curves=fit.curves, grayscale=fit.grayscale)
+    on = f"{len(photo_paths)} reference photo(s)" if photo_paths else "a 33-point lattice of colours"
+    print(
+        f"{path}: a {'black-and-white' if fit.grayscale else 'colour'} preset, mean ΔE76 {fit.error:.2f} from "
+        f"the model on {on} (lumastyle's rendering of the preset; clarity, local and per-photo edits are not "
+        "in a preset)"
+    )
+    return path

@@ -7,12 +7,19 @@ batched and differentiable almost everywhere, so actions can render targets on a
 These are the adjustments of photo editors (Photoshop actions, Lightroom presets). Their exact
 formulas are proprietary; the ones here follow the documented behaviour, with kornia providing the
 colour-space conversions. Bad parameters raise :class:`LumastyleError` naming the parameter.
+
+Recipes give numbers. The numeric parameters of the operations a Lightroom preset maps onto
+(``curves``' points as an (N, 2) tensor, ``exposure``, ``hue_saturation``, ``vibrance``,
+``color_grading``) also take tensors, and the result is then differentiable in them: this is how
+:mod:`lumastyle.actions.preset_fit` fits a preset's settings by gradient descent through the very
+functions that render it.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import overload
 
 import torch
 import torch.nn.functional as F
@@ -57,9 +64,17 @@ def _per_channel(value: PerChannel, ref: Tensor, name: str) -> Tensor:
     return t.view(3, 1, 1)
 
 
-def checked_number(value: float, name: str, low: float = -float("inf"), high: float = float("inf")) -> float:
+@overload
+def checked_number(value: float, name: str, low: float = ..., high: float = ...) -> float: ...
+@overload
+def checked_number(value: Tensor, name: str, low: float = ..., high: float = ...) -> Tensor: ...
+def checked_number(value: float | Tensor, name: str, low: float = -float("inf"), high: float = float("inf")) -> float | Tensor:
     """Parameter ``name`` as a float within [``low``, ``high``]; anything else (not a number, out of
-    range) raises a one-line :class:`LumastyleError` naming the parameter and the range."""
+    range) raises a one-line :class:`LumastyleError` naming the parameter and the range. A one-element
+    tensor (a setting being fitted) is checked the same way and returned as it is, keeping its gradient."""
+    if isinstance(value, Tensor) and value.numel() == 1:
+        checked_number(float(value.detach()), name, low, high)
+        return value.reshape(())
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -67,6 +82,12 @@ def checked_number(value: float, name: str, low: float = -float("inf"), high: fl
     if not low <= v <= high:
         raise LumastyleError(f"{name} must be within [{low}, {high}], got {v}")
     return v
+
+
+def active(value: float | Tensor) -> bool:
+    """Whether a parameter changes anything: a number other than 0, or a tensor (a setting being fitted,
+    which must stay in the computation even at 0 to receive its gradient)."""
+    return isinstance(value, Tensor) or value != 0
 
 
 def luminance(image: Tensor) -> Tensor:
@@ -110,22 +131,34 @@ def _pchip_end_slope(h0: Tensor, h1: Tensor, d0: Tensor, d1: Tensor) -> Tensor:
     return torch.where((torch.sign(d0) != torch.sign(d1)) & (s.abs() > 3 * d0.abs()), 3 * d0, s)
 
 
-def monotone_curve(x: Tensor, points: Points, name: str = "curve") -> Tensor:
+def _curve_points(points: Points | Tensor, name: str, like: Tensor) -> tuple[Tensor, Tensor]:
+    """A curve's control points as (xs, ys) tensors in ``like``'s dtype and device; a tensor of points
+    (N, 2) (a curve being fitted) keeps its gradient and must already be in increasing x."""
+    if isinstance(points, Tensor):
+        plain = points.detach().tolist() if points.ndim == 2 and points.shape[-1] == 2 else None
+        if plain is None or _check_points(plain, name)[0] != [p[0] for p in plain]:
+            raise LumastyleError(f"{name}: a tensor of curve points must be (N, 2) in increasing x")
+        pts = points.to(like)
+        return pts[:, 0].contiguous(), pts[:, 1]
+    xs_l, ys_l = _check_points(points, name)
+    return like.new_tensor(xs_l), like.new_tensor(ys_l)
+
+
+def monotone_curve(x: Tensor, points: Points | Tensor, name: str = "curve") -> Tensor:
     """Evaluate the monotone cubic (Fritsch-Carlson / PCHIP) interpolant through ``points`` at ``x``.
 
     Args:
         x: values to map, any shape.
-        points: control points [[x, y], ...] in [0, 1] (at least two, distinct x).
+        points: control points [[x, y], ...] in [0, 1] (at least two, distinct x), or an (N, 2)
+            tensor of them in increasing x.
         name: the curve's name, for error messages.
 
     Outside the first and last control points the curve is flat (as in photo editors).
     """
-    xs_l, ys_l = _check_points(points, name)
-    xs = torch.tensor(xs_l, dtype=x.dtype, device=x.device)
-    ys = torch.tensor(ys_l, dtype=x.dtype, device=x.device)
+    xs, ys = _curve_points(points, name, x)
     h = xs[1:] - xs[:-1]
     delta = (ys[1:] - ys[:-1]) / h
-    n = len(xs_l)
+    n = len(xs)
     if n == 2:
         d = torch.stack([delta[0], delta[0]])
     else:
@@ -298,9 +331,9 @@ def hue_saturation(
     hsv = rgb_to_hsv(x)  # h in radians [0, 2pi), s, v in [0, 1]
     h_deg = hsv[..., 0:1, :, :] * (180.0 / torch.pi)
     s, v = hsv[..., 1:2, :, :], hsv[..., 2:3, :, :]
-    shift = torch.full_like(h_deg, checked_number(hue_shift, "hue_shift"))
-    sat = torch.full_like(s, 1.0 + checked_number(saturation, "saturation", -1.0, 100.0))
-    light = torch.full_like(s, checked_number(lightness, "lightness", -1.0, 1.0))
+    shift = torch.zeros_like(h_deg) + checked_number(hue_shift, "hue_shift")
+    sat = torch.zeros_like(s) + (1.0 + checked_number(saturation, "saturation", -1.0, 100.0))
+    light = torch.zeros_like(s) + checked_number(lightness, "lightness", -1.0, 1.0)
     if not isinstance(ranges, (list, tuple)):
         raise LumastyleError(
             f"ranges must be a list of {{hue, width, feather, ...}} mappings, got {ranges!r}"
@@ -430,9 +463,10 @@ def photo_filter(
     return finish_image(out, image)
 
 
-def _hue_color(hue_deg: float, ref: Tensor) -> Tensor:
-    """The fully saturated colour of a hue (degrees) as a (3, 1, 1) tensor."""
-    hsv = torch.tensor([hue_deg % 360.0 * torch.pi / 180.0, 1.0, 1.0], dtype=ref.dtype, device=ref.device)
+def _hue_color(hue_deg: float | Tensor, ref: Tensor) -> Tensor:
+    """The fully saturated colour of a hue (degrees) as a (3, 1, 1) tensor (differentiable in a tensor hue)."""
+    hue = torch.remainder(torch.as_tensor(hue_deg, dtype=ref.dtype, device=ref.device), 360.0)
+    hsv = torch.stack([hue * (torch.pi / 180.0), torch.ones_like(hue), torch.ones_like(hue)])
     return hsv_to_rgb(hsv.view(3, 1, 1))
 
 
@@ -520,7 +554,7 @@ def grayscale(image: Tensor, amount: float = 0.0, mix: dict[str, float] | None =
 _WHEEL_KEYS = ("hue", "saturation", "luminance")
 
 
-def _wheel(wheel: dict | None, name: str) -> tuple[float, float, float]:
+def _wheel(wheel: dict | None, name: str) -> tuple[float | Tensor, float | Tensor, float | Tensor]:
     if wheel is None:
         return 0.0, 0.0, 0.0
     if not isinstance(wheel, dict) or set(wheel) - set(_WHEEL_KEYS):
@@ -532,7 +566,9 @@ def _wheel(wheel: dict | None, name: str) -> tuple[float, float, float]:
     )
 
 
-def tonal_weights(y: Tensor, blending: float = 0.5, balance: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+def tonal_weights(
+    y: Tensor, blending: float | Tensor = 0.5, balance: float | Tensor = 0.0
+) -> tuple[Tensor, Tensor, Tensor]:
     """Shadow, midtone and highlight weights of luminance ``y`` (they sum to 1).
 
     The shadows end and the highlights begin a quarter of the range either side of a split point
@@ -542,7 +578,7 @@ def tonal_weights(y: Tensor, blending: float = 0.5, balance: float = 0.0) -> tup
     split = 0.5 - 0.25 * balance
     width = 0.05 + 0.2 * blending
 
-    def rise(edge: float) -> Tensor:
+    def rise(edge: float | Tensor) -> Tensor:
         t = ((y - edge) / width * 0.5 + 0.5).clamp(0, 1)
         return t * t * (3 - 2 * t)  # smoothstep
 
@@ -581,13 +617,13 @@ def color_grading(
                                         (highlights, "highlights"), (overall, "overall"))]  # fmt: skip
     blending = checked_number(blending, "blending", 0.0, 1.0)
     balance = checked_number(balance, "balance", -1.0, 1.0)
-    if not any(sat or lum for _, sat, lum in wheels):
+    if not any(active(sat) or active(lum) for _, sat, lum in wheels):
         return finish_image(x, image)
     y = luminance(x)
     weights = (*tonal_weights(y, blending, balance), torch.ones_like(y))
     out, lift = x, torch.zeros_like(y)
     for (hue, sat, lum), w in zip(wheels, weights, strict=True):
-        if sat:
+        if active(sat):
             tint = _hue_color(hue, x)
             out = out + sat * 0.4 * w * (tint - luminance(tint))
         lift = lift + 0.25 * lum * w

@@ -29,16 +29,21 @@ declarations are refused (they can expand into huge documents).
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
+from torch import Tensor
+
 from lumastyle.actions.action import Action, read_look_file
-from lumastyle.actions.ops import HUE_BANDS, IDENTITY_CURVE
+from lumastyle.actions.ops import HUE_BANDS, IDENTITY_CURVE, active
 from lumastyle.actions.registry import register_look_format
 from lumastyle.errors import LumastyleError
+from lumastyle.io import atomic_path
 
 CRS = "http://ns.adobe.com/camera-raw-settings/1.0/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -123,7 +128,14 @@ def _settings(root: ET.Element) -> dict[str, Any]:
     return found
 
 
-def _number(settings: dict[str, Any], key: str, path: Path) -> float:
+def _setting(settings: Mapping[str, Any], key: str, path: Path | str) -> float | Tensor:
+    """A setting that :mod:`lumastyle.actions.preset_fit` fits: a tensor (being fitted, kept
+    differentiable) or the file's number."""
+    value = settings.get(key, 0)
+    return value if isinstance(value, Tensor) else _number(settings, key, path)
+
+
+def _number(settings: Mapping[str, Any], key: str, path: Path | str) -> float:
     value = settings.get(key, 0)
     try:
         v = float(str(value).strip().replace("+", ""))
@@ -134,7 +146,11 @@ def _number(settings: dict[str, Any], key: str, path: Path) -> float:
     return v
 
 
-def _curve(items: Any, key: str, path: Path) -> list[list[float]]:
+def _curve(items: Any, key: str, path: Path | str) -> Any:
+    """A point curve's control points in [0, 1]: from the file's "x, y" strings in 0..255, or an (N, 2)
+    tensor of them in 0..255 being fitted (returned divided by 255, keeping its gradient)."""
+    if isinstance(items, Tensor):
+        return items / 255.0
     if not isinstance(items, list) or len(items) < 2:
         raise LumastyleError(
             f"{path}: crs:{key} must be an rdf:Seq of at least two 'x, y' points; fix the preset"
@@ -161,7 +177,7 @@ def _tone_curve(
     return [black, [0.25, quarter], [0.5, 0.5], [0.75, three_quarter], white]
 
 
-def _tone_2010(s: dict[str, Any], path: Path) -> list[list[float]] | None:
+def _tone_2010(s: Mapping[str, Any], path: Path | str) -> list[list[float]] | None:
     """The process 2010 tone sliders as one master curve, relative to their defaults (None: all at them)."""
     v = {k: (_number(s, k, path) if k in s else d) - d for k, d in _TONE_2010.items()}
     if not any(v.values()):
@@ -180,14 +196,14 @@ def _tone_2010(s: dict[str, Any], path: Path) -> list[list[float]] | None:
 
 
 def _wheel(
-    s: dict[str, Any], path: Path, wheel: str, hue_key: str | None, sat_key: str | None
-) -> dict[str, float]:
+    s: Mapping[str, Any], path: Path | str, wheel: str, hue_key: str | None, sat_key: str | None
+) -> dict[str, float | Tensor]:
     """One colour-grading wheel; shadows and highlights fall back on the split-toning settings."""
 
-    def get(key: str, fallback: str | None) -> float:
+    def get(key: str, fallback: str | None) -> float | Tensor:
         if f"ColorGrade{wheel}{key}" in s:
-            return _number(s, f"ColorGrade{wheel}{key}", path)
-        return _number(s, fallback, path) if fallback and fallback in s else 0.0
+            return _setting(s, f"ColorGrade{wheel}{key}", path)
+        return _setting(s, fallback, path) if fallback and fallback in s else 0.0
 
     return {
         "hue": get("Hue", hue_key),
@@ -215,20 +231,29 @@ def read_xmp(path: str | os.PathLike) -> Action:
             f"{path}: ignoring unsupported settings: {', '.join(unknown)} (lumastyle has no counterpart)",
             stacklevel=2,
         )
+    return Action(preset_steps(s, path), str(path))
+
+
+def preset_steps(s: Mapping[str, Any], path: Path | str) -> list[tuple[str, dict[str, Any]]]:
+    """The operations (name, parameters) that crs settings ``s`` map onto, as the table above says:
+    lumastyle's rendering of a preset. Values are as a preset file holds them (strings or numbers in
+    Lightroom's units; point curves as lists of "x, y"); settings being fitted may be tensors (point
+    curves: (N, 2) in 0..255), and the rendering is then differentiable in them
+    (:mod:`lumastyle.actions.preset_fit`). ``path`` names the preset in messages."""
     hues = {"SplitToningShadowHue", "SplitToningHighlightHue"}  # degrees; the rest are -100..100 sliders
-    n = {k: _number(s, k, path) / 100.0 for k in (*_TONE, "Vibrance", "Saturation", *_HSL, *_SPLIT, *_GRAY[1:],
+    n = {k: _setting(s, k, path) / 100.0 for k in (*_TONE, "Vibrance", "Saturation", *_HSL, *_SPLIT, *_GRAY[1:],
                                                   *_CALIBRATION_KEYS, "ShadowTint", *_LOCAL) if k not in hues}  # fmt: skip
     steps: list[tuple[str, dict[str, Any]]] = []
     stops = _number(s, "Exposure2012", path) + _number(s, "Exposure", path)
     if stops:
         steps.append(("exposure", {"stops": stops}))
     if any(n[k] for k in _TONE):
-        steps.append(("curves", {"master": _tone_curve(*(n[k] for k in _TONE))}))
+        steps.append(("curves", {"master": _tone_curve(*(_number(s, k, path) / 100.0 for k in _TONE))}))
     old_tone = _tone_2010(s, path)
     if old_tone:
         steps.append(("curves", {"master": old_tone}))
     curves = {ch: _curve(s[key], key, path) for key, ch in _CURVES.items() if key in s}
-    curves = {ch: pts for ch, pts in curves.items() if pts != IDENTITY_CURVE}
+    curves = {ch: pts for ch, pts in curves.items() if isinstance(pts, Tensor) or pts != IDENTITY_CURVE}
     if curves:
         steps.append(("curves", curves))
     for key, radius, gain in (("Clarity2012", 0.03, 0.8), ("Clarity", 0.03, 0.8), ("Texture", 0.005, 0.6)):
@@ -254,13 +279,13 @@ def read_xmp(path: str | os.PathLike) -> Action:
         steps.append(("color_balance", {"shadows": [t, -t, t]}))
     grey = str(s.get("ConvertToGrayscale", "False")).strip().lower() == "true"
     if grey:  # Lightroom's HSL, Saturation and Vibrance do nothing in black and white
-        mix = {band.lower(): n[f"GrayMixer{band}"] for band in _BANDS if n[f"GrayMixer{band}"]}
+        mix = {band.lower(): n[f"GrayMixer{band}"] for band in _BANDS if active(n[f"GrayMixer{band}"])}
         steps.append(("grayscale", {"amount": 1.0, **({"mix": mix} if mix else {})}))
     else:
         ranges = []
         for band, center in zip(_BANDS, HUE_BANDS.values(), strict=True):
             hue, sat, lum = (n[f"{kind}Adjustment{band}"] for kind in ("Hue", "Saturation", "Luminance"))
-            if hue or sat or lum:
+            if active(hue) or active(sat) or active(lum):
                 ranges.append(
                     {
                         "hue": int(center),
@@ -271,9 +296,9 @@ def read_xmp(path: str | os.PathLike) -> Action:
                         "lightness": 0.3 * lum,
                     }
                 )
-        if n["Saturation"] or ranges:
+        if active(n["Saturation"]) or ranges:
             steps.append(("hue_saturation", {"saturation": n["Saturation"], "ranges": ranges}))
-        if n["Vibrance"]:
+        if active(n["Vibrance"]):
             steps.append(("vibrance", {"amount": n["Vibrance"]}))
     if any(k in s for k in _GRADE):
         wheels = {
@@ -285,11 +310,11 @@ def read_xmp(path: str | os.PathLike) -> Action:
             "overall": _wheel(s, path, "Global", None, None),
         }
         balance_key = "ColorGradeBalance" if "ColorGradeBalance" in s else "SplitToningBalance"
-        blending = _number(s, "ColorGradeBlending", path) / 100 if "ColorGradeBlending" in s else 0.5
+        blending = _setting(s, "ColorGradeBlending", path) / 100 if "ColorGradeBlending" in s else 0.5
         steps.append(
             (
                 "color_grading",
-                {**wheels, "blending": blending, "balance": _number(s, balance_key, path) / 100},
+                {**wheels, "blending": blending, "balance": _setting(s, balance_key, path) / 100},
             )
         )
     elif n["SplitToningShadowSaturation"] or n["SplitToningHighlightSaturation"]:
@@ -322,4 +347,84 @@ def read_xmp(path: str | os.PathLike) -> Action:
         size = _number(s, "GrainSize", path) if "GrainSize" in s else 25.0
         rough = _number(s, "GrainFrequency", path) if "GrainFrequency" in s else 50.0
         steps.append(("grain", {"amount": amount, "size": size / 100, "roughness": rough / 100}))
-    return Action(steps, str(path))
+    return steps
+
+
+#: Lightroom's range of each setting :func:`write_xmp` writes (its sliders hold whole numbers).
+# fmt: off
+RANGES: dict[str, tuple[float, float]] = {
+    **{k: (-100.0, 100.0) for k in (*_HSL, "Saturation", "Vibrance", "SplitToningBalance", *_GRAY[1:])},
+    **{f"ColorGrade{w}Lum": (-100.0, 100.0) for w in _WHEELS},
+    **{k: (0.0, 359.0) for k in ("SplitToningShadowHue", "SplitToningHighlightHue", "ColorGradeMidtoneHue",
+                                 "ColorGradeGlobalHue")},
+    **{k: (0.0, 100.0) for k in ("SplitToningShadowSaturation", "SplitToningHighlightSaturation",
+                                 "ColorGradeMidtoneSat", "ColorGradeGlobalSat", "ColorGradeBlending")},
+}
+# fmt: on
+
+
+def _signed(value: float) -> str:
+    return f"{value:+d}" if value else "0"
+
+
+def write_xmp(
+    path: str | os.PathLike,
+    settings: Mapping[str, float],
+    name: str,
+    group: str = "lumastyle",
+    curves: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    grayscale: bool = False,
+) -> Path:
+    """Write a Lightroom Classic / Camera Raw preset (Process Version 2012 and later:
+    ``crs:ProcessVersion`` 11.0), named ``name`` in preset group ``group``.
+
+    Args:
+        path: the .xmp file to write (atomically).
+        settings: crs sliders of :data:`RANGES`, rounded to whole numbers as Lightroom stores them
+            (a value outside its range raises ValueError).
+        name: the preset's name in Lightroom.
+        group: the preset group it is listed under.
+        curves: point curves (``ToneCurvePV2012`` and its ``Red``, ``Green``, ``Blue``) as (x, y) pairs
+            in 0..255, rounded to whole numbers.
+        grayscale: ``crs:ConvertToGrayscale`` (the GrayMixer sliders then mix the bands).
+
+    The preset's UUID is derived from its settings, so the same look gives the same file."""
+    ET.register_namespace("x", "adobe:ns:meta/")
+    ET.register_namespace("rdf", RDF)
+    ET.register_namespace("crs", CRS)
+    meta = ET.Element("{adobe:ns:meta/}xmpmeta", {"{adobe:ns:meta/}xmptk": "lumastyle"})
+    rdf = ET.SubElement(meta, f"{{{RDF}}}RDF")
+    attrs = {"Version": "15.0", "ProcessVersion": "11.0", "PresetType": "Normal", "HasSettings": "True",
+             "SupportsAmount": "False", "SupportsColor": "True", "SupportsMonochrome": "True",
+             "ConvertToGrayscale": "True" if grayscale else "False"}  # fmt: skip
+    for key, value in settings.items():
+        if key not in RANGES:
+            raise ValueError(f"crs:{key}: write_xmp does not write this setting")
+        low, high = RANGES[key]
+        number = round(float(value))
+        if not low <= number <= high:
+            raise ValueError(f"crs:{key} is {number}, outside Lightroom's {low:g}..{high:g}")
+        attrs[key] = _signed(number) if low < 0 else str(number)
+    whole: dict[str, list[tuple[int, int]]] = {}
+    for key, pairs in (curves or {}).items():
+        points = [(round(x), round(y)) for x, y in pairs]
+        if key not in _CURVES or len(points) < 2 or any(not 0 <= v <= 255 for p in points for v in p):
+            raise ValueError(f"crs:{key} is not a point curve of at least two points in 0..255: {points}")
+        whole[key] = points
+    if whole:
+        attrs["ToneCurveName2012"] = "Custom"
+    attrs["UUID"] = uuid.uuid5(uuid.NAMESPACE_URL, repr(sorted(attrs.items())) + repr(whole)).hex.upper()
+    desc = ET.SubElement(
+        rdf, f"{{{RDF}}}Description", {f"{{{RDF}}}about": "", **{f"{{{CRS}}}{k}": v for k, v in attrs.items()}}
+    )
+    for key, text in (("Name", name), ("Group", group)):
+        alt = ET.SubElement(ET.SubElement(desc, f"{{{CRS}}}{key}"), f"{{{RDF}}}Alt")
+        ET.SubElement(alt, f"{{{RDF}}}li", {"{http://www.w3.org/XML/1998/namespace}lang": "x-default"}).text = text
+    for key, points in whole.items():
+        seq = ET.SubElement(ET.SubElement(desc, f"{{{CRS}}}{key}"), f"{{{RDF}}}Seq")
+        for x, y in points:
+            ET.SubElement(seq, f"{{{RDF}}}li").text = f"{x}, {y}"
+    ET.indent(meta, space=" ")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(ET.tostring(meta, encoding="utf-8", xml_declaration=False) + b"\n")
+    return Path(path)
