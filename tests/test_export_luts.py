@@ -1,6 +1,7 @@
-"""``lumastyle export --format cube|3dl|hald``: each LUT read by a program that is not lumastyle (ffmpeg's
+"""``lumastyle export --format cube|3dl|hald|xmp``: each LUT read by a program that is not lumastyle (ffmpeg's
 ``lut3d``, OpenColorIO's FileTransform, ImageMagick's ``-hald-clut``) gives what lumastyle gives with
-the same look on the same photo; a folder of reference photos gives one LUT each; the printed ΔE.
+the same look on the same photo; a folder of reference photos gives one LUT each; the printed ΔE;
+a Lightroom preset fitted to a model.
 
 Each tool's test skips when it is missing (the Debian packages ffmpeg and imagemagick, the pip
 package opencolorio); .ci/run installs them."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +23,12 @@ from lumastyle.actions import load_action
 from lumastyle.actions.cube import identity_lut
 from lumastyle.actions.hald import hald_level, identity_hald, write_hald
 from lumastyle.actions.threedl import write_3dl
+from lumastyle.actions.xmp import read_xmp
 from lumastyle.cli import main
 from lumastyle.color import lab_distance, rgb_to_lab
 from lumastyle.errors import LumastyleError
 from lumastyle.export import LUT_FORMATS, export
+from lumastyle.inference import stylize_tensor
 from lumastyle.io import read_image, write_image
 from lumastyle.model import LumaStyle
 
@@ -58,9 +62,6 @@ def gradient_photo(path: Path) -> torch.Tensor:
         rgb[:, 44:58, 2 + 12 * i : 12 + 12 * i] = torch.tensor(colour).view(3, 1, 1)
     write_image(path, rgb, bit_depth=16)
     return read_image(path)[0]
-
-
-
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +116,17 @@ def through_ffmpeg(lut: Path, photo: Path) -> torch.Tensor:
     """ffmpeg's lut3d filter (tetrahedral) on the photo at 16 bits a sample, the output as rgb48le."""
     ffmpeg = tool("ffmpeg", "ffmpeg")
     graph = f"format=rgb48le,lut3d=file={lut}"  # rgb48 throughout: lut3d's 8-bit path rounds to 8 bits
-    out = run([ffmpeg, "-v", "error", "-i", str(photo), "-vf", graph, "-f", "rawvideo", "-pix_fmt", "rgb48le", "-"])
+    out = run(
+        [ffmpeg, "-v", "error", "-i", str(photo), "-vf", graph, "-f", "rawvideo", "-pix_fmt", "rgb48le", "-"]
+    )
     return from_16_bit(out, "<")
 
 
 def through_opencolorio(lut: Path, rgb: torch.Tensor) -> torch.Tensor:
     """OpenColorIO's FileTransform (its own .cube and .3dl readers), on float32 pixels."""
-    ocio = pytest.importorskip("PyOpenColorIO", reason="opencolorio is not installed (pip package opencolorio)")
+    ocio = pytest.importorskip(
+        "PyOpenColorIO", reason="opencolorio is not installed (pip package opencolorio)"
+    )
     ocio.ClearAllCaches()  # it keeps a file it has read by its path
     transform = ocio.FileTransform(src=str(lut), interpolation=ocio.INTERP_LINEAR)
     processor = ocio.Config.CreateRaw().getProcessor(transform).getDefaultCPUProcessor()
@@ -132,16 +137,20 @@ def through_opencolorio(lut: Path, rgb: torch.Tensor) -> torch.Tensor:
 
 def through_imagemagick(hald: Path, photo: Path) -> torch.Tensor:
     """ImageMagick's -hald-clut (the Q16 build), the output read back at 16 bits a sample."""
-    magick = (
-        shutil.which("convert-im6.q16") or shutil.which("magick") or tool("convert", "imagemagick")
-    )
+    magick = shutil.which("convert-im6.q16") or shutil.which("magick") or tool("convert", "imagemagick")
     out = run([magick, str(photo), str(hald), "-hald-clut", "-depth", "16", "-endian", "LSB", "rgb:-"])
     return from_16_bit(out, "<")
 
 
 @pytest.mark.parametrize(
     "fmt, reader",
-    [("cube", "ffmpeg"), ("cube", "opencolorio"), ("3dl", "ffmpeg"), ("3dl", "opencolorio"), ("hald", "imagemagick")],
+    [
+        ("cube", "ffmpeg"),
+        ("cube", "opencolorio"),
+        ("3dl", "ffmpeg"),
+        ("3dl", "opencolorio"),
+        ("hald", "imagemagick"),
+    ],
 )
 def test_other_tools_read_each_lut_as_lumastyle_does(luts: dict[str, Path], look_model: Path, fmt, reader):
     """The tool's output is within 0.5 mean ΔE76 of lumastyle applying the same LUT file (the file means
@@ -212,7 +221,9 @@ def test_a_folder_of_reference_photos_gives_one_lut_each(context_model: Path, tm
 
 @pytest.mark.parametrize("fmt", list(LUT_FORMATS))
 def test_a_context_model_needs_a_reference_for_every_lut_format(context_model: Path, tmp_path: Path, fmt):
-    with pytest.raises(LumastyleError, match=r"depend on each pixel's surroundings.*--reference PHOTO") as err:
+    with pytest.raises(
+        LumastyleError, match=r"depend on each pixel's surroundings.*--reference PHOTO"
+    ) as err:
         export(str(context_model), fmt, str(tmp_path / f"look{LUT_FORMATS[fmt].suffix}"))
     assert "\n" not in str(err.value) and not any(tmp_path.iterdir())
 
@@ -259,3 +270,57 @@ def test_write_hald_and_a_headerless_3dl(tmp_path: Path):
         write_3dl(tmp_path / "dark.3dl", identity_lut(17) * 0.25, mesh=False)
     headerless = write_3dl(tmp_path / "plain.3dl", identity_lut(17), mesh=False).read_text()
     assert "Mesh" not in headerless and headerless.splitlines()[1].split()[-1] == "1023"
+
+
+# -- a Lightroom preset ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_fit(monkeypatch):
+    """export_preset's fit with fewer steps and pixels (the fit itself is tested in
+    tests/actions/test_preset_fit.py)."""
+    from lumastyle.actions import preset_fit
+
+    monkeypatch.setattr(preset_fit, "fit_preset", partial(preset_fit.fit_preset, steps=120, samples=6000))
+
+
+def test_a_colour_only_model_exported_as_a_lightroom_preset(
+    look_model: Path, tmp_path: Path, capsys, quick_fit
+):
+    """The preset is fitted on the colour lattice; the printed ΔE76 is the written file's, and on a
+    photo the preset takes most of the way from the untouched photo to the model."""
+    path = tmp_path / "look.xmp"
+    main(["export", str(look_model), "--format", "xmp", "--output", str(path)])
+    out = capsys.readouterr().out
+    printed = float(re.search(r"mean ΔE76 ([\d.]+) from the model on a 33-point lattice", out).group(1))
+    network = LumaStyle.from_checkpoint(str(look_model)).network
+    lattice = identity_lut(33).reshape(33 * 33, 33, 3).permute(2, 0, 1)
+    preset = load_action(str(path))
+    with torch.no_grad():
+        assert abs(delta_e(preset(lattice), stylize_tensor(network, lattice, None)) - printed) < 0.01
+        photo = gradient_photo(tmp_path / "photo.png")
+        model = stylize_tensor(network, photo, None)
+        # STRONG_LOOK rotates hues and clips saturated colours, more than a preset's sliders hold: the
+        # preset removes most (measured: 70 %) of the distance, not all of it
+        assert delta_e(preset(photo), model) < 0.4 * delta_e(photo, model)
+
+
+def test_a_context_model_is_fitted_on_its_reference_photos(
+    context_model: Path, tmp_path: Path, capsys, quick_fit
+):
+    with pytest.raises(LumastyleError, match="--reference"):
+        export(str(context_model), "xmp", str(tmp_path / "look.xmp"))
+    photos = tmp_path / "photos"
+    for i in range(2):
+        write_image(photos / f"p{i}.png", torch.rand(3, 40, 56, generator=torch.Generator().manual_seed(i)))
+    (photos / "broken.jpg").write_bytes(b"not a photo")
+    (path,) = export(str(context_model), "xmp", str(tmp_path / "look.xmp"), reference=str(photos))
+    captured = capsys.readouterr()
+    assert "broken.jpg" in captured.err
+    assert re.search(
+        r"look\.xmp: a (colour|black-and-white) preset, mean ΔE76 [\d.]+ from the model on 3 reference",
+        captured.out,
+    )
+    assert read_xmp(path).steps  # a preset lumastyle reads, with settings
+    with pytest.raises(LumastyleError, match=r"--output .*\.xmp"):
+        export(str(context_model), "xmp", str(tmp_path / "look.cube"), reference=str(photos))

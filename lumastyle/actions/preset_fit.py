@@ -39,6 +39,8 @@ from lumastyle.color import rgb_to_lab
 
 #: The inputs (0..255) of the fitted point curves' control points.
 CURVE_X = (0, 32, 64, 96, 128, 160, 192, 224, 255)
+#: targets with a mean Lab chroma below this may be a (toned) black and white: both kinds are fitted
+GREY_CHROMA = 8.0
 CURVES = ("ToneCurvePV2012", "ToneCurvePV2012Red", "ToneCurvePV2012Green", "ToneCurvePV2012Blue")
 _BANDS = tuple(band.capitalize() for band in HUE_BANDS)
 _HSL = tuple(f"{kind}Adjustment{band}" for kind in ("Hue", "Saturation", "Luminance") for band in _BANDS)
@@ -169,8 +171,9 @@ def fit_preset(
     Args:
         photos: sRGB images (3, H, W) in [0, 1].
         targets: the look's result on each photo, same sizes.
-        grayscale: fit a black-and-white preset (True), a colour one (False), or both and keep the
-            closer (None).
+        grayscale: fit a black-and-white preset (True), a colour one (False), or decide (None): a
+            colour preset, and also a black-and-white one, keeping the closer, when the targets are
+            nearly grey (mean Lab chroma below :data:`GREY_CHROMA`: a toned black and white).
         steps: Adam steps over the sampled pixels.
         samples: pixels drawn (seeded) from all photos to fit on; the error is measured on all.
         seed: the sampling seed.
@@ -187,7 +190,11 @@ def fit_preset(
     count = x_all.shape[-1]
     pick = torch.randperm(count, generator=generator)[: min(samples, count)]
     x, y_lab = x_all[..., pick], rgb_to_lab(y_all[..., pick])
-    choices = (False, True) if grayscale is None else (grayscale,)
+    if grayscale is None:
+        chroma = y_lab[:, 1:].norm(dim=1).mean()
+        choices: tuple[bool, ...] = (False, True) if chroma < GREY_CHROMA else (False,)
+    else:
+        choices = (grayscale,)
     fits = [_fit(x, y_lab, x_all, y_all, grey, steps) for grey in choices]
     return min(fits, key=lambda f: f.error)
 
