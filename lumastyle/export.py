@@ -455,7 +455,7 @@ def export_preset(
         photos.append(identity_lut(side).reshape(side * side, side, 3).permute(2, 0, 1))
     with torch.no_grad():
         targets = [stylize_tensor(network, photo, cap) for photo in photos]
-    fit = fit_preset(photos, targets)
+    fit = fit_preset(photos, targets, progress=True)
     title = f"lumastyle {Path(ckpt).stem}"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_xmp(path, fit.settings, title, curves=fit.curves, grayscale=fit.grayscale)

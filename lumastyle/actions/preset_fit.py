@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from lumastyle.actions.action import Action
 from lumastyle.actions.ops import HUE_BANDS
@@ -165,6 +166,7 @@ def fit_preset(
     steps: int = 400,
     samples: int = 1 << 15,
     seed: int = 0,
+    progress: bool = False,
 ) -> PresetFit:
     """The preset whose rendering by lumastyle comes closest to ``targets`` on ``photos``.
 
@@ -177,6 +179,7 @@ def fit_preset(
         steps: Adam steps over the sampled pixels.
         samples: pixels drawn (seeded) from all photos to fit on; the error is measured on all.
         seed: the sampling seed.
+        progress: show a progress bar of the steps (on stderr).
     """
     if len(photos) != len(targets) or not photos:
         raise ValueError("fit_preset needs as many targets as photos, and at least one")
@@ -195,16 +198,19 @@ def fit_preset(
         choices: tuple[bool, ...] = (False, True) if chroma < GREY_CHROMA else (False,)
     else:
         choices = (grayscale,)
-    fits = [_fit(x, y_lab, x_all, y_all, grey, steps) for grey in choices]
+    fits = [_fit(x, y_lab, x_all, y_all, grey, steps, progress) for grey in choices]
     return min(fits, key=lambda f: f.error)
 
 
-def _fit(x: Tensor, y_lab: Tensor, x_all: Tensor, y_all: Tensor, grayscale: bool, steps: int) -> PresetFit:
+def _fit(
+    x: Tensor, y_lab: Tensor, x_all: Tensor, y_all: Tensor, grayscale: bool, steps: int, progress: bool
+) -> PresetFit:
     module = _Settings(grayscale)
     optimizer = torch.optim.Adam(module.parameters(), lr=0.02)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1), eta_min=1e-3)
     history = []
-    for step in range(steps):
+    kind = "black-and-white" if grayscale else "colour"
+    for step in tqdm(range(steps), desc=f"fitting a {kind} preset", unit="step", disable=not progress):
         optimizer.zero_grad(set_to_none=True)
         loss = _delta_e(_render(module.crs(), x), y_lab).mean()
         loss.backward()
