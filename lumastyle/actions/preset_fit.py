@@ -14,10 +14,12 @@ What is fitted, in the order Lightroom applies it (and :func:`preset_steps` rend
   preset), or the black-and-white mix of the eight bands (``ConvertToGrayscale``);
 - Color Grading: the shadow, midtone, highlight and global wheels (hue, saturation, luminance),
   Blending and Balance. A wheel is fitted as a point in the unit disc (its angle the hue, its radius
-  the saturation), so no hue is ever stuck at a boundary.
+  the saturation), so no hue is ever stuck at a boundary;
+- then the post-crop vignette's amount and midpoint, on whole (small) photos, since it depends on
+  where a pixel is: kept only where it brings the preset closer.
 
-Only colour-to-colour settings are fitted: a preset cannot hold what depends on a pixel's
-surroundings or on the photo (clarity, dehaze, local or per-photo edits), and the fit's error says
+Besides the vignette, only colour-to-colour settings are fitted: a preset cannot hold what depends
+on a pixel's surroundings or on the photo (local or per-photo edits; clarity and dehaze are not fitted), and the fit's error says
 how much of the look that leaves out. Settings are kept in Lightroom's ranges and rounded to its
 whole-number steps before the error is measured.
 """
@@ -167,6 +169,7 @@ def fit_preset(
     samples: int = 1 << 15,
     seed: int = 0,
     progress: bool = False,
+    vignette: bool = True,
 ) -> PresetFit:
     """The preset whose rendering by lumastyle comes closest to ``targets`` on ``photos``.
 
@@ -180,6 +183,7 @@ def fit_preset(
         samples: pixels drawn (seeded) from all photos to fit on; the error is measured on all.
         seed: the sampling seed.
         progress: show a progress bar of the steps (on stderr).
+        vignette: also fit Lightroom's post-crop vignette (kept where it brings the preset closer).
     """
     if len(photos) != len(targets) or not photos:
         raise ValueError("fit_preset needs as many targets as photos, and at least one")
@@ -190,21 +194,63 @@ def fit_preset(
             )
     x_all, y_all = _pixels(photos), _pixels(targets)
     generator = torch.Generator().manual_seed(seed)
-    count = x_all.shape[-1]
-    pick = torch.randperm(count, generator=generator)[: min(samples, count)]
+    pick = torch.randperm(x_all.shape[-1], generator=generator)[:samples]
     x, y_lab = x_all[..., pick], rgb_to_lab(y_all[..., pick])
     if grayscale is None:
         chroma = y_lab[:, 1:].norm(dim=1).mean()
         choices: tuple[bool, ...] = (False, True) if chroma < GREY_CHROMA else (False,)
     else:
         choices = (grayscale,)
-    fits = [_fit(x, y_lab, x_all, y_all, grey, steps, progress) for grey in choices]
-    return min(fits, key=lambda f: f.error)
+    fits = [_fit(x, y_lab, grey, steps, progress) for grey in choices]
+    fit = min(fits, key=lambda f: f.error)
+    if vignette:
+        _fit_vignette(fit, photos, targets)
+    with torch.no_grad():  # the error of the preset as written, on every pixel of every photo
+        pixels = sum(p[0].numel() for p in photos)
+        distances = (
+            _delta_e(fit.action()(p[None]), rgb_to_lab(t[None])).sum()
+            for p, t in zip(photos, targets, strict=True)
+        )
+        fit.error = float(sum(distances) / pixels)
+    return fit
 
 
-def _fit(
-    x: Tensor, y_lab: Tensor, x_all: Tensor, y_all: Tensor, grayscale: bool, steps: int, progress: bool
-) -> PresetFit:
+#: the vignette amounts (crs, -100..100) and midpoints (0..100) tried; feather and roundness stay at
+#: Lightroom's defaults (50, 0)
+_VIGNETTE_AMOUNTS = range(-60, 61, 5)
+_VIGNETTE_MIDPOINTS = (20, 35, 50, 65, 80)
+_VIGNETTE_SIDE = 128  # the long side the vignette is chosen at (it is smooth)
+_VIGNETTE_GAIN = 0.05  # kept only when it brings the preset this much closer (mean ΔE76)
+
+
+def _fit_vignette(fit: PresetFit, photos: Sequence[Tensor], targets: Sequence[Tensor]) -> None:
+    """Add Lightroom's post-crop vignette to ``fit`` where it brings the preset closer: the colour
+    settings rendered once on small copies, then every amount and midpoint of a grid tried on them
+    (two numbers, so a grid is enough; it depends on position, which the per-pixel fit cannot see)."""
+    from lumastyle.actions.local import vignette
+    from lumastyle.geometry import capped_size, resize
+
+    def small(image: Tensor) -> Tensor:
+        size = capped_size(image.shape[-2], image.shape[-1], _VIGNETTE_SIDE)
+        return resize(image[None].float(), size, antialias=True).clamp(0, 1)
+
+    with torch.no_grad():
+        action = fit.action()
+        base = [action(small(p)) for p in photos]
+        want = [rgb_to_lab(small(t)) for t in targets]
+
+        def error(amount: float, midpoint: float) -> float:
+            outs = (vignette(b, amount / 100, midpoint / 100) for b in base)
+            return float(torch.stack([_delta_e(o, w).mean() for o, w in zip(outs, want, strict=True)]).mean())
+
+        none = error(0.0, 50.0)
+        best = min((error(a, m), a, m) for a in _VIGNETTE_AMOUNTS if a for m in _VIGNETTE_MIDPOINTS)
+    if best[0] < none - _VIGNETTE_GAIN:
+        fit.settings["PostCropVignetteAmount"] = float(best[1])
+        fit.settings["PostCropVignetteMidpoint"] = float(best[2])
+
+
+def _fit(x: Tensor, y_lab: Tensor, grayscale: bool, steps: int, progress: bool) -> PresetFit:
     module = _Settings(grayscale)
     optimizer = torch.optim.Adam(module.parameters(), lr=0.02)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1), eta_min=1e-3)
@@ -221,7 +267,6 @@ def _fit(
             history.append(float(loss.detach()))
     settings, curves = module.rounded()
     fit = PresetFit(settings, curves, grayscale, math.nan, history)
-    with torch.no_grad():
-        rendered = fit.action()(x_all)
-        fit.error = float(_delta_e(rendered, rgb_to_lab(y_all)).mean())
+    with torch.no_grad():  # on the pixels it was fitted on: which of the colour and B&W fits is closer
+        fit.error = float(_delta_e(fit.action()(x), y_lab).mean())
     return fit

@@ -355,6 +355,7 @@ def preset_steps(s: Mapping[str, Any], path: Path | str) -> list[tuple[str, dict
 RANGES: dict[str, tuple[float, float]] = {
     **{k: (-100.0, 100.0) for k in (*_HSL, "Saturation", "Vibrance", "SplitToningBalance", *_GRAY[1:])},
     **{f"ColorGrade{w}Lum": (-100.0, 100.0) for w in _WHEELS},
+    "PostCropVignetteAmount": (-100.0, 100.0), "PostCropVignetteMidpoint": (0.0, 100.0),
     **{k: (0.0, 359.0) for k in ("SplitToningShadowHue", "SplitToningHighlightHue", "ColorGradeMidtoneHue",
                                  "ColorGradeGlobalHue")},
     **{k: (0.0, 100.0) for k in ("SplitToningShadowSaturation", "SplitToningHighlightSaturation",

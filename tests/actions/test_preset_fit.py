@@ -142,14 +142,18 @@ def test_fit_recovers_a_real_preset_on_other_photos():
     )
 
 
-def test_fit_chooses_black_and_white_for_a_black_and_white_look():
+def test_fit_chooses_black_and_white_for_a_black_and_white_look_and_finds_its_vignette():
     look = Action(
         [
             ("grayscale", {"amount": 1.0, "mix": {"red": 0.4, "blue": -0.5}}),
             ("curves", {"master": [[0, 0.1], [1, 0.9]]}),
+            ("vignette", {"amount": -0.3, "midpoint": 0.5}),
         ]
     )
     fit_on = photos(3, seed=5, size=32)
     fit = fit_preset(fit_on, [look(p) for p in fit_on], steps=80, samples=3000)
     assert fit.grayscale and fit.error < 1.5
     assert fit.settings["GrayMixerRed"] > 10 and fit.settings["GrayMixerBlue"] < -10
+    assert -45 <= fit.settings["PostCropVignetteAmount"] <= -15
+    without = fit_preset(fit_on, [look(p) for p in fit_on], steps=80, samples=3000, vignette=False)
+    assert fit.error < without.error - 0.2
