@@ -12,15 +12,15 @@ import torch
 from conftest import make_pairs, smooth_photo
 from skimage.color import lab2rgb
 
-from lumastyle.actions.cube import read_cube
+from lumastyle.actions.cube import CubeLUT, read_cube, write_cube
 from lumastyle.actions.ops import lut3d
 from lumastyle.color import denormalize_lab, lab_distance, normalize_lab, rgb_to_lab
 from lumastyle.context import PHOTO_CHANNELS, LowLevelContext, photo_statistics
 from lumastyle.data.datasets import CropDataset
 from lumastyle.data.pairs import PairDataModule
-from lumastyle.export import _export_cube
+from lumastyle.export import _average_context, _bake
 from lumastyle.inference import stylize_tensor
-from lumastyle.io import write_image
+from lumastyle.io import read_image, write_image
 from lumastyle.network import StyleNetwork
 
 
@@ -70,7 +70,9 @@ def test_the_colour_context_holds_them_the_same_at_every_pixel():
     expected = photo_statistics(lab_n)[..., None, None].expand_as(constant)
     torch.testing.assert_close(constant, expected)
     given = torch.randn(1, PHOTO_CHANNELS)  # a crop is given its whole photo's
-    torch.testing.assert_close(layer(lab_n, given).features[:, 3:], given[..., None, None].expand_as(constant))
+    torch.testing.assert_close(
+        layer(lab_n, given).features[:, 3:], given[..., None, None].expand_as(constant)
+    )
     torch.testing.assert_close(layer(lab_n, given).features[:, :3], maps[:, :3])
     alone = LowLevelContext((), photo=True)
     assert alone.out_channels == PHOTO_CHANNELS
@@ -89,7 +91,9 @@ def test_a_training_crop_gets_what_stylize_gives_its_photo(tmp_path: Path):
     """Without a context cache the loader gives each crop its whole photo's statistics, and the
     network's prediction for the crop is then the whole photo's prediction at those pixels."""
     root = make_pairs(tmp_path / "pairs", n=3, size=(40, 56))
-    dm = PairDataModule(root=str(root), long_side=48, crop_size=24, num_workers=0, test_fraction=0.0, val_fraction=0.34)
+    dm = PairDataModule(
+        root=str(root), long_side=48, crop_size=24, num_workers=0, test_fraction=0.0, val_fraction=0.34
+    )
     dm.setup()
     dataset = CropDataset(dm.splits["train"], crop_size=24, crops_per_image=2, long_side=48, flip=True)
     net = photo_network()
@@ -104,7 +108,10 @@ def test_a_training_crop_gets_what_stylize_gives_its_photo(tmp_path: Path):
             own_lab = net.forward_lab(item["input"][None])[1]  # the crop's own statistics instead
         # find the crop in the (possibly flipped) photo
         found = False
-        for photo, photo_lab in ((whole, whole_lab), (whole.flip(-1), net.forward_lab(whole.flip(-1)[None])[1])):
+        for photo, photo_lab in (
+            (whole, whole_lab),
+            (whole.flip(-1), net.forward_lab(whole.flip(-1)[None])[1]),
+        ):
             for top in range(photo.shape[-2] - 23):
                 for left in range(photo.shape[-1] - 23):
                     if torch.equal(photo[:, top : top + 24, left : left + 24], item["input"]):
@@ -153,7 +160,9 @@ def test_the_closed_form_start_gives_each_photo_its_own_map():
     errors = {}
     for photo in (False, True):
         torch.manual_seed(0)
-        net = StyleNetwork(scales=(), photo_context=photo, low_level=() if photo else (4.0,), low_level_linear=True)
+        net = StyleNetwork(
+            scales=(), photo_context=photo, low_level=() if photo else (4.0,), low_level_linear=True
+        )
         fit = net.start_from_closed_form(train, val)
         errors[photo] = held_out_error(net, test)
         if photo:
@@ -164,7 +173,7 @@ def test_the_closed_form_start_gives_each_photo_its_own_map():
 def test_a_photo_level_context_that_does_not_help_costs_the_per_pixel_one_nothing():
     """With their own ridge, statistics that only fit the training photos are left out (ridge inf)
     while the per-pixel context is kept: the same validation error as without them, or lower."""
-    look = lambda rgb: (rgb ** 1.3).clamp(0, 1)  # noqa: E731  # the same map for every photo
+    look = lambda rgb: (rgb**1.3).clamp(0, 1)  # noqa: E731  # the same map for every photo
     pairs = [(smooth_photo(24, 32, seed=s), None) for s in range(9)]
     pairs = [(a, look(a)) for a, _ in pairs]
     fits = {}
@@ -186,7 +195,10 @@ def test_a_cube_baked_for_a_reference_photo_is_that_photos_own_map(tmp_path: Pat
     for name, rgb in (("dark", dark), ("bright", bright)):
         path = tmp_path / f"{name}.png"
         write_image(path, rgb)
-        out = _export_cube(net, tmp_path / f"{name}.cube", size, str(path), None)
+        out = write_cube(
+            tmp_path / f"{name}.cube",
+            CubeLUT(_bake(net, size, _average_context(net, read_image(path)[0], None))),
+        )
         luts[name] = read_cube(out)
     reference = stylize_tensor(net, dark)
     baked = lut3d(dark, luts["dark"].table)
