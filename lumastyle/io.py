@@ -36,9 +36,17 @@ from lumastyle.errors import BadFileError, LumastyleError
 
 #: Suffixes lumastyle reads as photos (lower case).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-#: Suffixes whose format is lossless: ``stylize`` keeps these formats, everything else becomes PNG.
+#: Suffixes whose format is lossless: ``predict`` and ``action apply`` keep these formats, everything
+#: else becomes PNG.
 LOSSLESS_SUFFIXES = (".png", ".tif", ".tiff")
 _TIFF = (".tif", ".tiff")
+#: Formats ``stylize --format`` writes -> their suffixes (the first is written when the input's own
+#: suffix is not one of them).
+FORMAT_SUFFIXES = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "tiff": (".tif", ".tiff")}
+#: ``stylize --format`` values: ``auto`` follows the input, the others are :data:`FORMAT_SUFFIXES`.
+OUTPUT_FORMATS = ("auto", *FORMAT_SUFFIXES)
+#: JPEG quality ``write_image`` and ``stylize`` use unless told otherwise (Pillow's 1-100 scale).
+DEFAULT_JPEG_QUALITY = 95
 #: The largest photo read, in pixels, unless ``LUMASTYLE_MAX_PIXELS`` says otherwise: photos from
 #: today's cameras (up to ~100 MP) open, a decompression bomb does not.
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -415,17 +423,29 @@ def _encode_png16(array: np.ndarray) -> bytes:
     )
 
 
-def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8) -> Path:
+def write_image(
+    path: str | os.PathLike,
+    image: torch.Tensor,
+    bit_depth: int = 8,
+    quality: int = DEFAULT_JPEG_QUALITY,
+    subsampling: int = 0,
+) -> Path:
     """Write a (3, H, W) tensor in [0, 1] atomically as PNG, TIFF or JPEG (by suffix).
 
-    ``bit_depth`` 16 is kept for PNG and TIFF; JPEG is always 8-bit. A (4, H, W) tensor carries alpha
-    into PNG and TIFF (JPEG drops it). A failed write (a full disk, a read-only folder) raises a
-    one-line :class:`LumastyleError` and leaves no file under ``path``.
+    ``bit_depth`` 16 is kept for PNG and TIFF; JPEG is always 8-bit, at ``quality`` (1-100) with
+    ``subsampling`` 0 (4:4:4: colour at full resolution, the default), 1 (4:2:2) or 2 (4:2:0). A
+    (4, H, W) tensor carries alpha into PNG and TIFF (JPEG drops it). A failed write (a full disk, a
+    read-only folder) raises a one-line :class:`LumastyleError` and leaves no file under ``path``; a
+    ``quality`` or ``subsampling`` out of range is a ValueError (``stylize`` checks ``--quality`` itself).
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if image.ndim != 3 or image.shape[0] not in (3, 4):
         raise ValueError(f"expected a (3, H, W) or (4, H, W) image, got {tuple(image.shape)}")
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be an integer from 1 to 100, got {quality!r}")
+    if subsampling not in (0, 1, 2):
+        raise ValueError(f"JPEG subsampling must be 0 (4:4:4), 1 (4:2:2) or 2 (4:2:0), got {subsampling!r}")
     if image.shape[0] == 4 and suffix not in LOSSLESS_SUFFIXES:
         image = image[:3]  # JPEG has no alpha
     hwc = image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
@@ -440,8 +460,8 @@ def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8
                 tmp.write_bytes(_encode_png16(array))
             elif suffix == ".png":
                 Image.fromarray(array).save(tmp, format="PNG")
-            elif suffix in (".jpg", ".jpeg"):
-                Image.fromarray(array).save(tmp, format="JPEG", quality=95)
+            elif suffix in FORMAT_SUFFIXES["jpeg"]:
+                Image.fromarray(array).save(tmp, format="JPEG", quality=quality, subsampling=subsampling)
             else:
                 raise BadFileError(path, f"cannot write '{suffix}' files; use .png, .tif or .jpg")
     except (OSError, tifffile.TiffFileError) as err:
@@ -451,6 +471,26 @@ def write_image(path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8
     return path
 
 
-def output_name(input_path: Path) -> str:
-    """Output file name for a stylized photo: the input's name for lossless formats, else ``<stem>.png``."""
-    return input_path.name if input_path.suffix.lower() in LOSSLESS_SUFFIXES else input_path.stem + ".png"
+def output_name(input_path: Path, format: str | None = None) -> str:
+    """Output file name for a stylized photo of ``input_path`` written as ``format``.
+
+    - ``None`` (``predict``, ``action apply``): the input's name for lossless formats (PNG, TIFF), else
+      ``<stem>.png``.
+    - ``auto`` (``stylize``'s default): the input's name where lumastyle writes its format (JPEG, PNG,
+      TIFF), else ``<stem>.png``.
+    - ``jpeg``, ``png``, ``tiff``: the input's name when its suffix is already one of that format's
+      (spelled as the input spells it: ``a.JPEG`` stays ``a.JPEG``), else ``<stem>.jpg``, ``.png`` or
+      ``.tif``.
+
+    Any other ``format`` is a ValueError (``stylize`` checks ``--format`` itself).
+    """
+    suffix = input_path.suffix.lower()
+    if format is None:
+        return input_path.name if suffix in LOSSLESS_SUFFIXES else input_path.stem + ".png"
+    if format == "auto":
+        known = any(suffix in suffixes for suffixes in FORMAT_SUFFIXES.values())
+        return input_path.name if known else input_path.stem + ".png"
+    if format not in FORMAT_SUFFIXES:
+        raise ValueError(f"unknown output format {format!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    suffixes = FORMAT_SUFFIXES[format]
+    return input_path.name if suffix in suffixes else input_path.stem + suffixes[0]

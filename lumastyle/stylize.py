@@ -6,18 +6,30 @@ through :func:`lumastyle.inference.stylize_tensor`, the path ``lumastyle predict
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from types import TracebackType
+from typing import Any, Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from lumastyle.errors import LumastyleError
 from lumastyle.inference import Precision
+from lumastyle.io import (
+    DEFAULT_JPEG_QUALITY,
+    OUTPUT_FORMATS,
+    output_name,
+    photos_at,
+    read_image,
+    read_size,
+    write_image,
+)
 from lumastyle.io import max_pixels as pixel_limit
-from lumastyle.io import output_name, photos_at, read_image, read_size, write_image
 from lumastyle.model import LumaStyle
 
 
@@ -44,12 +56,22 @@ def stylize(
     skip_existing: bool = False,
     on_bad_file: Literal["error", "skip"] = "error",
     max_pixels: int | None = None,
+    format: Literal["auto", "jpeg", "png", "tiff"] = "auto",
+    quality: int = DEFAULT_JPEG_QUALITY,
 ) -> list[Path]:
     """Stylize a photo or a folder of photos with a trained checkpoint; outputs keep size and name.
 
-    Outputs are PNG, or the input's own format where it is lossless (PNG, TIFF; 16-bit and alpha
-    kept), written atomically into the output folder: an interrupted run leaves no partial file under
-    a final name, and is restarted with ``--skip_existing``. Inputs are never written over.
+    The output's format follows the input's (``format`` ``auto``): a JPEG gives a JPEG (same name and
+    suffix, at ``quality`` with 4:4:4 chroma), PNG and TIFF keep their format, 16-bit depth and alpha,
+    anything else becomes PNG. Outputs are written atomically into the output folder: an interrupted
+    run leaves no partial file under a final name, and is restarted with ``--skip_existing``. Inputs
+    are never written over, and two inputs that would write one file are a one-line error first.
+
+    A folder streams through: a reader thread decodes the next batch of photos while the network runs
+    on this one, and a writer thread encodes and writes finished ones, at most one batch ahead and two
+    behind, so memory stays bounded for any number of photos. An error in either thread (a failed
+    write) stops the run at the end of the batch being computed with its one-line error; the thread
+    writing finishes or removes its file first, so nothing partial is left.
 
     Args:
         ckpt: checkpoint written by ``lumastyle fit``.
@@ -65,6 +87,10 @@ def stylize(
         on_bad_file: a photo that cannot be read stops the run (``error``) or is left out and named in
             one summary line at the end (``skip``).
         max_pixels: the largest photo read, in pixels (default 200 MP; a guard against decompression bombs).
+        format: the output format: ``auto`` (follow the input, as above), ``jpeg`` (8-bit, alpha
+            dropped), ``png`` or ``tiff`` (16-bit and alpha kept where the input has them); a photo
+            whose suffix is not of the chosen format gets ``.jpg``, ``.png`` or ``.tif``.
+        quality: JPEG quality, 1-100 (default 95); used for JPEG outputs only.
     """
     in_path, out_dir = Path(input).expanduser(), Path(output).expanduser()
     photos = photos_at(in_path, "--input")
@@ -76,41 +102,61 @@ def stylize(
         )
     if on_bad_file not in ("error", "skip"):
         raise LumastyleError(f"--on_bad_file must be 'error' or 'skip', got {on_bad_file!r}")
+    if format not in OUTPUT_FORMATS:
+        raise LumastyleError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {format!r}")
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise LumastyleError(
+            f"--quality must be a JPEG quality from 1 to 100 (default {DEFAULT_JPEG_QUALITY}), got {quality!r}"
+        )
     max_pixels = pixel_limit(max_pixels)  # a bad value stops here, before any photo is read
-    plan = _plan(photos, out_dir)
+    plan = _plan(photos, out_dir, format)
     todo = [(photo, out) for photo, out in plan if not (skip_existing and out.is_file())]
     dev = _resolve_device(device)
     model = LumaStyle.from_checkpoint(ckpt, map_location=dev)
     run_precision = _resolve_precision(precision, dev)
     if batch_size < 1:
         raise LumastyleError(f"--batch_size must be at least 1, got {batch_size}")
-    written: list[Path] = []
     skipped: list[str] = []
-    # a with block: the bar is closed (its line ended) before an error line is printed
-    with tqdm(total=len(todo), desc="stylizing", unit="photo", disable=len(todo) < 2) as bar:
-        for batch in _batches(todo, batch_size, max_pixels):
-            loaded = []
-            for photo, out in batch:
-                try:
-                    loaded.append((photo, out, *read_image(photo, alpha=True, max_pixels=max_pixels)))
-                except LumastyleError as err:
-                    if on_bad_file == "error":
-                        raise LumastyleError(f"{err} (or pass --on_bad_file skip)") from None
-                    where, _, reason = str(err).partition(": ")
-                    skipped.append(f"{where} ({reason})")
-                    bar.update()
-            for group in _same_size(loaded):
+    batches = _batches(todo, batch_size, max_pixels)
+    # a with block: the bar is closed (its line ended), and both threads stopped, before an error line
+    # is printed
+    with (
+        tqdm(total=len(todo), desc="stylizing", unit="photo", disable=len(todo) < 2) as bar,
+        _Stream(batches, max_pixels, on_bad_file, bar, quality) as stream,
+    ):
+        for loaded in stream.decoded():
+            # a photo that cannot be read comes as its error (the reader stops after it with "error")
+            unreadable = [item[2] for item in loaded if isinstance(item[2], LumastyleError)]
+            groups = _same_size([item for item in loaded if not isinstance(item[2], LumastyleError)])
+            del loaded  # each group's photos are let go once stacked (memory stays bounded)
+            if unreadable and on_bad_file == "error":
+                stream.finish()  # the photos of the batches before it are written, as when read one by one
+                raise LumastyleError(f"{unreadable[0]} (or pass --on_bad_file skip)") from None
+            for err in unreadable:
+                where, _, reason = str(err).partition(": ")
+                skipped.append(f"{where} ({reason})")
+                bar.update()
+            while groups:
+                group = groups.pop(0)
                 start = time.perf_counter()
                 rgb = torch.stack([image[:3] for _, _, image, _ in group]).to(dev)
+                # alpha is carried through unchanged (copied: the decoded photo itself can go now)
+                done = [
+                    (out, image[3:].clone() if image.shape[0] == 4 else None, depth)
+                    for _, out, image, depth in group
+                ]
+                name = group[-1][0].name
+                del group
                 results = model.stylize(rgb, context_long_side, run_precision).cpu()
-                bar.set_postfix_str(
-                    f"{group[-1][0].name} {(time.perf_counter() - start) / len(group):.1f}s/photo"
+                del rgb
+                bar.set_postfix_str(f"{name} {(time.perf_counter() - start) / len(done):.1f}s/photo")
+                stream.write(
+                    [
+                        (out, result, alpha, depth)
+                        for (out, alpha, depth), result in zip(done, results, strict=True)
+                    ]
                 )
-                for (_, out, image, depth), result in zip(group, results, strict=True):
-                    if image.shape[0] == 4:  # alpha is carried through unchanged
-                        result = torch.cat([result, image[3:]])
-                    written.append(write_image(out, result, bit_depth=depth))
-                    bar.update()
+                del results
     if len(todo) < len(plan):
         print(f"left {len(plan) - len(todo)} photo(s) whose output exists (--skip_existing)")
     if skipped:
@@ -118,7 +164,7 @@ def stylize(
             f"skipped {len(skipped)} unreadable photo(s) (--on_bad_file skip): {'; '.join(skipped)}",
             stacklevel=2,
         )
-    return written
+    return stream.written
 
 
 #: The most pixels stylized in one batch (photos of one size): 4 photos of 12 MP.
@@ -169,14 +215,15 @@ def _same_size(loaded: list) -> list[list]:
     return groups
 
 
-def _plan(photos: list[Path], out_dir: Path) -> list[tuple[Path, Path]]:
-    """(photo, output file) pairs; an output that would be an input, or two photos writing one file
-    (``a.jpg`` and ``a.jpeg`` both become ``a.png``), is a one-line error before anything is written."""
+def _plan(photos: list[Path], out_dir: Path, format: str = "auto") -> list[tuple[Path, Path]]:
+    """(photo, output file) pairs, each output named by :func:`~lumastyle.io.output_name` for
+    ``format``; an output that would be an input, or two photos writing one file (``a.png`` and
+    ``a.tif`` both become ``a.jpg`` with ``--format jpeg``), is a one-line error before anything is written."""
     inputs = {p.resolve() for p in photos}
     plan: list[tuple[Path, Path]] = []
     taken: dict[Path, Path] = {}
     for photo in photos:
-        out = out_dir / output_name(photo)
+        out = out_dir / output_name(photo, format)
         if out.resolve() in inputs:
             raise LumastyleError(
                 f"--output {out_dir}: stylizing {photo.name} would write over the input {out}; give another folder"
@@ -188,3 +235,168 @@ def _plan(photos: list[Path], out_dir: Path) -> list[tuple[Path, Path]]:
         taken[out] = photo
         plan.append((photo, out))
     return plan
+
+
+#: Seconds a thread of :class:`_Stream` waits on a queue before it looks again whether the run stopped.
+_POLL = 0.05
+
+
+class _Stream:
+    """The reader and writer threads of one ``stylize`` run, so decoding and encoding overlap with the
+    network (Pillow, tifffile and zlib let go of the GIL while they work).
+
+    The reader decodes ``batches`` in order, at most one batch ahead of the one being computed
+    (:meth:`decoded` yields each as a list of ``(photo, output, image, depth)``, where ``image`` is the
+    :class:`LumastyleError` of a photo that cannot be read; with ``on_bad_file`` ``error`` the reader
+    stops after it). :meth:`write` hands finished ``(output, result, alpha, depth)`` photos to the
+    writer, which writes them in order (appending to :attr:`written`, one bar update a photo); it
+    blocks while a batch is being written and another waits, so memory stays bounded.
+
+    The first exception in either thread stops both, and the main thread raises it at its next call.
+    Leaving the ``with`` block normally waits until everything is written (:meth:`finish`); leaving it
+    on an error or Ctrl-C stops both threads, each after its current photo (the writer's file is
+    finished or removed: atomic writes, nothing partial is left), and waits for them. Both threads
+    are daemons: a second Ctrl-C never hangs on them.
+    """
+
+    def __init__(
+        self,
+        batches: list[list[tuple[Path, Path]]],
+        max_pixels: int,
+        on_bad_file: str,
+        bar: Any,
+        quality: int,
+    ) -> None:
+        self.written: list[Path] = []
+        self._batches, self._max_pixels, self._on_bad_file = batches, max_pixels, on_bad_file
+        self._bar, self._quality = bar, quality
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._ahead = threading.Semaphore(1)  # decoded batches not yet taken, plus the one decoding
+        self._decoded: queue.Queue[list[tuple[Path, Path, Any, int]]] = queue.Queue()
+        self._finished: queue.Queue[list[tuple[Path, torch.Tensor, torch.Tensor | None, int]] | None] = (
+            queue.Queue(maxsize=1)
+        )
+        self._reader = threading.Thread(
+            target=self._run, args=(self._read,), name="lumastyle-reader", daemon=True
+        )
+        self._writer = threading.Thread(
+            target=self._run, args=(self._write,), name="lumastyle-writer", daemon=True
+        )
+
+    def __enter__(self) -> _Stream:
+        self._reader.start()
+        self._writer.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.finish()
+            return
+        self._stop.set()
+        for thread in (self._writer, self._reader):  # each stops after its current photo
+            while thread.is_alive():  # a join with a timeout: Ctrl-C still interrupts it
+                thread.join(_POLL)
+
+    # -- the main thread's side ---------------------------------------------------------------------
+
+    def decoded(self) -> Iterator[list[tuple[Path, Path, Any, int]]]:
+        """Each batch decoded, in order."""
+        for _ in self._batches:
+            yield self._take()
+
+    def write(self, photos: list[tuple[Path, torch.Tensor, torch.Tensor | None, int]] | None) -> None:
+        """Hand finished photos to the writer (``None``: there are no more)."""
+        while True:
+            self._check()
+            try:
+                self._finished.put(photos, timeout=_POLL)
+                return
+            except queue.Full:
+                if not self._writer.is_alive():
+                    self._check()
+                    raise RuntimeError("the writer thread stopped early") from None
+
+    def finish(self) -> None:
+        """Wait until every photo handed over is written; raise the first error of either thread."""
+        if self._writer.is_alive():
+            self.write(None)
+        while self._writer.is_alive():
+            self._writer.join(_POLL)
+        self._check()
+        self._stop.set()  # the reader, if a bad photo stopped the run before the end
+        while self._reader.is_alive():
+            self._reader.join(_POLL)
+
+    def _take(self) -> list[tuple[Path, Path, Any, int]]:
+        while True:
+            self._check()
+            try:
+                loaded = self._decoded.get(timeout=_POLL)
+            except queue.Empty:
+                if not self._reader.is_alive() and self._decoded.empty():
+                    self._check()
+                    raise RuntimeError("the reader thread stopped early") from None
+                continue
+            self._ahead.release()
+            return loaded
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- the threads --------------------------------------------------------------------------------
+
+    def _run(self, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except BaseException as err:  # handed to the main thread, which raises it
+            if self._error is None:
+                self._error = err
+            self._stop.set()
+
+    def _wait(self, acquire: Callable[..., bool]) -> bool:
+        while not self._stop.is_set():
+            if acquire(timeout=_POLL):
+                return True
+        return False
+
+    def _read(self) -> None:
+        for batch in self._batches:
+            if not self._wait(self._ahead.acquire):
+                return
+            loaded: list[tuple[Path, Path, Any, int]] = []
+            for photo, out in batch:
+                if self._stop.is_set():
+                    return
+                try:
+                    loaded.append((photo, out, *read_image(photo, alpha=True, max_pixels=self._max_pixels)))
+                except LumastyleError as err:
+                    loaded.append((photo, out, err, 0))
+                    if self._on_bad_file == "error":
+                        self._decoded.put(loaded)
+                        return
+            self._decoded.put(loaded)
+            del loaded
+
+    def _write(self) -> None:
+        while not self._stop.is_set():
+            try:
+                photos = self._finished.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+            if photos is None:
+                return
+            self._write_all(photos)
+            del photos  # the batch's memory goes before the next one is waited for
+
+    def _write_all(self, photos: list[tuple[Path, torch.Tensor, torch.Tensor | None, int]]) -> None:
+        while photos:
+            out, result, alpha, depth = photos.pop(0)
+            if self._stop.is_set():
+                return
+            image = result if alpha is None else torch.cat([result, alpha])
+            self.written.append(write_image(out, image, bit_depth=depth, quality=self._quality))
+            self._bar.update()
