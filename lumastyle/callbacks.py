@@ -21,7 +21,8 @@ from lumastyle.panels import ERROR_SCALE, panel
 
 class PredictionWriter(BasePredictionWriter):
     """Writes ``lumastyle predict`` outputs exactly as ``lumastyle stylize`` writes them: the input's
-    name, PNG or the input's own lossless format (PNG, TIFF) and bit depth.
+    name, format and bit depth (``--format auto``: a JPEG for a JPEG at quality 95 and 4:4:4, PNG and TIFF
+    kept with their bit depth, PNG for other formats).
 
     Args:
         output_dir: folder for the images (default: ``predictions/`` in the run's log folder).
@@ -48,7 +49,7 @@ class PredictionWriter(BasePredictionWriter):
             prediction["path"], prediction["bit_depth"], prediction["output"], strict=True
         ):
             write_image(
-                self.folder(trainer) / output_name(Path(path)), image.float().cpu(), bit_depth=int(depth)
+                self.folder(trainer) / output_name(Path(path), "auto"), image.float().cpu(), bit_depth=int(depth)
             )
 
 

@@ -67,8 +67,8 @@ def test_fit_then_everything_else(workdir, pair_factory, capfd, caplog):
     write_image(photos / "deep.png", torch.rand(3, 20, 30), bit_depth=16)
     write_image(photos / "flat.tif", torch.rand(3, 17, 9))
     main(["stylize", "--ckpt", str(last), "--input", str(photos), "--output", str(workdir / "out")])
-    assert sorted(p.name for p in (workdir / "out").iterdir()) == ["big.png", "deep.png", "flat.tif"]
-    assert read_image(workdir / "out" / "big.png")[0].shape == (3, 150, 230)
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == ["big.jpg", "deep.png", "flat.tif"]
+    assert read_image(workdir / "out" / "big.jpg")[0].shape == (3, 150, 230)
     assert read_image(workdir / "out" / "deep.png")[1] == 16
     # a single file works too
     main(
@@ -198,7 +198,7 @@ def test_predict_and_stylize_write_identical_files(workdir, pair_factory):
     main(["stylize", "--ckpt", str(last), "--input", str(photos), "--output", str(workdir / "styled"),
           "--batch_size", "1"])  # fmt: skip
     names = sorted(p.name for p in predicted.iterdir())
-    assert names == sorted(p.name for p in (workdir / "styled").iterdir()) == ["p3.png", "p4.tif", "p5.png"]
+    assert names == sorted(p.name for p in (workdir / "styled").iterdir()) == ["p3.png", "p4.tif", "p5.jpg"]
     for name in names:
         assert (predicted / name).read_bytes() == (workdir / "styled" / name).read_bytes(), name
     assert read_image(predicted / "p3.png")[1] == 16
