@@ -330,7 +330,7 @@ class LowLevelContext(nn.Module):
         return ContextMap(F.avg_pool2d(padded, STRIDE), (h, w), 0)
 
 
-def _taps(
+def taps(
     first: int, last: int, scaled: int, out: int, pad: int, cells: int, device: torch.device, stride: int
 ) -> tuple[Tensor, Tensor, Tensor]:
     """For output pixels ``first..last-1`` along one axis: the two feature cells each reads and the
@@ -343,7 +343,7 @@ def _taps(
 
 
 def _weights(lo: Tensor, hi: Tensor, w: Tensor, cells: int, dtype: torch.dtype) -> Tensor:
-    """The (outputs, cells) linear-interpolation matrix of :func:`_taps`' cells and weights."""
+    """The (outputs, cells) linear-interpolation matrix of :func:`taps`' cells and weights."""
     index = torch.arange(cells, device=lo.device)
     return ((index == lo[:, None]) * (1 - w)[:, None] + (index == hi[:, None]) * w[:, None]).to(dtype)
 
@@ -376,8 +376,8 @@ def sample_context(
     r0, r1 = rows if rows is not None else (0, out_h)
     device = features.device
     features = full_precision(features)
-    y0, y1, wy = _taps(r0, r1, scaled_hw[0], out_h, pad, fh, device, stride)
-    x0, x1, wx = _taps(0, out_w, scaled_hw[1], out_w, pad, fw, device, stride)
+    y0, y1, wy = taps(r0, r1, scaled_hw[0], out_h, pad, fh, device, stride)
+    x0, x1, wx = taps(0, out_w, scaled_hw[1], out_w, pad, fw, device, stride)
     if torch.compiler.is_compiling() or r1 <= r0:  # exported: no data-dependent sizes
         first, n = 0, fh
     else:  # the few feature rows these output rows read (positions grow with the row)

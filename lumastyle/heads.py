@@ -87,6 +87,19 @@ class Head(nn.Module):
         when there is one) -> transformed normalised Lab."""
         raise NotImplementedError
 
+    def coefficients(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor | None:
+        """The head split in two for the fast path (:mod:`lumastyle.inference`, HDRNet's slicing): the
+        per-pixel coefficients (B, C, h, W) it predicts from a pixel's colour and context, which
+        :meth:`apply_coefficients` applies to a pixel's colour, so that ``forward`` is
+        ``apply_coefficients(lab_n, coefficients(lab_n, context))``. The fast path predicts them on a
+        coarse grid and interpolates them at every pixel. None (the default): the head cannot be split,
+        and the fast path runs it whole at every pixel."""
+        return None
+
+    def apply_coefficients(self, lab_n: Tensor, coefficients: Tensor) -> Tensor:
+        """Normalised Lab (B, 3, h, W) and coefficients from :meth:`coefficients` -> transformed normalised Lab."""
+        raise NotImplementedError
+
 
 #: What ``model.head`` builds: called with (context_channels, num_scales) and the keywords
 #: ``low_level_channels`` and ``low_level_linear`` (see :class:`Head`), returns a head.
@@ -243,9 +256,15 @@ class ColorTransformHead(ColorMapHead):
         return self.out(self.mlp(x)), linear
 
     def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
-        phi = self.predict_phi(lab_n, context)
+        return self.apply_coefficients(lab_n, self.predict_phi(lab_n, context))
+
+    def coefficients(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor | None:
+        """The per-pixel 3xK matrices (:meth:`predict_phi`)."""
+        return self.predict_phi(lab_n, context)
+
+    def apply_coefficients(self, lab_n: Tensor, coefficients: Tensor) -> Tensor:
         dtype = torch.promote_types(lab_n.dtype, torch.float32)  # the enhancement layer stays >= float32
-        return apply_color_transform(phi.to(dtype), type(self).basis(lab_n.to(dtype)))
+        return apply_color_transform(coefficients.to(dtype), type(self).basis(lab_n.to(dtype)))
 
 
 class QuadraticHead(ColorTransformHead):
@@ -336,13 +355,24 @@ class LUTBlendHead(ColorTransformHead):
                 self.low_linear.weight.copy_(low_level.reshape(3 * self.n_basis, -1)[..., None, None])
 
     def forward(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor:
+        coefficients = self.coefficients(lab_n, context)
+        assert coefficients is not None  # this head always splits
+        return self.apply_coefficients(lab_n, coefficients)
+
+    def coefficients(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor | None:
+        """Per pixel, the LUTs' weights (M channels) and then the base map's 3xK matrix."""
         dtype = torch.promote_types(lab_n.dtype, torch.float32)
         phi, linear = self._trunk(lab_n, context)
         weights = 1 + phi.to(dtype)  # (B, M, h, W)
-        lab = lab_n.to(dtype)
-        matrix = self.base.to(dtype).reshape(-1, 1, 1).expand(-1, *lab.shape[-2:])
+        matrix = self.base.to(dtype).reshape(1, -1, 1, 1).expand(lab_n.shape[0], -1, *lab_n.shape[-2:])
         if linear is not None:  # the base map's terms linear in the low-level context
             matrix = matrix + linear.to(dtype)
+        return torch.cat([weights, matrix], dim=-3)
+
+    def apply_coefficients(self, lab_n: Tensor, coefficients: Tensor) -> Tensor:
+        dtype = torch.promote_types(lab_n.dtype, torch.float32)
+        weights, matrix = coefficients.to(dtype).split([self.n_luts, 3 * self.n_basis], dim=-3)
+        lab = lab_n.to(dtype)
         out = apply_color_transform(matrix, self.basis(lab))
         b = lab.shape[0]
         # grid_sample's (x, y, z) index the table's (W, H, D) = (b, a, L) axes, on [-1, 1] (border beyond)

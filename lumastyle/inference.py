@@ -9,7 +9,25 @@ validation/test metrics and the benchmarks all take, so they give the same pixel
   The default 2^16 keeps a tile's intermediates (~4 MB a channel-group) in a CPU's last-level cache:
   a 12 MP photo's per-pixel part is twice as fast as with 2^18 on 2 cores (benchmarks/README.md).
 - **Precision**: ``bf16`` (or ``16``) runs the backbone and head under autocast; the colour layer,
-  the sampling positions and the output stay float32.
+  the sampling positions and the output stay float32. ``bf16-context`` runs only the context (the
+  backbone, at the context copy's size) in bfloat16 and every per-pixel step in float32: what
+  ``--precision auto`` takes on a CPU with native bfloat16 (avx512_bf16 or AMX; the context then runs
+  ~1.8x faster, benchmarks/README.md).
+- **Fast path** (``fast=True``, what ``lumastyle stylize`` and ``predict`` take by default; the exact
+  path is ``--fast false``), chosen by measurement (benchmarks/README.md, issue 28):
+
+  * a network whose output at a pixel depends on the pixel's colour only (no backbone context and no
+    local colour context; photo-level statistics allowed, being the same at every pixel) is baked into
+    a ``lut_points``-point 3D LUT of each photo's colour map, applied by trilinear interpolation in
+    sRGB: no Lab conversion and no head at full resolution (:func:`bake_lut`, :func:`apply_lut`);
+  * otherwise the head is split (:meth:`lumastyle.heads.Head.coefficients`) as HDRNet slices its
+    bilateral grid: its coefficients (the 3x10 matrices) are predicted at the pixels of the context
+    copy, from that copy's colours and context, and interpolated bilinearly at every pixel of the
+    photo, where they are applied to the pixel's own colour (:func:`slice_coefficients`). Where the
+    photo is no larger than the context copy the grid is the photo and the fast path is the exact one.
+
+  Neither is exact: the benchmarks state their mean and 99th-percentile ΔE76 from the exact path on
+  real photos.
 """
 
 from __future__ import annotations
@@ -17,13 +35,18 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from lumastyle.color import lab_to_rgb, rgb_to_lab
-from lumastyle.geometry import fit_long_side
+from lumastyle.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
+from lumastyle.context import ContextMap, sample_context, taps
+from lumastyle.geometry import fit_long_side, image_hw
 from lumastyle.network import StyleNetwork
 
-Precision = Literal["32", "bf16", "16"]
+Precision = Literal["32", "bf16", "16", "bf16-context"]
+#: Lattice points a side of the LUT a colour-only network is baked into on the fast path (33: within
+#: 0.1 mean ΔE76 of the exact path, benchmarks/README.md).
+LUT_POINTS = 33
 #: Pixels that go through the head at once by default (2^16 keeps a tile's intermediates in a CPU's
 #: last-level cache; see the module docstring).
 TILE_PIXELS = 1 << 16
@@ -37,6 +60,21 @@ def context_copy(rgb: Tensor, context_long_side: int | None) -> Tensor:
     return fit_long_side(rgb, context_long_side)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (avx512_bf16 or AMX), as oneDNN reports it."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(precision: Literal["auto"] | Precision, device: torch.device) -> Precision:
+    """``auto``: bf16 on a GPU that supports it; on a CPU, the context alone in bf16 where the CPU has it
+    (:func:`cpu_has_bf16`; there the per-pixel part would be slower in bf16), else 32."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "32"
+    return "bf16-context" if device.type == "cpu" and cpu_has_bf16() else "32"
+
+
 @torch.no_grad()
 def stylize_tensor(
     network: StyleNetwork,
@@ -44,6 +82,8 @@ def stylize_tensor(
     context_long_side: int | None = None,
     tile_pixels: int = TILE_PIXELS,
     precision: Precision = "32",
+    fast: bool = False,
+    lut_points: int = LUT_POINTS,
 ) -> Tensor:
     """Stylize sRGB ``rgb`` (3, H, W) or (B, 3, H, W) in [0, 1]: the image a user gets, float32 in [0, 1].
 
@@ -52,17 +92,108 @@ def stylize_tensor(
         rgb: the photo(s), any size.
         context_long_side: long side of the copy the context is computed on (None: the photo itself).
         tile_pixels: at most this many pixels go through the head at once.
-        precision: ``32``, or ``bf16``/``16`` for autocast (keeps any autocast the caller set up).
+        precision: ``32``, ``bf16``/``16`` for autocast (keeps any autocast the caller set up), or
+            ``bf16-context``: the context alone in bfloat16.
+        fast: the fast path (the module docstring): a LUT for a colour-only network, else the head's
+            coefficients sliced from the context copy's grid. False: the exact path.
+        lut_points: lattice points a side of the fast path's LUT.
     """
     single = rgb.ndim == 3
     batch = rgb.unsqueeze(0) if single else rgb
     b, _, h, w = batch.shape
     out = torch.empty(b, 3, h, w, dtype=torch.float32, device=batch.device)
     step = max(1, tile_pixels // max(1, w * b))
-    with torch.autocast(batch.device.type, dtype=_AUTOCAST.get(precision), enabled=precision in _AUTOCAST):
-        maps = network.encode_context(context_copy(batch, context_long_side))
+    whole = _AUTOCAST.get(precision)
+    context_dtype = torch.bfloat16 if precision == "bf16-context" else whole
+    small = context_copy(batch, context_long_side)
+    with torch.autocast(batch.device.type, dtype=context_dtype, enabled=context_dtype is not None):
+        maps = network.encode_context(small)
+    with torch.autocast(batch.device.type, dtype=whole, enabled=whole is not None):
+        if fast and network.position_free:
+            lut = bake_lut(network, maps, lut_points)
+            for r0 in range(0, h, step):
+                band = slice(r0, min(h, r0 + step))
+                out[..., band, :] = apply_lut(lut, batch[..., band, :])
+            return out[0] if single else out
+        grid = slice_grid(network, small, maps, (h, w)) if fast else None
         for r0 in range(0, h, step):
             rows = (r0, min(h, r0 + step))
             lab = rgb_to_lab(batch[..., rows[0] : rows[1], :])
-            out[..., rows[0] : rows[1], :] = lab_to_rgb(network.transform(lab, maps, (h, w), rows))
+            if grid is None:
+                new = network.transform(lab, maps, (h, w), rows)
+            else:
+                lab_n = normalize_lab(lab)
+                coefficients = slice_coefficients(grid, (h, w), rows)
+                new = denormalize_lab(network.head.apply_coefficients(lab_n, coefficients))
+            out[..., rows[0] : rows[1], :] = lab_to_rgb(new)
     return out[0] if single else out
+
+
+# -- the fast path --------------------------------------------------------------------------------
+
+
+def bake_lut(network: StyleNetwork, maps: list[ContextMap], points: int = LUT_POINTS) -> Tensor:
+    """Each photo's colour map as a ``points``-point 3D LUT (B, 3, points, points, points): the sRGB
+    output for the input sRGB at lattice point (r, g, b) is ``lut[:, :, b, g, r]``. Only for a
+    :attr:`~lumastyle.network.StyleNetwork.position_free` network, whose maps are the same everywhere."""
+    b = maps[0].features.shape[0] if maps else 1
+    axis = torch.linspace(0, 1, points, device=maps[0].features.device if maps else None)
+    blue, green, red = torch.meshgrid(axis, axis, axis, indexing="ij")
+    lattice = torch.stack([red, green, blue]).reshape(1, 3, points, points * points).expand(b, -1, -1, -1)
+    lab = rgb_to_lab(lattice)
+    new = network.transform(lab, maps, image_hw(lab))
+    return lab_to_rgb(new).reshape(b, 3, points, points, points)
+
+
+def apply_lut(lut: Tensor, rgb: Tensor) -> Tensor:
+    """Trilinear interpolation of :func:`bake_lut`'s tables (B, 3, P, P, P) at sRGB ``rgb`` (B, 3, h, W).
+
+    Written by hand: torch's one LUT sampler, a 3D ``grid_sample``, is ~6x slower on a CPU than its 2D
+    path, so each of the two blue slices around a pixel is read with one 2D ``grid_sample`` from an
+    atlas of the P blue slices side by side (each padded by one column, so a slice's bilinear reads
+    never cross into the next), and the two are blended by the pixel's blue position.
+    """
+    b, _, p = lut.shape[:3]
+    atlas = torch.cat([lut, lut[..., -1:]], dim=-1)  # (B, 3, P blue, P green, P + 1 red)
+    atlas = atlas.permute(0, 1, 3, 2, 4).reshape(b, 3, p, p * (p + 1))  # green rows, blue-major columns
+    x = rgb.float().clamp(0, 1) * (p - 1)
+    blue = x[:, 2]
+    lo = blue.floor().clamp(max=p - 2)
+    frac = (blue - lo).unsqueeze(1)
+    width = p * (p + 1) - 1
+    y = x[:, 1] / (p - 1) * 2 - 1
+
+    def read(slice_index: Tensor) -> Tensor:
+        column = slice_index * (p + 1) + x[:, 0]
+        grid = torch.stack([column / width * 2 - 1, y], dim=-1)
+        return F.grid_sample(atlas, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+    with torch.autocast(rgb.device.type, enabled=False):
+        low = read(lo)
+        return low.add_(read(lo + 1).sub_(low).mul_(frac))
+
+
+def slice_grid(
+    network: StyleNetwork, small: Tensor, maps: list[ContextMap], out_hw: tuple[int, int]
+) -> Tensor | None:
+    """The head's coefficients (B, C, gh, gw) at the pixels of the context copy ``small`` (B, 3, gh, gw) of an
+    ``out_hw`` photo: each from the copy's colour there and the context sampled there (the copy's
+    pixel centres in the photo's coordinates). None when the head cannot be split
+    (:meth:`~lumastyle.heads.Head.coefficients`) or the copy is the photo (the exact path is as fast)."""
+    grid_hw = image_hw(small)
+    if grid_hw == out_hw:
+        return None
+    context = [sample_context(m.features, m.scaled_hw, m.pad, grid_hw, None, m.stride) for m in maps]
+    coefficients = network.head.coefficients(normalize_lab(rgb_to_lab(small)), context)
+    return None if coefficients is None else coefficients.float()
+
+
+def slice_coefficients(coefficients: Tensor, out_hw: tuple[int, int], rows: tuple[int, int]) -> Tensor:
+    """:func:`slice_grid`'s coefficients interpolated bilinearly at the pixel centres of rows ``rows`` of an
+    ``out_hw`` photo (B, C, r1 - r0, W): along y by hand (the two grid rows of each photo row), along x
+    by ``interpolate`` (whose half-pixel mapping is the same)."""
+    gh = coefficients.shape[-2]
+    y0, y1, wy = taps(rows[0], rows[1], gh, out_hw[0], 0, gh, coefficients.device, 1)
+    wy = wy.view(1, 1, -1, 1)
+    band = torch.lerp(coefficients[:, :, y0], coefficients[:, :, y1], wy)
+    return F.interpolate(band, size=(rows[1] - rows[0], out_hw[1]), mode="bilinear", align_corners=False)

@@ -40,7 +40,7 @@ from lumastyle.color import lab_distance, lab_to_rgb, rgb_to_lab
 from lumastyle.context import ContextWindow
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead
-from lumastyle.inference import TILE_PIXELS, Precision, stylize_tensor
+from lumastyle.inference import TILE_PIXELS, Precision, resolve_precision, stylize_tensor
 from lumastyle.metrics import StyleMetrics
 from lumastyle.network import StyleNetwork
 from lumastyle.optim import (
@@ -209,10 +209,12 @@ class LumaStyle(L.LightningModule):
         context_long_side: int | None = None,
         precision: Precision = "32",
         tile_pixels: int = TILE_PIXELS,
+        fast: bool = False,
     ) -> Tensor:
-        """A photo (3, H, W) or batch as ``lumastyle stylize`` renders it (see :mod:`lumastyle.inference`)."""
+        """A photo (3, H, W) or batch as ``lumastyle stylize`` renders it (see :mod:`lumastyle.inference`;
+        ``fast``: its fast path, what ``stylize`` and ``predict`` take by default)."""
         return stylize_tensor(
-            self.network, rgb, self.context_long_side(context_long_side), tile_pixels, precision
+            self.network, rgb, self.context_long_side(context_long_side), tile_pixels, precision, fast
         )
 
     # -- training ------------------------------------------------------------------------------
@@ -293,7 +295,9 @@ class LumaStyle(L.LightningModule):
     def predict_step(self, batch: PredictionBatch, batch_idx: int) -> Prediction:
         """The stylized photos and what PredictionWriter needs to write them as ``stylize`` would."""
         return {
-            "output": self.stylize(batch["input"]),
+            "output": self.stylize(  # as `lumastyle stylize` renders it by default
+                batch["input"], precision=resolve_precision("auto", self.device), fast=True
+            ),
             "name": batch["name"],
             "path": batch["path"],
             "bit_depth": batch["bit_depth"],

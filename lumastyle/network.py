@@ -21,6 +21,7 @@ be exported once for photos of any size (:mod:`lumastyle.export`), low-level con
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Iterator, Sequence
 
 import torch
@@ -268,6 +269,15 @@ class StyleNetwork(nn.Module):
     def exportable(self) -> bool:
         """Whether the forward pass is torch alone (region context runs scikit-image's SLIC)."""
         return self.low_level is None or not self.low_level.regions
+
+    @property
+    def position_free(self) -> bool:
+        """Whether the output at a pixel depends on its colour alone: no backbone context and no local
+        colour context (photo-level statistics and photo-wide means, radius inf, are the same at every
+        pixel), so each photo's map is one colour map (:func:`lumastyle.inference.bake_lut`)."""
+        low = self.low_level
+        local = low is not None and (bool(low.regions) or any(math.isfinite(r) for r in low.radii))
+        return self.context is None and not local
 
     @property
     def num_scales(self) -> int:

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lumastyle.errors import LumastyleError
-from lumastyle.inference import Precision
+from lumastyle.inference import resolve_precision
 from lumastyle.io import (
     DEFAULT_JPEG_QUALITY,
     OUTPUT_FORMATS,
@@ -58,6 +58,7 @@ def stylize(
     max_pixels: int | None = None,
     format: Literal["auto", "jpeg", "png", "tiff"] = "auto",
     quality: int = DEFAULT_JPEG_QUALITY,
+    fast: bool = True,
 ) -> list[Path]:
     """Stylize a photo or a folder of photos with a trained checkpoint; outputs keep size and name.
 
@@ -80,7 +81,8 @@ def stylize(
         context_long_side: long side of the copy the context is computed on (default: the training scale).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``32``, ``bf16`` (autocast; the colour layer stays float32), or ``auto``: bf16 on a
-            GPU that supports it, 32 on a CPU (where bf16 is slower; benchmarks/README.md).
+            GPU that supports it; on a CPU, the context alone in bf16 where the CPU computes in bf16
+            natively (avx512_bf16, AMX), else 32 (:func:`lumastyle.inference.resolve_precision`).
         batch_size: photos of the same size stylized together (a GPU keeps busy; at most
             :data:`BATCH_PIXELS` pixels a batch, so memory stays bounded for any photo size).
         skip_existing: leave photos whose output already exists (a restarted run goes on where it stopped).
@@ -91,6 +93,10 @@ def stylize(
             dropped), ``png`` or ``tiff`` (16-bit and alpha kept where the input has them); a photo
             whose suffix is not of the chosen format gets ``.jpg``, ``.png`` or ``.tif``.
         quality: JPEG quality, 1-100 (default 95); used for JPEG outputs only.
+        fast: the fast path (:mod:`lumastyle.inference`): a colour-only model as a LUT, any other
+            model's colour matrices predicted on the context copy's grid and interpolated at every
+            pixel; ``--fast false`` runs the head at every pixel (the exact path; the difference is
+            stated in benchmarks/README.md).
     """
     in_path, out_dir = Path(input).expanduser(), Path(output).expanduser()
     photos = photos_at(in_path, "--input")
@@ -113,7 +119,7 @@ def stylize(
     todo = [(photo, out) for photo, out in plan if not (skip_existing and out.is_file())]
     dev = _resolve_device(device)
     model = LumaStyle.from_checkpoint(ckpt, map_location=dev)
-    run_precision = _resolve_precision(precision, dev)
+    run_precision = resolve_precision(precision, dev)
     if batch_size < 1:
         raise LumastyleError(f"--batch_size must be at least 1, got {batch_size}")
     skipped: list[str] = []
@@ -147,7 +153,7 @@ def stylize(
                 ]
                 name = group[-1][0].name
                 del group
-                results = model.stylize(rgb, context_long_side, run_precision).cpu()
+                results = model.stylize(rgb, context_long_side, run_precision, fast=fast).cpu()
                 del rgb
                 bar.set_postfix_str(f"{name} {(time.perf_counter() - start) / len(done):.1f}s/photo")
                 stream.write(
@@ -169,12 +175,6 @@ def stylize(
 
 #: The most pixels stylized in one batch (photos of one size): 4 photos of 12 MP.
 BATCH_PIXELS = 48_000_000
-
-
-def _resolve_precision(precision: Literal["auto"] | Precision, device: torch.device) -> Precision:
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
-    return precision
 
 
 def _batches(

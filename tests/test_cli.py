@@ -379,7 +379,7 @@ def test_stylize_batches_photos_of_one_size_with_the_same_pixels(
     sizes = []
     real = LumaStyle.stylize
     monkeypatch.setattr(
-        LumaStyle, "stylize", lambda self, rgb, *a: sizes.append(tuple(rgb.shape)) or real(self, rgb, *a)
+        LumaStyle, "stylize", lambda self, rgb, *a, **k: sizes.append(tuple(rgb.shape)) or real(self, rgb, *a, **k)
     )
     stylize = ["stylize", "--ckpt", str(quick_checkpoint), "--input", "in"]
     main([*stylize, "--output", "batched", "--batch_size", "3"])

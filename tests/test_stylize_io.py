@@ -61,7 +61,7 @@ def within(seconds: float, fn: Callable[..., Any], *args: Any) -> BaseException 
 def cheap_network(monkeypatch):
     """``LumaStyle.stylize`` as a fixed colour change: the tests of formats, flags and errors need the
     command's reading, writing and threads, not the network's time (the other tests run it)."""
-    monkeypatch.setattr(LumaStyle, "stylize", lambda self, rgb, *args: rgb.clamp(0, 1) ** 0.8)
+    monkeypatch.setattr(LumaStyle, "stylize", lambda self, rgb, *args, **kwargs: rgb.clamp(0, 1) ** 0.8)
 
 
 def fmt(path: Path) -> str:
@@ -201,7 +201,7 @@ def test_a_folder_streams_through_with_the_pixels_of_the_network(
 
     seen: list[dict] = []
 
-    def computing(self, rgb, *args):
+    def computing(self, rgb, *args, **kwargs):
         # while batch 0 is computed, batch 1 is decoded (a2 read) and batch 2 is not (b unread); while
         # batch 1 is computed, batch 0's photos are being written
         if not seen:
@@ -210,7 +210,7 @@ def test_a_folder_streams_through_with_the_pixels_of_the_network(
             seen[-1]["two ahead"] = read_now["b"].is_set()
         elif len(seen) == 1:
             seen.append({"written meanwhile": wrote_now.wait(5)})
-        return real_stylize(self, rgb, *args)
+        return real_stylize(self, rgb, *args, **kwargs)
 
     monkeypatch.setattr(stylize_module, "read_image", reading)
     monkeypatch.setattr(stylize_module, "write_image", writing)
@@ -226,7 +226,7 @@ def test_a_folder_streams_through_with_the_pixels_of_the_network(
 
     monkeypatch.setattr(LumaStyle, "stylize", real_stylize)
     model = LumaStyle.from_checkpoint(quick_checkpoint)
-    expected = model.stylize(read_image(src / "b.png")[0][None], None, "32")[0]  # what the loop did
+    expected = model.stylize(read_image(src / "b.png")[0][None], None, "32", fast=True)[0]  # what the loop did
     pixels = np.round(expected.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     with Image.open(tmp_path / "out" / "b.png") as im:
         assert np.array_equal(np.asarray(im), pixels)
@@ -249,7 +249,7 @@ def test_a_failed_write_stops_the_run_at_once_in_one_line(quick_checkpoint, tmp_
             )
         return real_write(path, *args, **kwargs)
 
-    def counting(self, rgb, *args):
+    def counting(self, rgb, *args, **kwargs):
         computed.append(threading.current_thread())
         return rgb.clamp(0, 1) ** 0.8  # the network's time is not tested here
 
@@ -285,7 +285,7 @@ def test_ctrl_c_stops_both_threads_and_leaves_nothing_partial(quick_checkpoint, 
         writers.add(threading.current_thread())
         return real_write(path, *args, **kwargs)
 
-    def interrupted(self, rgb, *args):
+    def interrupted(self, rgb, *args, **kwargs):
         calls.append(threading.current_thread())
         if len(calls) == 3:
             raise KeyboardInterrupt

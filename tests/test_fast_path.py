@@ -1,0 +1,137 @@
+"""The fast path of :mod:`lumastyle.inference` (issue 28): a colour-only network baked into a LUT, any
+other network's head split into coefficients predicted on the context copy's grid and interpolated
+at every pixel; ``bf16-context`` precision."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import smooth_photo
+
+from lumastyle import inference
+from lumastyle.color import lab_distance, rgb_to_lab
+from lumastyle.heads import LUTBlendHead, QuadraticHead
+from lumastyle.inference import apply_lut, bake_lut, resolve_precision, slice_coefficients, stylize_tensor
+from lumastyle.network import StyleNetwork
+
+SMALL = {"backbone_width": 1 / 16, "context_pad": 8}
+
+
+def network(seed: int = 0, **kwargs) -> StyleNetwork:
+    torch.manual_seed(seed)
+    net = StyleNetwork(**{**SMALL, **kwargs}).eval()
+    for p in net.head.parameters():  # away from the identity start, so the head does something
+        p.data.add_(torch.randn_like(p), alpha=0.05)
+    return net
+
+
+def delta_e(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return lab_distance(rgb_to_lab(a), rgb_to_lab(b)).flatten()
+
+
+def test_apply_lut_is_trilinear_interpolation():
+    """The two-slice 2D reads equal torch's 3D trilinear sampler, and the identity table is exact."""
+    torch.manual_seed(0)
+    lut, rgb = torch.rand(2, 3, 9, 9, 9), torch.rand(2, 3, 17, 23)
+    rgb[0, :, 0, :3] = torch.tensor([[0.0, 1.0, 1.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.5]])  # corners and edges
+    grid = rgb.permute(0, 2, 3, 1).unsqueeze(1) * 2 - 1
+    expected = F.grid_sample(lut, grid, mode="bilinear", padding_mode="border", align_corners=True)[:, :, 0]
+    assert torch.allclose(apply_lut(lut, rgb), expected, atol=1e-5)
+    axis = torch.linspace(0, 1, 5)
+    b, g, r = torch.meshgrid(axis, axis, axis, indexing="ij")
+    identity = torch.stack([r, g, b]).unsqueeze(0)
+    assert torch.allclose(apply_lut(identity, rgb[:1]), rgb[:1], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "free"),
+    [
+        ({"scales": ()}, True),
+        ({"scales": (), "photo_context": True, "low_level_linear": True}, True),
+        ({"scales": (), "low_level": (float("inf"),)}, True),
+        ({"scales": (), "low_level": (4.0,)}, False),
+        ({}, False),
+    ],
+)
+def test_position_free(kwargs, free):
+    assert StyleNetwork(**{**SMALL, **kwargs}).position_free is free
+
+
+def test_colour_only_network_is_baked_into_a_lut():
+    net = network(scales=())
+    points = 9
+    lut = bake_lut(net, net.encode_context(torch.rand(1, 3, 8, 8)), points)
+    # at the lattice points the table is the network's own output for those colours
+    axis = torch.linspace(0, 1, points)
+    lattice = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij")[::-1]).reshape(1, 3, points, -1)
+    assert torch.allclose(lut.reshape(1, 3, points, -1), stylize_tensor(net, lattice), atol=1e-5)
+    photo = smooth_photo(60, 80, seed=1)
+    exact = stylize_tensor(net, photo)
+    fast = stylize_tensor(net, photo, fast=True)
+    assert delta_e(exact, photo).mean() > 3  # the look does something
+    d = delta_e(fast, exact)
+    assert d.mean() < 0.15 and d.max() < 1.5
+    assert delta_e(stylize_tensor(net, photo, fast=True, lut_points=65), exact).mean() < d.mean()
+
+
+def test_photo_level_network_gets_one_lut_per_photo():
+    net = network(scales=(), photo_context=True, low_level_linear=True)
+    net.head.low_linear.weight.data.normal_(0, 0.05)  # the photo's statistics change its map
+    photos = torch.stack([smooth_photo(40, 50, seed=2), smooth_photo(40, 50, seed=3) * 0.5])
+    exact, fast = stylize_tensor(net, photos), stylize_tensor(net, photos, fast=True)
+    lut = bake_lut(net, net.encode_context(photos), 9)
+    assert not torch.allclose(lut[0], lut[1], atol=1e-2)
+    for i in range(2):
+        assert delta_e(fast[i], exact[i]).mean() < 0.3
+
+
+def test_sliced_head_is_close_to_the_exact_path_and_exact_on_its_grid():
+    net = network()
+    photo = smooth_photo(96, 128, seed=4)
+    # the context copy is the photo: the grid is every pixel, the fast path is the exact one
+    assert torch.equal(stylize_tensor(net, photo, fast=True), stylize_tensor(net, photo))
+    exact, fast = stylize_tensor(net, photo, 32), stylize_tensor(net, photo, 32, fast=True)
+    assert delta_e(exact, photo).mean() > 1
+    d = delta_e(fast, exact)
+    assert 0 < d.mean() < 0.5 and torch.quantile(d, 0.99) < 2.5
+    # tiles do not change it: each row band interpolates the same grid
+    assert torch.allclose(stylize_tensor(net, photo, 32, tile_pixels=300, fast=True), fast, atol=1e-5)
+
+
+def test_slicing_interpolates_the_grid_at_pixel_centres():
+    """Rows of the interpolated coefficients equal one bilinear resize of the whole grid."""
+    grid = torch.rand(2, 30, 5, 7)
+    whole = F.interpolate(grid, size=(23, 31), mode="bilinear", align_corners=False)
+    assert torch.allclose(slice_coefficients(grid, (23, 31), (6, 15)), whole[:, :, 6:15], atol=1e-6)
+
+
+@pytest.mark.parametrize("head", [QuadraticHead, LUTBlendHead])
+def test_heads_split_into_coefficients_and_their_application(head):
+    net = network(head=head, low_level=(4.0,), low_level_linear=True)
+    lab_n = torch.rand(2, 3, 6, 7) * 2 - 1
+    context = [torch.randn(2, c.in_channels, 6, 7) for c in net.head.context_in]
+    if net.head.factorize:
+        context = [net.head.encode_context(i, torch.randn(2, n, 6, 7)) for i, n in enumerate(
+            [net.head.context_channels] * net.head.num_scales + [net.head.low_level_channels])]
+    coefficients = net.head.coefficients(lab_n, context)
+    assert coefficients is not None
+    assert torch.allclose(net.head.apply_coefficients(lab_n, coefficients), net.head(lab_n, context), atol=1e-6)
+
+
+def test_auto_precision_takes_the_bf16_context_only_on_a_bf16_cpu(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: True)
+    assert resolve_precision("auto", cpu) == "bf16-context"
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)
+    assert resolve_precision("auto", cpu) == "32"
+    assert resolve_precision("bf16", cpu) == "bf16"
+
+
+def test_bf16_context_changes_the_output_little():
+    net = network()
+    photo = smooth_photo(48, 64, seed=5)
+    exact = stylize_tensor(net, photo)
+    reduced = stylize_tensor(net, photo, precision="bf16-context")
+    d = delta_e(reduced, exact)
+    assert 0 < d.mean() < 0.5
