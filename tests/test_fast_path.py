@@ -66,20 +66,22 @@ def test_colour_only_network_is_baked_into_a_lut():
     axis = torch.linspace(0, 1, points)
     lattice = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij")[::-1]).reshape(1, 3, points, -1)
     assert torch.allclose(lut.reshape(1, 3, points, -1), stylize_tensor(net, lattice), atol=1e-5)
-    photo = smooth_photo(60, 80, seed=1)
+    photo = smooth_photo(80, 100, seed=1)
     exact = stylize_tensor(net, photo)
-    fast = stylize_tensor(net, photo, fast=True)
+    fast = stylize_tensor(net, photo, fast=True, lut_points=17)
     assert delta_e(exact, photo).mean() > 3  # the look does something
     d = delta_e(fast, exact)
-    assert d.mean() < 0.15 and d.max() < 1.5
-    assert delta_e(stylize_tensor(net, photo, fast=True, lut_points=65), exact).mean() < d.mean()
+    assert 0 < d.mean() < 0.3 and d.max() < 3
+    assert delta_e(stylize_tensor(net, photo, fast=True, lut_points=9), exact).mean() > d.mean()
+    # a photo with fewer pixels than the lattice takes the exact path
+    assert torch.equal(stylize_tensor(net, photo, fast=True, lut_points=33), exact)
 
 
 def test_photo_level_network_gets_one_lut_per_photo():
     net = network(scales=(), photo_context=True, low_level_linear=True)
     net.head.low_linear.weight.data.normal_(0, 0.05)  # the photo's statistics change its map
-    photos = torch.stack([smooth_photo(40, 50, seed=2), smooth_photo(40, 50, seed=3) * 0.5])
-    exact, fast = stylize_tensor(net, photos), stylize_tensor(net, photos, fast=True)
+    photos = torch.stack([smooth_photo(60, 90, seed=2), smooth_photo(60, 90, seed=3) * 0.5])
+    exact, fast = stylize_tensor(net, photos), stylize_tensor(net, photos, fast=True, lut_points=17)
     lut = bake_lut(net, net.encode_context(photos), 9)
     assert not torch.allclose(lut[0], lut[1], atol=1e-2)
     for i in range(2):
