@@ -112,7 +112,7 @@ def stylize_tensor(
         maps = network.encode_context(small)
     with torch.autocast(batch.device.type, dtype=whole, enabled=whole is not None):
         if fast and network.position_free and h * w > lut_points**3:  # else the lattice costs more than the photo
-            lut = bake_lut(network, maps, lut_points)
+            lut = bake_lut(network, maps, lut_points, b, batch.device)
             for r0 in range(0, h, step):
                 band = slice(r0, min(h, r0 + step))
                 out[..., band, :] = apply_lut(lut, batch[..., band, :])
@@ -134,17 +134,18 @@ def stylize_tensor(
 # -- the fast path --------------------------------------------------------------------------------
 
 
-def bake_lut(network: StyleNetwork, maps: list[ContextMap], points: int = LUT_POINTS) -> Tensor:
-    """Each photo's colour map as a ``points``-point 3D LUT (B, 3, points, points, points): the sRGB
-    output for the input sRGB at lattice point (r, g, b) is ``lut[:, :, b, g, r]``. Only for a
-    :attr:`~lumastyle.network.StyleNetwork.position_free` network, whose maps are the same everywhere."""
-    b = maps[0].features.shape[0] if maps else 1
-    axis = torch.linspace(0, 1, points, device=maps[0].features.device if maps else None)
+def bake_lut(network: StyleNetwork, maps: list[ContextMap], points: int, batch: int, device: torch.device) -> Tensor:
+    """Each photo's colour map as a ``points``-point 3D LUT (``batch``, 3, points, points, points): the
+    sRGB output for the input sRGB at lattice point (r, g, b) is ``lut[:, :, b, g, r]``. Only for a
+    :attr:`~lumastyle.network.StyleNetwork.position_free` network, whose maps are the same everywhere
+    (a colour-only network has none: one map for every photo)."""
+    axis = torch.linspace(0, 1, points, device=device)
     blue, green, red = torch.meshgrid(axis, axis, axis, indexing="ij")
-    lattice = torch.stack([red, green, blue]).reshape(1, 3, points, points * points).expand(b, -1, -1, -1)
+    lattice = torch.stack([red, green, blue]).reshape(1, 3, points, points * points)
+    lattice = lattice.expand(maps[0].features.shape[0] if maps else 1, -1, -1, -1)
     lab = rgb_to_lab(lattice)
-    new = network.transform(lab, maps, image_hw(lab))
-    return lab_to_rgb(new).reshape(b, 3, points, points, points)
+    new = lab_to_rgb(network.transform(lab, maps, image_hw(lab)))
+    return new.reshape(-1, 3, points, points, points).expand(batch, -1, -1, -1, -1)
 
 
 def apply_lut(lut: Tensor, rgb: Tensor) -> Tensor:

@@ -61,7 +61,7 @@ def test_position_free(kwargs, free):
 def test_colour_only_network_is_baked_into_a_lut():
     net = network(scales=())
     points = 9
-    lut = bake_lut(net, net.encode_context(torch.rand(1, 3, 8, 8)), points)
+    lut = bake_lut(net, net.encode_context(torch.rand(1, 3, 8, 8)), points, 1, torch.device("cpu"))
     # at the lattice points the table is the network's own output for those colours
     axis = torch.linspace(0, 1, points)
     lattice = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij")[::-1]).reshape(1, 3, points, -1)
@@ -75,6 +75,9 @@ def test_colour_only_network_is_baked_into_a_lut():
     assert delta_e(stylize_tensor(net, photo, fast=True, lut_points=9), exact).mean() > d.mean()
     # a photo with fewer pixels than the lattice takes the exact path
     assert torch.equal(stylize_tensor(net, photo, fast=True, lut_points=33), exact)
+    # a batch of photos shares the one map of a colour-only network
+    both = torch.stack([photo, photo.flip(-1)])
+    assert torch.allclose(stylize_tensor(net, both, fast=True, lut_points=17)[1], fast.flip(-1), atol=1e-6)
 
 
 def test_photo_level_network_gets_one_lut_per_photo():
@@ -82,7 +85,7 @@ def test_photo_level_network_gets_one_lut_per_photo():
     net.head.low_linear.weight.data.normal_(0, 0.05)  # the photo's statistics change its map
     photos = torch.stack([smooth_photo(60, 90, seed=2), smooth_photo(60, 90, seed=3) * 0.5])
     exact, fast = stylize_tensor(net, photos), stylize_tensor(net, photos, fast=True, lut_points=17)
-    lut = bake_lut(net, net.encode_context(photos), 9)
+    lut = bake_lut(net, net.encode_context(photos), 9, 2, torch.device("cpu"))
     assert not torch.allclose(lut[0], lut[1], atol=1e-2)
     for i in range(2):
         assert delta_e(fast[i], exact[i]).mean() < 0.3
