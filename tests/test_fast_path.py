@@ -140,3 +140,21 @@ def test_bf16_context_changes_the_output_little():
     reduced = stylize_tensor(net, photo, precision="bf16-context")
     d = delta_e(reduced, exact)
     assert 0 < d.mean() < 0.5
+
+
+def test_stylize_takes_the_fast_path_and_fast_false_the_exact_one(quick_checkpoint, tmp_path):
+    from lumastyle.cli import main
+    from lumastyle.io import read_image, write_image
+    from lumastyle.model import LumaStyle
+
+    photo = smooth_photo(48, 64, seed=6)
+    write_image(tmp_path / "in" / "p.png", photo, bit_depth=16)
+    photo = read_image(tmp_path / "in" / "p.png")[0]
+    stylize = ["stylize", "--ckpt", str(quick_checkpoint), "--input", str(tmp_path / "in"), "--context_long_side", "16"]
+    main([*stylize, "--output", str(tmp_path / "fast")])
+    main([*stylize, "--output", str(tmp_path / "exact"), "--fast", "false"])
+    model = LumaStyle.from_checkpoint(quick_checkpoint)
+    for folder, fast in (("fast", True), ("exact", False)):
+        expected = model.stylize(photo, 16, fast=fast)
+        assert torch.allclose(read_image(tmp_path / folder / "p.png")[0], expected, atol=1 / 65535), folder
+    assert not torch.equal(read_image(tmp_path / "fast" / "p.png")[0], read_image(tmp_path / "exact" / "p.png")[0])
