@@ -51,7 +51,7 @@ def stylize(
     output: str,
     context_long_side: int | None = None,
     device: str = "auto",
-    precision: Literal["auto", "32", "bf16"] = "auto",
+    precision: Literal["auto", "32", "bf16", "bf16-context"] = "auto",
     batch_size: int = 4,
     skip_existing: bool = False,
     on_bad_file: Literal["error", "skip"] = "error",
@@ -80,7 +80,8 @@ def stylize(
         output: folder for the stylized photos (created if missing).
         context_long_side: long side of the copy the context is computed on (default: the training scale).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        precision: ``32``, ``bf16`` (autocast; the colour layer stays float32), or ``auto``: bf16 on a
+        precision: ``32``, ``bf16`` (autocast; the colour layer stays float32), ``bf16-context`` (the
+            context network alone in bf16), or ``auto``: bf16 on a
             GPU that supports it; on a CPU, the context alone in bf16 where the CPU computes in bf16
             natively (avx512_bf16, AMX), else 32 (:func:`lumastyle.inference.resolve_precision`).
         batch_size: photos of the same size stylized together (a GPU keeps busy; at most
