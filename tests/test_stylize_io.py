@@ -319,3 +319,14 @@ def test_an_unreadable_photo_in_the_middle_is_skipped_or_stops_the_run(
     assert line.startswith(f"error: {src / 'p2.jpg'}: cannot read this image")
     assert line.endswith("(or pass --on_bad_file skip)")
     assert names(tmp_path / "stop") == ["p0.jpg", "p1.jpg"]
+
+
+def test_a_cpu_stylizes_one_photo_at_a_time_by_default(quick_checkpoint, tmp_path, monkeypatch):
+    """Batches gain nothing on a CPU and hold more memory: the default batch there is one photo."""
+    src = tmp_path / "in"
+    for k in range(3):
+        write_image(src / f"a{k}.png", torch.rand(3, 12, 16))
+    sizes = []
+    monkeypatch.setattr(LumaStyle, "stylize", lambda self, rgb, *a, **k: sizes.append(rgb.shape[0]) or rgb[:, :3])
+    run(quick_checkpoint, src, tmp_path / "out")
+    assert sizes == [1, 1, 1]
