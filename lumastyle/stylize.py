@@ -59,6 +59,7 @@ def stylize(
     format: Literal["auto", "jpeg", "png", "tiff"] = "auto",
     quality: int = DEFAULT_JPEG_QUALITY,
     fast: bool = True,
+    strength: float = 1.0,
 ) -> list[Path]:
     """Stylize a photo or a folder of photos with a trained checkpoint; outputs keep size and name.
 
@@ -100,6 +101,9 @@ def stylize(
             model's colour matrices predicted on the context copy's grid and interpolated at every
             pixel; ``--fast false`` runs the head at every pixel (the exact path; the difference is
             stated in benchmarks/README.md).
+        strength: the look's amount, as Lightroom's profile Amount: 0 gives the photo back, 1 the learned
+            look (the default), in between a blend in CIELab, up to 2 to exaggerate it; on the fast
+            path's LUT the blend is baked into the table.
     """
     in_path, out_dir = Path(input).expanduser(), Path(output).expanduser()
     photos = photos_at(in_path, "--input")
@@ -158,7 +162,7 @@ def stylize(
                 ]
                 name = group[-1][0].name
                 del group
-                results = model.stylize(rgb, context_long_side, run_precision, fast=fast).cpu()
+                results = model.stylize(rgb, context_long_side, run_precision, fast=fast, strength=strength).cpu()
                 del rgb
                 bar.set_postfix_str(f"{name} {(time.perf_counter() - start) / len(done):.1f}s/photo")
                 stream.write(
