@@ -1,4 +1,5 @@
-"""Colour maths: differentiable sRGB <-> CIELab (D65), Lab normalisation, the quadratic colour basis.
+"""Colour maths: differentiable sRGB <-> CIELab (D65), Lab normalisation, the quadratic colour basis,
+the Lab blend of a look's amount (:func:`blend_strength`).
 
 Conversions are delegated to kornia.color and always run in float32, even under autocast: the cube
 roots and powers in Lab lose too much precision in bf16/fp16. Results are float32 (float64 input stays
@@ -47,6 +48,18 @@ def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
     check_image(lab, "lab")
     with torch.autocast(lab.device.type, enabled=False):
         return _kornia_lab_to_rgb(full_precision(lab), clip=clip)
+
+
+def blend_strength(rgb_in: Tensor, rgb_out: Tensor, strength: float) -> Tensor:
+    """A look's amount, as Lightroom's profile Amount: sRGB ``rgb_out`` (what the look makes of
+    ``rgb_in``; both (*, 3, H, W) in [0, 1]) moved ``strength`` of the way from ``rgb_in`` in CIELab,
+    ``lab_in + strength * (lab_out - lab_in)``, back to sRGB clamped to [0, 1]. 0 gives ``rgb_in``
+    back (through the Lab round trip: ~1e-6 in float32), 1 gives ``rgb_out`` itself (the very
+    tensor, as float32: no round trip), above 1 exaggerates the look (colours it pushes outside sRGB
+    are clamped). Float32 (float64 stays); differentiable in both images."""
+    if strength == 1:
+        return full_precision(rgb_out)
+    return lab_to_rgb(torch.lerp(rgb_to_lab(rgb_in), rgb_to_lab(rgb_out), strength))
 
 
 # ProPhoto (ROMM) RGB primaries to XYZ under D50, and the Bradford adaptation from D50 to D65, as

@@ -29,6 +29,12 @@ validation/test metrics and the benchmarks all take, so they give the same pixel
 
   Neither is exact: the benchmarks state their mean and 99th-percentile ΔE76 from the exact path on
   real photos.
+- **Strength** (``strength``, ``stylize --strength``): the look's amount, as Lightroom's profile Amount:
+  the output moved that far from the photo in CIELab (:func:`lumastyle.color.blend_strength`; 0 the
+  photo, 1 the look, up to :data:`MAX_STRENGTH` to exaggerate it). 1 skips the blend (the output is
+  bit-identical to one without it). On the fast path's LUT the blend is baked into the table (each
+  lattice colour blended once) instead of converting every pixel; on the other paths each pixel's
+  output is blended with its input.
 """
 
 from __future__ import annotations
@@ -39,8 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lumastyle.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
+from lumastyle.color import blend_strength, denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
 from lumastyle.context import ContextMap, sample_context, taps
+from lumastyle.errors import LumastyleError
 from lumastyle.geometry import fit_long_side, image_hw
 from lumastyle.network import StyleNetwork
 
@@ -53,6 +60,20 @@ LUT_POINTS = 65
 #: last-level cache; see the module docstring).
 TILE_PIXELS = 1 << 16
 _AUTOCAST = {"bf16": torch.bfloat16, "16": torch.float16}
+#: The largest look's amount (``--strength``): twice the learned look, as far as Lightroom's profile
+#: Amount goes (200).
+MAX_STRENGTH = 2.0
+
+
+def check_strength(strength: float) -> float:
+    """``strength`` if it is a look's amount from 0 to :data:`MAX_STRENGTH`, else a one-line
+    :class:`LumastyleError` naming ``--strength``."""
+    if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0 <= strength <= MAX_STRENGTH:
+        raise LumastyleError(
+            f"--strength {strength!r} is outside 0..{MAX_STRENGTH:g}; use 0 (the photo) to 1 (the learned look), "
+            f"or up to {MAX_STRENGTH:g} to exaggerate it"
+        )
+    return float(strength)
 
 
 def context_copy(rgb: Tensor, context_long_side: int | None) -> Tensor:
@@ -86,6 +107,7 @@ def stylize_tensor(
     precision: Precision = "32",
     fast: bool = False,
     lut_points: int = LUT_POINTS,
+    strength: float = 1.0,
 ) -> Tensor:
     """Stylize sRGB ``rgb`` (3, H, W) or (B, 3, H, W) in [0, 1]: the image a user gets, float32 in [0, 1].
 
@@ -99,7 +121,10 @@ def stylize_tensor(
         fast: the fast path (the module docstring): a LUT for a colour-only network, else the head's
             coefficients sliced from the context copy's grid. False: the exact path.
         lut_points: lattice points a side of the fast path's LUT.
+        strength: the look's amount, 0..2 (:func:`lumastyle.color.blend_strength`: 0 the photo, 1 the
+            look, bit-identical to no blend, 2 twice the look); outside 0..2 a one-line LumastyleError.
     """
+    strength = check_strength(strength)
     single = rgb.ndim == 3
     batch = rgb.unsqueeze(0) if single else rgb
     b, _, h, w = batch.shape
@@ -112,7 +137,7 @@ def stylize_tensor(
         maps = network.encode_context(small)
     with torch.autocast(batch.device.type, dtype=whole, enabled=whole is not None):
         if fast and network.position_free and h * w > lut_points**3:  # else the lattice costs more than the photo
-            lut = bake_lut(network, maps, lut_points, b, batch.device)
+            lut = bake_lut(network, maps, lut_points, b, batch.device, strength)
             for r0 in range(0, h, step):
                 band = slice(r0, min(h, r0 + step))
                 out[..., band, :] = apply_lut(lut, batch[..., band, :])
@@ -127,16 +152,27 @@ def stylize_tensor(
                 lab_n = normalize_lab(lab)
                 coefficients = slice_coefficients(grid, (h, w), rows)
                 new = denormalize_lab(network.head.apply_coefficients(lab_n, coefficients))
-            out[..., rows[0] : rows[1], :] = lab_to_rgb(new)
+            styled = lab_to_rgb(new)
+            if strength != 1:
+                styled = blend_strength(batch[..., rows[0] : rows[1], :], styled, strength)
+            out[..., rows[0] : rows[1], :] = styled
     return out[0] if single else out
 
 
 # -- the fast path --------------------------------------------------------------------------------
 
 
-def bake_lut(network: StyleNetwork, maps: list[ContextMap], points: int, batch: int, device: torch.device) -> Tensor:
+def bake_lut(
+    network: StyleNetwork,
+    maps: list[ContextMap],
+    points: int,
+    batch: int,
+    device: torch.device,
+    strength: float = 1.0,
+) -> Tensor:
     """Each photo's colour map as a ``points``-point 3D LUT (``batch``, 3, points, points, points): the
-    sRGB output for the input sRGB at lattice point (r, g, b) is ``lut[:, :, b, g, r]``. Only for a
+    sRGB output for the input sRGB at lattice point (r, g, b) is ``lut[:, :, b, g, r]``, blended with
+    that colour at ``strength`` (:func:`lumastyle.color.blend_strength`; 1: the map itself). Only for a
     :attr:`~lumastyle.network.StyleNetwork.position_free` network, whose maps are the same everywhere
     (a colour-only network has none: one map for every photo)."""
     axis = torch.linspace(0, 1, points, device=device)
@@ -144,7 +180,7 @@ def bake_lut(network: StyleNetwork, maps: list[ContextMap], points: int, batch: 
     lattice = torch.stack([red, green, blue]).reshape(1, 3, points, points * points)
     lattice = lattice.expand(maps[0].features.shape[0] if maps else 1, -1, -1, -1)
     lab = rgb_to_lab(lattice)
-    new = lab_to_rgb(network.transform(lab, maps, image_hw(lab)))
+    new = blend_strength(lattice, lab_to_rgb(network.transform(lab, maps, image_hw(lab))), strength)
     return new.reshape(-1, 3, points, points, points).expand(batch, -1, -1, -1, -1)
 
 

@@ -210,11 +210,14 @@ class LumaStyle(L.LightningModule):
         precision: Precision = "32",
         tile_pixels: int = TILE_PIXELS,
         fast: bool = False,
+        strength: float = 1.0,
     ) -> Tensor:
         """A photo (3, H, W) or batch as ``lumastyle stylize`` renders it (see :mod:`lumastyle.inference`;
-        ``fast``: its fast path, what ``stylize`` and ``predict`` take by default)."""
+        ``fast``: its fast path, what ``stylize`` and ``predict`` take by default; ``strength``: the
+        look's amount, 0 the photo, 1 the look, up to 2 to exaggerate it)."""
         return stylize_tensor(
-            self.network, rgb, self.context_long_side(context_long_side), tile_pixels, precision, fast
+            self.network, rgb, self.context_long_side(context_long_side), tile_pixels, precision, fast,
+            strength=strength,
         )
 
     # -- training ------------------------------------------------------------------------------
