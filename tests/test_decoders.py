@@ -1,0 +1,228 @@
+"""HEIC/HEIF and camera RAW photos (lumastyle.decoders, issue 29), on files the tests write themselves
+(tests/decoder_samples.py): a HEIC keeps its pixels, profile and metadata and is upright; a DNG of
+known patches renders through LibRaw with the camera's white balance, the sRGB curve and no
+brightening; broken files are one line naming the file; size() agrees with decode()."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from decoder_samples import EXIF, XMP, exif_bytes, srgb_profile, write_dng, write_heic
+from PIL import Image, ImageCms
+
+from lumastyle import decoders
+from lumastyle.errors import BadFileError
+
+
+def _exif(blob: bytes | None) -> tuple[dict, dict]:
+    assert blob is not None and blob.startswith(b"Exif\x00\x00")
+    exif = Image.Exif()
+    exif.load(blob)
+    return dict(exif), dict(exif.get_ifd(0x8769))
+
+
+def _noise(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------- HEIC
+
+
+def test_a_lossless_heic_keeps_its_pixels_profile_exif_and_xmp(tmp_path):
+    rgb = _noise(24, 40)
+    icc = srgb_profile()
+    path = write_heic(tmp_path / "a.heic", rgb, icc_profile=icc, exif=exif_bytes(), xmp=XMP)
+    out = decoders.decode(path)
+    assert out.array.dtype == np.uint8 and np.array_equal(out.array, rgb)  # HEVC lossless, RGB 4:4:4
+    assert out.icc_profile == icc and out.xmp == XMP
+    ifd0, sub = _exif(out.exif)
+    assert ifd0[0x010F] == "Apple" and ifd0.get(0x0112, 1) == 1
+    assert sub[0x8827] == EXIF[0x8827] and sub[0x9003] == EXIF[0x9003]
+    assert decoders.size(path) == (40, 24)
+
+
+def test_a_heic_is_upright_and_its_orientation_tag_says_so(tmp_path):
+    """pillow-heif writes EXIF orientation 6 as the HEIF's own rotation (irot), which libheif applies:
+    the pixels come back turned 90° clockwise, and the EXIF carried along must not turn them again."""
+    rgb = _noise(24, 40, seed=1)
+    path = write_heic(tmp_path / "turned.HEIC", rgb, exif=exif_bytes(orientation=6))
+    out = decoders.decode(path)
+    assert np.array_equal(out.array, np.rot90(rgb, -1))
+    assert _exif(out.exif)[0][0x0112] == 1
+    assert decoders.size(path) == (24, 40) == out.array.shape[1::-1]
+
+
+def test_a_lossy_heic_decodes_close_to_its_source(tmp_path):
+    """The usual iPhone coding (YCbCr 4:2:0, quality 90) of smooth gradients: the decoded colours are
+    within 2 levels of the source on average (a wrong YCbCr matrix or range would shift them ~10)."""
+    ys, xs = np.mgrid[0:32, 0:48]
+    rgb = np.stack([40 + 4 * xs, 60 + 5 * ys, 200 - 2 * xs - ys], axis=2).clip(0, 255).astype(np.uint8)
+    out = decoders.decode(write_heic(tmp_path / "lossy.heic", rgb, lossless=False))
+    assert out.array.shape == rgb.shape and out.icc_profile is None
+    assert np.abs(out.array.astype(float) - rgb).mean(axis=(0, 1)).max() < 2.0
+
+
+def test_a_10_bit_heic_is_16_bit_over_the_full_range(tmp_path):
+    ten = np.random.default_rng(2).integers(0, 1024, (8, 12, 3), dtype=np.uint16)
+    ten[0, 0] = 1023  # white must be 65535, not 1023 << 6
+    path = write_heic(tmp_path / "ten.heif", ten << 6)
+    out = decoders.decode(path)
+    assert out.array.dtype == np.uint16 and out.array[0, 0].tolist() == [65535] * 3
+    assert np.abs(out.array.astype(float) - ten * (65535 / 1023)).max() <= 0.5
+    assert out.icc_profile is None  # its nclx box says BT.709 primaries, sRGB curve: sRGB
+
+
+def test_a_heic_in_display_p3_by_nclx_gets_a_profile_that_converts_like_colour_science(tmp_path):
+    import colour
+
+    rgb = np.array([[[200, 100, 50], [30, 180, 90], [90, 60, 220], [128, 128, 128]]], np.uint8)
+    path = write_heic(tmp_path / "p3.heic", rgb, color_primaries=12, transfer_characteristics=13)
+    out = decoders.decode(path)
+    assert out.icc_profile is not None
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(out.icc_profile))
+    srgb = ImageCms.createProfile("sRGB")
+    converted = ImageCms.profileToProfile(Image.fromarray(out.array), profile, srgb, renderingIntent=1)
+    expected = colour.RGB_to_RGB(rgb / 255.0, "Display P3", "sRGB", apply_cctf_decoding=True, apply_cctf_encoding=True)
+    # (30, 180, 90) is outside sRGB: its red clips to 0 in both
+    assert np.abs(np.asarray(converted) / 255.0 - expected.clip(0, 1)).max() < 2.5 / 255
+
+
+def test_an_hdr_heic_is_refused_in_one_line(tmp_path):
+    path = write_heic(tmp_path / "pq.heic", _noise(8, 8), color_primaries=9, transfer_characteristics=16)
+    with pytest.raises(BadFileError, match=r"pq\.heic: an HDR HEIF \(PQ\) is not supported"):
+        decoders.decode(path)
+
+
+# ----------------------------------------------------------------------------------------------- DNG
+
+# linear, white-balanced scene values of the DNG's patches (rows of 16 px by columns of 16 px)
+PATCHES = {"dark": 0.05, "mid": 0.15, "light": 0.35}
+RED = (0.2, 0.04, 0.03)  # its rendering stays below white: nothing clips, so brightening would show
+
+
+def _scene(h: int = 48, w: int = 64) -> np.ndarray:
+    """Left to right: dark, mid and light grey, then a red patch, each 16 px wide."""
+    scene = np.zeros((h, w, 3))
+    for k, value in enumerate(PATCHES.values()):
+        scene[:, 16 * k : 16 * (k + 1)] = value
+    scene[:, 48:] = RED
+    return scene
+
+
+def _srgb(linear: float) -> float:
+    return float(np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055))
+
+
+def _centre(array: np.ndarray, column: int) -> np.ndarray:
+    """Mean colour in [0, 1] of the middle of patch ``column`` (away from demosaicing's edges)."""
+    return array[12:36, 16 * column + 5 : 16 * column + 11].reshape(-1, 3).mean(axis=0) / 65535.0
+
+
+def test_a_dng_renders_with_the_camera_white_balance_and_the_srgb_curve(tmp_path):
+    """The camera recorded red at half and blue at 0.8 of green (its as-shot neutral): under the
+    camera's white balance each grey patch is grey again, at the sRGB encoding of its linear value
+    (no brightening; BT.709's curve, LibRaw's default, would give 0.37 for 0.15 instead of 0.42; dcraw's default brightening 0.32 for 0.05 instead of 0.25)."""
+    path = write_dng(tmp_path / "shot.dng", _scene())
+    out = decoders.decode(path)
+    assert out.array.dtype == np.uint16 and out.array.shape == (48, 64, 3)
+    assert out.icc_profile is None  # sRGB
+    greys = []
+    for column, linear in enumerate(PATCHES.values()):
+        colour = _centre(out.array, column)
+        assert colour.max() - colour.min() < 0.01, (linear, colour)  # grey, not tinted by the camera
+        assert abs(colour.mean() - _srgb(linear)) < 0.01, (linear, colour.mean(), _srgb(linear))
+        greys.append(colour.mean())
+    assert greys == sorted(greys)
+    red = _centre(out.array, 3)
+    assert 0.4 < red[0] < 0.95 and red[0] > 2 * red[1] and red[0] > 2 * red[2]
+    assert decoders.size(path) == (64, 48)
+
+
+def test_a_dng_is_turned_by_its_orientation(tmp_path):
+    upright = decoders.decode(write_dng(tmp_path / "a.dng", _scene())).array
+    path = write_dng(tmp_path / "b.dng", _scene(), orientation=6)  # 90° clockwise
+    out = decoders.decode(path).array
+    assert out.shape == (64, 48, 3) and decoders.size(path) == (48, 64)
+    assert np.abs(out.astype(int) - np.rot90(upright, -1)).max() <= 1
+
+
+def test_a_dng_carries_its_exif_and_xmp(tmp_path):
+    out = decoders.decode(write_dng(tmp_path / "meta.dng", _scene()))
+    ifd0, sub = _exif(out.exif)
+    assert ifd0[0x010F] == "Lumastyle" and ifd0[0x0110] == "Test Camera" and ifd0[0x0112] == 1
+    assert not {0x0111, 0x0117, 0x014A, 0xC612} & set(ifd0)  # nothing that points into the RAW
+    assert {tag: sub[tag] for tag in EXIF} == EXIF
+    assert out.xmp == XMP
+
+
+def test_exiftool_reads_a_dng_s_exif_carried_into_a_jpeg(tmp_path):
+    exiftool = shutil.which("exiftool")
+    if exiftool is None:
+        pytest.skip("exiftool is not installed (Debian package libimage-exiftool-perl)")
+    out = decoders.decode(write_dng(tmp_path / "meta.dng", _scene()))
+    jpeg = tmp_path / "out.jpg"
+    Image.fromarray((out.array >> 8).astype(np.uint8)).save(jpeg, exif=out.exif)
+    text = subprocess.run(
+        [exiftool, "-s", "-Make", "-ISO", "-ExposureTime", "-DateTimeOriginal", str(jpeg)],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    for line in ("Make", "Lumastyle"), ("ISO", "400"), ("ExposureTime", "1/125"), ("DateTimeOriginal", "2024:05:01"):
+        assert any(r.split(":")[0].strip() == line[0] and line[1] in r for r in text.splitlines()), text
+
+
+# ------------------------------------------------------------------------------------------ bad files
+
+
+def _bad(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    if name.startswith("random"):
+        path.write_bytes(np.random.default_rng(3).bytes(3000))
+    elif name.startswith("empty"):
+        path.write_bytes(b"")
+    elif name.startswith("half"):
+        good = write_heic(tmp_path / "good.heic", _noise(24, 40)) if name.endswith(".heic") else None
+        good = good or write_dng(tmp_path / "good.dng", _scene())
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif name.startswith("short"):  # a byte short: the end of the last box or strip is missing
+        good = write_heic(tmp_path / "good.heic", _noise(24, 40), xmp=XMP) if name.endswith(".heic") else None
+        good = good or write_dng(tmp_path / "good.dng", _scene())
+        path.write_bytes(good.read_bytes()[:-1])
+    return path
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["random.heic", "random.dng", "random.nef", "empty.heic", "empty.cr3", "half.heic", "half.dng",
+     "short.heic", "short.dng", "missing.arw"],
+)  # fmt: skip
+def test_a_broken_file_is_one_line_naming_it(tmp_path, name):
+    path = _bad(tmp_path, name)
+    loads = (decoders.decode,) if name.startswith(("half", "short")) else (decoders.decode, decoders.size)
+    for load in loads:  # a cut-short file's header is whole: its size reads, its pixels do not
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(BadFileError) as info:
+                load(path)
+        message = str(info.value)
+        assert message.startswith(f"{path}: ") and "\n" not in message, message
+
+
+@pytest.mark.parametrize("name", ["big.heic", "big.dng"])
+def test_the_pixel_limit_applies_before_decoding(tmp_path, name):
+    path = write_heic(tmp_path / name, _noise(24, 40)) if name.endswith(".heic") else write_dng(tmp_path / name, _scene())
+    for load in (decoders.decode, decoders.size):
+        with pytest.raises(BadFileError, match=r"above the 0\.0005 MP limit.*--max_pixels"):
+            load(path, max_pixels=500)
+    assert decoders.decode(path, max_pixels=64 * 48).array.shape[:2] in ((24, 40), (48, 64))
+
+
+def test_every_decoder_suffix_is_lower_case_and_distinct():
+    assert len(set(decoders.SUFFIXES)) == len(decoders.SUFFIXES)
+    assert all(s == s.lower() and s.startswith(".") for s in decoders.SUFFIXES)
+    assert {".heic", ".heif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".rw2", ".orf"} <= set(decoders.SUFFIXES)
