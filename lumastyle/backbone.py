@@ -14,10 +14,14 @@ gives exactly the cells the whole map would give there.
 ``weights: bundled`` loads VGG-16's conv1-conv5 ImageNet weights shipped in the package (float16,
 CC BY 4.0, Simonyan and Zisserman; see ``lumastyle/weights/README.md``), so the pretrained lower
 backbone works offline on a fresh install; ``imagenet`` (torchvision's download) adds fc6/fc7.
+A checkpoint whose conv1-conv5 are frozen at exactly those weights leaves them out and keeps their
+SHA-256 instead (:func:`bundled_features`, :meth:`DilatedVGG16.holds_bundled_lower`,
+:mod:`lumastyle.checkpoints`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Mapping
@@ -203,6 +207,22 @@ class DilatedVGG16(nn.Module):
     def forward(self, rgb: Tensor) -> Tensor:
         return self.upper(self.lower(rgb))
 
+    def holds_bundled_lower(self) -> bool:
+        """Whether conv1-conv5 are frozen and hold exactly the bundled weights (cast to float32, as
+        ``weights: bundled`` loads them): a checkpoint then refers to them instead of storing them."""
+        if any(p.requires_grad for p in self.features.parameters()):
+            return False
+        bundled, _ = bundled_features()
+        own = self.features.state_dict(prefix="features.")
+        if own.keys() != bundled.keys():
+            return False
+        return all(
+            own[k].dtype == torch.float32
+            and own[k].shape == v.shape
+            and torch.equal(own[k], v.to(own[k].device, torch.float32))
+            for k, v in bundled.items()
+        )
+
     def lower_fingerprint(self) -> str:
         """A hash of everything ``lower`` computes with (input normalisation and conv1-conv5 weights):
         cached conv5 maps are keyed by it, so changed weights never serve a stale map."""
@@ -281,6 +301,21 @@ def resolve_input_norm(weights: str | os.PathLike | None, input_norm: InputNorm 
 def bundled_weights_path() -> Path:
     """The VGG-16 conv1-conv5 weights shipped with lumastyle (see ``lumastyle/weights/README.md``)."""
     return Path(str(resources.files("lumastyle") / "weights" / BUNDLED_WEIGHTS))
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_features() -> tuple[dict[str, Tensor], str]:
+    """The bundled weights as a width-1 backbone's ``features`` state (``features.0.weight`` ...; float16
+    as stored) and their SHA-256 (over the names, dtypes, shapes and bytes, in name order, so a file
+    written again with the same tensors keeps it). Read and hashed once per process (about 0.05 s)."""
+    state = torch.load(bundled_weights_path(), map_location="cpu", weights_only=True)
+    features = {f"features.{k}": v for k, v in state.items()}
+    digest = hashlib.sha256()
+    for name in sorted(features):
+        tensor = features[name].contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.numpy().tobytes())
+    return features, digest.hexdigest()
 
 
 def _to_backbone_keys(state: dict, source: str, features: nn.Sequential) -> dict[str, Tensor]:

@@ -13,6 +13,14 @@
   the resumed epochs draw the same shuffles, crops and flips as an uninterrupted run and reach the
   same weights and metrics. Stored as tensors and plain numbers, so checkpoints still load with
   ``weights_only=True``.
+- **Small**: a backbone whose conv1-conv5 are frozen at exactly lumastyle's bundled VGG-16 weights
+  (the CPU preset) is saved without them: :func:`leave_out_bundled` records the weights file's name,
+  the SHA-256 of its tensors (:func:`lumastyle.backbone.bundled_features`) and which backbones, and
+  :func:`restore_bundled` puts them back from the installed package before the state is loaded (after
+  checking the hash), so every way of loading sees the whole state (Lightning's ``strict`` loading,
+  ``--ckpt_path``, ``load_from_checkpoint``). The 29.4M frozen parameters of the preset's two
+  backbones are 118 MB of the 131 MB (125 MiB) such a checkpoint held before (13 MB now). Trained, fine-tuned, ``imagenet``
+  or other weights are stored as before; checkpoints of format 2 (all weights inside) still load.
 """
 
 from __future__ import annotations
@@ -29,11 +37,17 @@ import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from lumastyle.backbone import BUNDLED_WEIGHTS, DilatedVGG16, bundled_features
 from lumastyle.errors import LumastyleError
 from lumastyle.io import atomic_path
 
-#: Version of the extra state lumastyle stores in checkpoints (``checkpoint["lumastyle"]``).
-CHECKPOINT_FORMAT = 2
+#: Version of the extra state lumastyle stores in checkpoints (``checkpoint["lumastyle"]``): 3 may leave
+#: out bundled backbone weights (:func:`leave_out_bundled`).
+CHECKPOINT_FORMAT = 3
+#: The oldest format this version reads (2: every weight inside the checkpoint).
+OLDEST_FORMAT = 2
+#: ``checkpoint["lumastyle"]`` key of the reference to the bundled weights a checkpoint leaves out.
+BUNDLED_REFERENCE = "bundled_backbone"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -102,8 +116,56 @@ def extra_state(trained_long_side: int | None) -> dict[str, Any]:
     return {"format": CHECKPOINT_FORMAT, "trained_long_side": trained_long_side, "random_state": random_state()}
 
 
+def leave_out_bundled(checkpoint: dict[str, Any], backbones: dict[str, DilatedVGG16]) -> None:
+    """Take the conv1-conv5 weights of each backbone (by its state-dict prefix, ``network.context.
+    backbones.0.``) that holds the bundled ones frozen (:meth:`DilatedVGG16.holds_bundled_lower`) out of
+    ``checkpoint["state_dict"]``, and record a reference to them in ``checkpoint["lumastyle"]``."""
+    prefixes = [prefix for prefix, backbone in backbones.items() if backbone.holds_bundled_lower()]
+    if not prefixes:
+        return
+    bundled, digest = bundled_features()
+    state = checkpoint["state_dict"]
+    for prefix in prefixes:
+        for name in bundled:
+            del state[prefix + name]
+    reference = {"file": BUNDLED_WEIGHTS, "sha256": digest, "backbones": prefixes}
+    checkpoint["lumastyle"][BUNDLED_REFERENCE] = reference
+
+
+def _check_bundled(extra: dict[str, Any], path: str | os.PathLike | None) -> dict[str, Any] | None:
+    """The checkpoint's reference to left-out bundled weights (None: it has none), or a one-line
+    LumastyleError when this install's bundled weights are not the ones it refers to."""
+    reference = extra.get(BUNDLED_REFERENCE)
+    if not reference:
+        return None
+    _, digest = bundled_features()
+    if reference.get("sha256") != digest:
+        raise LumastyleError(
+            f"{path or 'the checkpoint'}: its frozen conv1-conv5 are lumastyle's bundled {reference.get('file')} "
+            f"(sha256 {str(reference.get('sha256'))[:12]}), which this install's (sha256 {digest[:12]}) are "
+            "not; load it with the lumastyle release that trained it, or train it again"
+        )
+    return reference
+
+
+def restore_bundled(checkpoint: dict[str, Any], path: str | os.PathLike | None = None) -> None:
+    """Put the bundled weights a checkpoint left out (:func:`leave_out_bundled`) back into its
+    ``state_dict`` (float32, as ``weights: bundled`` loads them), after checking their hash; ``path``
+    names the checkpoint in the error."""
+    reference = _check_bundled(checkpoint.get("lumastyle") or {}, path)
+    if reference is None:
+        return
+    bundled, _ = bundled_features()
+    state = checkpoint["state_dict"]
+    for prefix in reference["backbones"]:
+        for name, tensor in bundled.items():
+            state.setdefault(prefix + name, tensor.float())
+
+
 def check_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint at ``path`` (tensors memory-mapped), or a one-line LumastyleError saying why not."""
+    """The checkpoint at ``path`` (tensors memory-mapped; bundled weights it left out are not put back),
+    or a one-line LumastyleError saying why not (a file that is no lumastyle checkpoint, of a format
+    this version does not read, or that refers to bundled weights this install does not have)."""
     if not os.path.isfile(path):
         raise LumastyleError(
             f"checkpoint {path} does not exist; pass a .ckpt file written by 'lumastyle fit'"
@@ -120,9 +182,10 @@ def check_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     found = extra.get("format", 0)
     if found > CHECKPOINT_FORMAT:
         raise LumastyleError(f"{path}: written by a newer lumastyle (format {found}); upgrade lumastyle")
-    if found < CHECKPOINT_FORMAT:
+    if found < OLDEST_FORMAT:
         raise LumastyleError(
             f"{path}: written by an older lumastyle (checkpoint format {found}, this one reads "
-            f"{CHECKPOINT_FORMAT}); train it again with this version"
+            f"{OLDEST_FORMAT} to {CHECKPOINT_FORMAT}); train it again with this version"
         )
+    _check_bundled(extra, path)
     return raw

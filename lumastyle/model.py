@@ -33,9 +33,15 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from lumastyle.backbone import InputNorm, resolve_input_norm
+from lumastyle.backbone import DilatedVGG16, InputNorm, resolve_input_norm
 from lumastyle.caching import ContextCaching
-from lumastyle.checkpoints import check_checkpoint, extra_state, set_random_state
+from lumastyle.checkpoints import (
+    check_checkpoint,
+    extra_state,
+    leave_out_bundled,
+    restore_bundled,
+    set_random_state,
+)
 from lumastyle.color import lab_distance, lab_to_rgb, rgb_to_lab
 from lumastyle.context import ContextWindow
 from lumastyle.errors import LumastyleError
@@ -402,11 +408,17 @@ class LumaStyle(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()  # never write weights trained on a NaN
         checkpoint["lumastyle"] = extra_state(self.trained_long_side)
+        # frozen bundled conv1-conv5 are referred to, not stored (lumastyle.checkpoints)
+        backbones = {f"{name}.": m for name, m in self.named_modules() if isinstance(m, DilatedVGG16)}
+        leave_out_bundled(checkpoint, backbones)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning calls this before it loads checkpoint["state_dict"] (strict): left-out bundled
+        # weights go back in first
+        trainer = self._trainer
+        restore_bundled(checkpoint, trainer.ckpt_path if trainer is not None else None)
         extra = checkpoint.get("lumastyle", {})
         self.trained_long_side = extra.get("trained_long_side")
-        trainer = self._trainer
         if extra.get("random_state") is not None and trainer is not None and trainer.state.fn == "fit":
             # resuming: nothing draws random numbers between here and the next epoch's first shuffle
             # (Lightning isolates the sanity check's), so it draws what the uninterrupted run drew
