@@ -10,16 +10,19 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import REPO, smooth_photo
+from decoder_samples import dng_bytes, write_heic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lumastyle import decoders
 from lumastyle.actions import look_formats
 from lumastyle.actions.action import MAX_LOOK_FILE_BYTES, Action
 from lumastyle.errors import LumastyleError
-from lumastyle.io import read_image, read_size, write_image
+from lumastyle.io import IMAGE_SUFFIXES, read_image, read_size, write_image
 
 LOOKS = REPO / "examples" / "looks"
 RECIPE = b"- curves: {master: [[0, 0], [0.5, 0.6], [1, 1]]}\n- hue_saturation: {master: {saturation: 20}}\n"
@@ -47,6 +50,10 @@ def _photo_seeds() -> dict[str, bytes]:
         ):
             write_image(folder / file, smooth_photo(9, 13, seed=1), bit_depth=depth)
             seeds[file] = (folder / file).read_bytes()
+        rgb = np.round(smooth_photo(9, 13, seed=1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+        seeds["heic.heic"] = write_heic(folder / "heic.heic", rgb, lossless=False).read_bytes()
+    # the smallest mosaic LibRaw takes (it refuses sides under 22 pixels)
+    seeds["dng.dng"] = dng_bytes(np.tile(np.linspace(0.1, 0.6, 24), (24, 1))[..., None].repeat(3, axis=2))
     return seeds
 
 
@@ -60,7 +67,9 @@ FUZZ_DIR = Path(tempfile.gettempdir())  # set per module run by _fuzz_folder
 BUILTIN_LOOK_FORMATS = {".3dl", ".acv", ".cube", ".png", ".tif", ".tiff", ".xmp", ".yaml", ".yml"}
 #: the suffixes test_random_bytes fuzzes: photos, and every look format the registry holds (asked when
 #: this file is collected; importing lumastyle.actions registers every built-in, so run alone or not)
-RANDOM_SUFFIXES = sorted({".png", ".jpg", ".tif", *look_formats()})
+RANDOM_SUFFIXES = sorted({".png", ".jpg", ".tif", ".heic", ".dng", *look_formats()})
+#: the photo suffixes among them
+PHOTO_SUFFIXES = (".png", ".jpg", ".tif", ".heic", ".dng")
 
 
 def test_every_look_format_has_a_seed():
@@ -119,7 +128,10 @@ def _look_behaves(path: Path) -> None:
 
 
 def _photo_behaves(path: Path) -> None:
-    for load in (read_size, read_image):
+    loads = [read_size, read_image]
+    if path.suffix in decoders.SUFFIXES and path.suffix not in IMAGE_SUFFIXES:
+        loads = [decoders.size, decoders.decode]  # the readers do not take them yet: fuzz the decoders
+    for load in loads:
         try:
             result = load(path)
         except LumastyleError as err:
@@ -128,6 +140,8 @@ def _photo_behaves(path: Path) -> None:
         if load is read_image:
             rgb, _ = result
             assert rgb.ndim == 3 and rgb.shape[0] == 3 and torch.isfinite(rgb).all()
+        elif load is decoders.decode:
+            assert result.array.ndim == 3 and result.array.shape[2] in (3, 4) and min(result.array.shape) > 0
 
 
 @pytest.mark.parametrize("name", sorted(LOOK_SEEDS))
@@ -158,7 +172,7 @@ def test_random_bytes(suffix, tally):
     @given(data=st.binary(max_size=2048))
     def check(data: bytes) -> None:
         path = _write(data, "random" + suffix)
-        if suffix in (".png", ".jpg", ".tif"):
+        if suffix in PHOTO_SUFFIXES:
             _photo_behaves(path)
         _look_behaves(path)
 
