@@ -26,6 +26,11 @@
   them, for a colour-only model, on every colour of a 33-point lattice. The fit's mean ΔE76 from the
   model is printed.
 
+``--strength S`` (0..2, default 1; :func:`lumastyle.color.blend_strength`) exports the look at that
+amount, as ``stylize --strength`` renders it: a blend in CIELab between each colour and the look's,
+baked into the LUT's table, into the colours the preset is fitted to, and into the onnx/pt2 graph
+(:class:`Stylizer`; checked against ``stylize`` like the rest). 1 is the export without it.
+
 The network has no Python branch on tensor sizes (the backbone's padding, the blur, the context
 cap are size arithmetic), so one export serves every size.
 """
@@ -45,11 +50,11 @@ from lumastyle.actions.action import Action
 from lumastyle.actions.cube import CubeLUT, identity_lut, read_cube_action, write_cube
 from lumastyle.actions.hald import hald_level, read_hald, write_hald
 from lumastyle.actions.threedl import read_3dl, write_3dl
-from lumastyle.color import lab_distance, lab_to_rgb, rgb_to_lab
+from lumastyle.color import blend_strength, lab_distance, lab_to_rgb, rgb_to_lab
 from lumastyle.context import ContextMap
 from lumastyle.errors import LumastyleError
 from lumastyle.geometry import capped_size, image_hw, resize
-from lumastyle.inference import stylize_tensor
+from lumastyle.inference import check_strength, stylize_tensor
 from lumastyle.io import photos_at, read_image
 from lumastyle.network import StyleNetwork
 
@@ -163,19 +168,24 @@ class Stylizer(nn.Module):
     at most ``context_long_side``: :func:`lumastyle.geometry.capped_size`, as
     :func:`lumastyle.inference.context_copy` (its integer size arithmetic keeps an exported graph's H and
     W dynamic). A photo that fits is resampled to its own size, the identity, so the graph has no branch
-    on the size."""
+    on the size. A ``strength`` other than 1 blends the output with the photo in CIELab
+    (:func:`lumastyle.color.blend_strength`), as ``stylize --strength`` does."""
 
-    def __init__(self, network: StyleNetwork, context_long_side: int | None) -> None:
+    def __init__(self, network: StyleNetwork, context_long_side: int | None, strength: float = 1.0) -> None:
         super().__init__()
         self.network = network
         self.cap = int(context_long_side or 0)
+        self.strength = check_strength(strength)
 
     def forward(self, rgb: Tensor) -> Tensor:
         context = rgb
         if self.cap:  # a branch on the configured cap, never on the photo's size
             h, w = rgb.shape[-2:]
             context = resize(rgb, capped_size(h, w, self.cap), antialias=True)
-        return self.network(rgb, context)
+        out = self.network(rgb, context)
+        if self.strength != 1:  # a branch on the configured amount, never on the photo
+            out = blend_strength(rgb, out, self.strength)
+        return out
 
 
 def export(
@@ -185,6 +195,7 @@ def export(
     size: int | None = None,
     reference: str | None = None,
     context_long_side: int | None = None,
+    strength: float = 1.0,
 ) -> list[Path]:
     """Export a trained checkpoint as a model (onnx, pt2), a 3D LUT (cube, 3dl, hald) or a Lightroom preset (xmp).
 
@@ -209,9 +220,13 @@ def export(
             4096 random colours). For xmp: the photo, or folder of photos, the preset is fitted on
             (needed for a model with context; without, a colour-only model is fitted on a lattice of colours).
         context_long_side: the context cap (default: the training scale stored in the checkpoint).
+        strength: the look's amount, as ``stylize --strength``: 0 the photo (an identity LUT), 1 the
+            learned look (the default), in between a blend in CIELab, up to 2 to exaggerate it; baked
+            into the LUT, the colours the preset is fitted to, or the onnx/pt2 graph.
     """
     from lumastyle.model import LumaStyle
 
+    strength = check_strength(strength)
     if format == "torchscript":
         raise LumastyleError(
             "--format torchscript: tracing would fix the photo size into the model; use --format pt2 "
@@ -220,9 +235,9 @@ def export(
     if format not in _SUFFIX:
         raise LumastyleError(f"--format {format!r}: choose one of {', '.join(_SUFFIX)}")
     if format in LUT_FORMATS:  # a baked colour map: every format of LUT_FORMATS dispatches here
-        return export_luts(ckpt, format, output, size, reference, context_long_side)
+        return export_luts(ckpt, format, output, size, reference, context_long_side, strength)
     if format == "xmp":
-        return [export_preset(ckpt, output, reference, context_long_side)]
+        return [export_preset(ckpt, output, reference, context_long_side, strength)]
     model = LumaStyle.from_checkpoint(ckpt)
     path = Path(output).expanduser() if output else Path(ckpt).with_suffix(_SUFFIX[format])
     cap = model.context_long_side(context_long_side)
@@ -231,13 +246,13 @@ def export(
             f"{ckpt}: this model's region context (model.color_context.regions) runs scikit-image's SLIC, which "
             f"--format {format} cannot hold; stylize with lumastyle, or export a model trained without it"
         )
-    stylizer = Stylizer(model.network, cap).eval()
+    stylizer = Stylizer(model.network, cap, strength).eval()
     examples = [
         torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(i))
         for i, hw in enumerate(_check_sizes(cap))
     ]
     with torch.no_grad():
-        expected = [stylize_tensor(model.network, x, cap, 1 << 30) for x in examples]
+        expected = [stylize_tensor(model.network, x, cap, 1 << 30, strength=strength) for x in examples]
         program = torch.export.export(
             stylizer,
             (examples[0],),
@@ -291,13 +306,16 @@ def export_luts(
     size: int | None = None,
     reference: str | None = None,
     context_long_side: int | None = None,
+    strength: float = 1.0,
 ) -> list[Path]:
-    """Bake a checkpoint's colour map into files of a format of :data:`LUT_FORMATS` (see :func:`export`
-    for the arguments): one file, or one per photo of a ``reference`` folder. Each is read back with the
-    format's reader and its mean ΔE76 from the model printed, one line a file, and a summary line for a
-    folder; a photo of the folder that cannot be read is named in one line and the others are written."""
+    """Bake a checkpoint's colour map (at ``strength``) into files of a format of :data:`LUT_FORMATS`
+    (see :func:`export` for the arguments): one file, or one per photo of a ``reference`` folder. Each
+    is read back with the format's reader and its mean ΔE76 from the model printed, one line a file,
+    and a summary line for a folder; a photo of the folder that cannot be read is named in one line
+    and the others are written."""
     from lumastyle.model import LumaStyle
 
+    strength = check_strength(strength)
     lut = LUT_FORMATS[format]
     points = lut.points(lut.default_size if size is None else size)
     photos = photos_at(Path(reference).expanduser(), "--reference") if reference is not None else [None]
@@ -329,8 +347,9 @@ def export_luts(
                 continue
         maps = _average_context(network, photo, cap) if has_context and photo is not None else []
         title = f"lumastyle {path.stem}" + (f" (context of {photo_path.name})" if photo_path else "")
-        written.append(lut.write(path, _bake(network, points, maps), title))
-        distance = _distance_from_model(network, lut.read(path), photo, cap)
+        title += f" at strength {strength:g}" if strength != 1 else ""
+        written.append(lut.write(path, _bake(network, points, maps, strength), title))
+        distance = _distance_from_model(network, lut.read(path), photo, cap, strength)
         on = photo_path.name if photo_path is not None else f"{_RANDOM_COLOURS} random colours (seed {_SEED})"
         print(f"{path}: mean ΔE76 {distance:.2f} from the model on {on} ({points} points per axis)")
         distances.append((distance, on))
@@ -382,24 +401,29 @@ def _average_context(network: StyleNetwork, photo: Tensor, cap: int | None) -> l
     return [m._replace(features=m.features.mean(dim=(-2, -1), keepdim=True)) for m in maps]
 
 
-def _bake(network: StyleNetwork, points: int, maps: list[ContextMap]) -> Tensor:
-    """The network's colour map (at ``maps``, the context) on a lattice: (points, points, points, 3) [b, g, r]."""
+def _bake(network: StyleNetwork, points: int, maps: list[ContextMap], strength: float = 1.0) -> Tensor:
+    """The network's colour map (at ``maps``, the context) on a lattice, each colour blended with its
+    lattice colour at ``strength`` (:func:`lumastyle.color.blend_strength`): (points, points, points, 3)
+    [b, g, r]."""
     lattice = identity_lut(points)  # (b, g, r, 3)
     colours = lattice.reshape(1, points * points, points, 3).permute(0, 3, 1, 2)  # an image of every lattice colour
     with torch.no_grad():
         lab = rgb_to_lab(colours)
-        out = lab_to_rgb(network.transform(lab, maps, image_hw(lab)))
+        out = blend_strength(colours, lab_to_rgb(network.transform(lab, maps, image_hw(lab))), strength)
     return out[0].permute(1, 2, 0).reshape(points, points, points, 3)
 
 
-def _distance_from_model(network: StyleNetwork, action: Action, photo: Tensor | None, cap: int | None) -> float:
-    """Mean ΔE76 between ``stylize``'s output (:func:`lumastyle.inference.stylize_tensor`) and the LUT
-    read back (``action``) on ``photo``, or without one on :data:`_RANDOM_COLOURS` seeded random colours."""
+def _distance_from_model(
+    network: StyleNetwork, action: Action, photo: Tensor | None, cap: int | None, strength: float = 1.0
+) -> float:
+    """Mean ΔE76 between ``stylize``'s output at ``strength`` (:func:`lumastyle.inference.stylize_tensor`)
+    and the LUT read back (``action``) on ``photo``, or without one on :data:`_RANDOM_COLOURS` seeded
+    random colours."""
     if photo is None:
         side = int(_RANDOM_COLOURS**0.5)
         photo = torch.rand(3, side, side, generator=torch.Generator().manual_seed(_SEED))
     with torch.no_grad():
-        model = stylize_tensor(network, photo, cap)
+        model = stylize_tensor(network, photo, cap, strength=strength)
         through_lut = action(photo)
     return float(lab_distance(rgb_to_lab(through_lut), rgb_to_lab(model)).mean())
 
@@ -415,16 +439,21 @@ _FIT_SIDE = 512
 
 
 def export_preset(
-    ckpt: str, output: str | None = None, reference: str | None = None, context_long_side: int | None = None
+    ckpt: str,
+    output: str | None = None,
+    reference: str | None = None,
+    context_long_side: int | None = None,
+    strength: float = 1.0,
 ) -> Path:
-    """Fit a Lightroom / Camera Raw preset to a checkpoint's colours and write it (see :func:`export`
-    for the arguments and :mod:`lumastyle.actions.preset_fit` for what is fitted); prints the fit's
-    mean ΔE76 from the model. Photos of a ``reference`` folder that cannot be read are named in one
-    line and left out."""
+    """Fit a Lightroom / Camera Raw preset to a checkpoint's colours (at ``strength``: the targets are
+    ``stylize --strength``'s output) and write it (see :func:`export` for the arguments and
+    :mod:`lumastyle.actions.preset_fit` for what is fitted); prints the fit's mean ΔE76 from the model.
+    Photos of a ``reference`` folder that cannot be read are named in one line and left out."""
     from lumastyle.actions.preset_fit import fit_preset
     from lumastyle.actions.xmp import write_xmp
     from lumastyle.model import LumaStyle
 
+    strength = check_strength(strength)
     path = Path(output).expanduser() if output else Path(ckpt).expanduser().with_suffix(".xmp")
     if path.suffix.lower() != ".xmp":
         raise LumastyleError(f"--output {path}: a Lightroom preset is written as .xmp; change the name")
@@ -454,9 +483,9 @@ def export_preset(
         side = 33
         photos.append(identity_lut(side).reshape(side * side, side, 3).permute(2, 0, 1))
     with torch.no_grad():
-        targets = [stylize_tensor(network, photo, cap) for photo in photos]
+        targets = [stylize_tensor(network, photo, cap, strength=strength) for photo in photos]
     fit = fit_preset(photos, targets, progress=True)
-    title = f"lumastyle {Path(ckpt).stem}"
+    title = f"lumastyle {Path(ckpt).stem}" + (f" at strength {strength:g}" if strength != 1 else "")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_xmp(path, fit.settings, title, curves=fit.curves, grayscale=fit.grayscale)
     on = f"{len(photo_paths)} reference photo(s)" if photo_paths else "a 33-point lattice of colours"
