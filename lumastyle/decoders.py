@@ -133,6 +133,21 @@ def size(path: Path, max_pixels: int | None = None) -> tuple[int, int]:
             return _raw_size(raw, path, max_pixels)
 
 
+def metadata(path: Path) -> Decoded:
+    """What :func:`decode` returns but the pixels (``array`` is empty, shape (0, 0, 3)): the profile
+    and metadata, read without decoding (a HEIC's header; a RAW's bytes, not LibRaw)."""
+    path = Path(path)
+    with _one_line(path):
+        empty = np.zeros((0, 0, 3), np.uint8)
+        if is_raw(path):
+            exif, xmp = _raw_metadata(path.read_bytes())
+            return Decoded(empty, None, exif, xmp)
+        heif = _open_heif(path)
+        info = dict(heif.info)
+        meta = _heif_metadata(info)
+        return Decoded(empty, _heif_profile(info, path), meta["exif"], meta["xmp"])
+
+
 @contextmanager
 def _one_line(path: Path) -> Iterator[None]:
     """Every failure while decoding ``path`` -> a one-line BadFileError naming it."""
@@ -236,17 +251,23 @@ def _decode_heif(path: Path, limit: int | None) -> Decoded:
         top = (1 << bits) - 1
         array = np.round((array >> (16 - bits)).astype(np.float32) * (65535.0 / top)).astype(np.uint16)
     info = heif.info
-    exif = info.get("exif") or None
-    if exif is not None and not exif.startswith(b"Exif\x00\x00"):
-        exif = b"Exif\x00\x00" + exif  # pillow-heif keeps the prefix only where the file had it
-    meta = {"exif": exif, "xmp": info.get("xmp") or None}
-    pillow_heif.set_orientation(meta)  # libheif rotated the pixels; the tags say 1 from here on
+    meta = _heif_metadata(info)
     return Decoded(
         array=np.ascontiguousarray(array),
         icc_profile=_heif_profile(info, path),
         exif=meta["exif"],
         xmp=meta["xmp"],
     )
+
+
+def _heif_metadata(info: dict[str, Any]) -> dict[str, bytes | None]:
+    """The EXIF (``Exif\\0\\0`` + TIFF) and XMP of a HEIF, their orientation 1."""
+    exif = info.get("exif") or None
+    if exif is not None and not exif.startswith(b"Exif\x00\x00"):
+        exif = b"Exif\x00\x00" + exif  # pillow-heif keeps the prefix only where the file had it
+    meta = {"exif": exif, "xmp": info.get("xmp") or None}
+    pillow_heif.set_orientation(meta)  # libheif rotated the pixels; the tags say 1 from here on
+    return meta
 
 
 def _heif_profile(info: dict[str, Any], path: Path) -> bytes | None:
@@ -380,7 +401,9 @@ def _check_complete(data: bytes) -> None:
                     break
                 for ifd in (page, *(getattr(page, "pages", None) or ())):
                     if isinstance(ifd, tifffile.TiffPage):
-                        ends += [o + n for o, n in zip(ifd.dataoffsets, ifd.databytecounts, strict=False) if n]
+                        ends += [
+                            o + n for o, n in zip(ifd.dataoffsets, ifd.databytecounts, strict=False) if n
+                        ]
     except (*_ERRORS, tifffile.TiffFileError):
         return
     if ends and max(ends) > len(data):

@@ -45,6 +45,8 @@ def test_a_lossless_heic_keeps_its_pixels_profile_exif_and_xmp(tmp_path):
     assert ifd0[0x010F] == "Apple" and ifd0.get(0x0112, 1) == 1
     assert sub[0x8827] == EXIF[0x8827] and sub[0x9003] == EXIF[0x9003]
     assert decoders.size(path) == (40, 24)
+    info = decoders.metadata(path)  # the same without the pixels
+    assert (info.icc_profile, info.exif, info.xmp) == (out.icc_profile, out.exif, out.xmp) and info.array.size == 0
 
 
 def test_a_heic_is_upright_and_its_orientation_tag_says_so(tmp_path):
@@ -153,7 +155,10 @@ def test_a_dng_is_turned_by_its_orientation(tmp_path):
 
 
 def test_a_dng_carries_its_exif_and_xmp(tmp_path):
-    out = decoders.decode(write_dng(tmp_path / "meta.dng", _scene()))
+    path = write_dng(tmp_path / "meta.dng", _scene())
+    out = decoders.decode(path)
+    info = decoders.metadata(path)  # the same without the pixels
+    assert (info.icc_profile, info.exif, info.xmp) == (None, out.exif, out.xmp) and info.array.size == 0
     ifd0, sub = _exif(out.exif)
     assert ifd0[0x010F] == "Lumastyle" and ifd0[0x0110] == "Test Camera" and ifd0[0x0112] == 1
     assert not {0x0111, 0x0117, 0x014A, 0xC612} & set(ifd0)  # nothing that points into the RAW
