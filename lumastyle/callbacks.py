@@ -15,14 +15,16 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 
-from lumastyle.io import output_name, write_image
+from lumastyle.io import output_name, read_info, write_image
 from lumastyle.panels import ERROR_SCALE, panel
+from lumastyle.predictions import PredictionRecord
 
 
 class PredictionWriter(BasePredictionWriter):
     """Writes ``lumastyle predict`` outputs exactly as ``lumastyle stylize`` writes them: the input's
     name, format and bit depth (``--format auto``: a JPEG for a JPEG at quality 95 and 4:4:4, PNG and TIFF
-    kept with their bit depth, PNG for other formats).
+    kept with their bit depth, PNG for other formats), in the input's colour profile and with its
+    metadata (:func:`lumastyle.io.read_info`: the prediction itself is sRGB).
 
     Args:
         output_dir: folder for the images (default: ``predictions/`` in the run's log folder).
@@ -34,6 +36,16 @@ class PredictionWriter(BasePredictionWriter):
 
     def folder(self, trainer: L.Trainer) -> Path:
         return Path(self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predictions")
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # which checkpoint wrote the images, so `lumastyle report` can reuse them (lumastyle.predictions)
+        self.record = PredictionRecord.begin(self.folder(trainer), trainer.ckpt_path, trainer.global_rank)
+
+    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any) -> None:
+        super().on_predict_batch_end(trainer, pl_module, outputs, *args)  # writes them
+        for path in outputs["path"]:
+            self.record.add(self.record.path.parent / output_name(Path(path), "auto"), path)
+        self.record.save()
 
     def write_on_batch_end(
         self,
@@ -48,8 +60,13 @@ class PredictionWriter(BasePredictionWriter):
         for path, depth, image in zip(
             prediction["path"], prediction["bit_depth"], prediction["output"], strict=True
         ):
+            profile, metadata = read_info(path)
             write_image(
-                self.folder(trainer) / output_name(Path(path), "auto"), image.float().cpu(), bit_depth=int(depth)
+                self.folder(trainer) / output_name(Path(path), "auto"),
+                image.float().cpu(),
+                bit_depth=int(depth),
+                profile=profile,
+                metadata=metadata,
             )
 
 

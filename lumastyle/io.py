@@ -1,7 +1,11 @@
-"""Reading and writing photos: 8- and 16-bit PNG, JPEG and TIFF, EXIF orientation applied, atomic writes.
+"""Reading and writing photos: 8- and 16-bit PNG, JPEG and TIFF (and what :mod:`lumastyle.decoders`
+reads), EXIF orientation applied, colour profiles and metadata carried through, atomic writes.
 
 Images travel through lumastyle as float32 tensors of shape (3, H, W) holding sRGB values in [0, 1]
-(``(4, H, W)`` with alpha last where a caller asks to keep it). What a real collection holds is read or
+(``(4, H, W)`` with alpha last where a caller asks to keep it). A photo that embeds an RGB ICC profile
+is converted from it to sRGB when read (:mod:`lumastyle.profiles`; an untagged photo is sRGB and its
+pixels pass unchanged), and :func:`read_photo` also returns the profile and the photo's metadata
+(:mod:`lumastyle.metadata`), which :func:`write_image` converts back to and embeds. What a real collection holds is read or
 refused in one line naming the file: grayscale, palette, CMYK (TIFF and JPEG) and RGBA photos become
 RGB; truncated, empty, zero-byte files and non-images with image names, float photos holding NaN or
 infinity, and photos above the pixel limit (a guard against decompression bombs: a small file that
@@ -17,6 +21,7 @@ naming the option).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import operator
 import os
@@ -32,10 +37,21 @@ import tifffile
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from lumastyle import decoders, profiles
 from lumastyle.errors import BadFileError, LumastyleError
+from lumastyle.metadata import (
+    Metadata,
+    add_tiff_exif,
+    for_output,
+    from_pillow,
+    from_tiff,
+    pillow_options,
+    png_chunks,
+    tiff_options,
+)
 
-#: Suffixes lumastyle reads as photos (lower case).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+#: Suffixes lumastyle reads as photos (lower case); :data:`lumastyle.decoders.SUFFIXES` among them.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", *decoders.SUFFIXES)
 #: Suffixes whose format is lossless: ``predict`` and ``action apply`` keep these formats, everything
 #: else becomes PNG.
 LOSSLESS_SUFFIXES = (".png", ".tif", ".tiff")
@@ -176,18 +192,34 @@ def _tiff_colours(array: np.ndarray, page: tifffile.TiffPage, path: Path) -> np.
     return array
 
 
-def _read_tiff(path: Path, alpha: bool = False, limit: int | None = None) -> np.ndarray:
+def _read_tiff(
+    path: Path, alpha: bool = False, limit: int | None = None, info: bool = False
+) -> tuple[np.ndarray, bytes | None, Metadata]:
+    """The pixels, the embedded ICC profile and (with ``info``) the metadata of a TIFF."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         _check_pixels(path, page.imagewidth, page.imagelength, limit)
         array = page.asarray()
+        icc = page.tags.get(34675)
+        profile = bytes(icc.value) if icc is not None and isinstance(icc.value, (bytes, bytearray)) else None
+        meta = from_tiff(page, _tiff_exif(path)) if info else Metadata()
         orientation = page.tags.get("Orientation")
         if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[2] not in (3, 4):
             array = np.moveaxis(array, 0, 2)  # planar (separate) configuration
         array = _to_rgb_array(_tiff_colours(array, page, path), path, alpha)
         if orientation is not None and orientation.value != 1:
             array = _apply_orientation(array, int(orientation.value))
-    return array
+    return array, profile, meta
+
+
+def _tiff_exif(path: Path) -> bytes | None:
+    """A TIFF's EXIF as Pillow reads it (None where Pillow cannot open the file: its pixels are
+    tifffile's, its EXIF is then left out)."""
+    try:
+        with _pillow_open(path) as im:
+            return from_pillow(im).exif
+    except _DECODE_ERRORS:
+        return None
 
 
 def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -273,7 +305,9 @@ def _checked_png16(path: Path, limit: int | None = None) -> bytes:
     return data
 
 
-def _read_png16(path: Path, alpha: bool = False, limit: int | None = None) -> np.ndarray:
+def _read_png16(
+    path: Path, alpha: bool = False, limit: int | None = None, info: bool = False
+) -> tuple[np.ndarray, bytes | None, Metadata]:
     from torchvision.io import ImageReadMode, decode_png
 
     data = torch.frombuffer(bytearray(_checked_png16(path, limit)), dtype=torch.uint8)
@@ -282,7 +316,8 @@ def _read_png16(path: Path, alpha: bool = False, limit: int | None = None) -> np
     array = _to_rgb_array(array, path, alpha)
     with _pillow_open(path) as im:  # orientation lives in the eXIf chunk, which Pillow reads
         orientation = im.getexif().get(0x0112, 1)
-    return _apply_orientation(array, orientation)
+        profile, meta = im.info.get("icc_profile"), from_pillow(im) if info else Metadata()
+    return _apply_orientation(array, orientation), profile, meta
 
 
 def _reason(err: BaseException) -> str:
@@ -295,35 +330,80 @@ def _has_alpha(im: Image.Image) -> bool:
     return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
 
 
+@dataclasses.dataclass
+class Photo:
+    """A photo as :func:`read_photo` returns it.
+
+    Attributes:
+        image: float32 (3, H, W) sRGB in [0, 1], upright ((4, H, W) with alpha last when asked for).
+        bit_depth: 8, 16 or 32 (float), as stored.
+        profile: the embedded RGB ICC profile the pixels were converted from (None: the photo has
+            none, or one of another colour space, and was read as sRGB); :func:`write_image` converts
+            back to it and embeds it.
+        metadata: EXIF, XMP and IPTC, as stored (:func:`write_image` prepares them for the output).
+    """
+
+    image: torch.Tensor
+    bit_depth: int
+    profile: bytes | None = None
+    metadata: Metadata = dataclasses.field(default_factory=Metadata)
+
+
+def _decode(
+    path: Path, alpha: bool, limit: int | None, info: bool
+) -> tuple[np.ndarray, bytes | None, Metadata]:
+    """The upright pixels (as stored), the embedded ICC profile and (with ``info``) the metadata."""
+    suffix = path.suffix.lower()
+    if suffix in decoders.SUFFIXES:
+        decoded = decoders.decode(path, limit)
+        meta = Metadata(decoded.exif, decoded.xmp) if info else Metadata()
+        return _to_rgb_array(decoded.array, path, alpha), decoded.icc_profile, meta
+    if suffix in _TIFF:
+        return _read_tiff(path, alpha, limit, info)
+    if suffix == ".png" and _png_bit_depth(path) == 16:
+        return _read_png16(path, alpha, limit, info)
+    with _pillow_open(path) as im:
+        _check_pixels(path, *im.size, limit)
+        profile, meta = im.info.get("icc_profile"), from_pillow(im) if info else Metadata()
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            array = _to_rgb_array(np.asarray(im).astype(np.uint16), path)
+        else:
+            array = np.asarray(im.convert("RGBA" if alpha and _has_alpha(im) else "RGB"))
+    return array, profile, meta
+
+
+def read_photo(path: str | os.PathLike, alpha: bool = False, max_pixels: int | None = None) -> Photo:
+    """Decode a photo to sRGB (:class:`Photo`), with its profile and metadata for the output.
+
+    As :func:`read_image`, which returns this photo's ``image`` and ``bit_depth``.
+    """
+    return _read(Path(path), alpha, max_pixels, info=True)
+
+
 def read_image(
     path: str | os.PathLike, alpha: bool = False, max_pixels: int | None = None
 ) -> tuple[torch.Tensor, int]:
     """Decode a photo to a float32 (3, H, W) sRGB tensor in [0, 1] and its bit depth (8, 16 or 32).
 
-    EXIF orientation is applied; grayscale is repeated to three channels, palette and CMYK become RGB.
+    A photo that embeds an RGB ICC profile is converted from it to sRGB (:mod:`lumastyle.profiles`;
+    16-bit precision is kept), an untagged photo is read as sRGB. EXIF orientation is applied;
+    grayscale is repeated to three channels, palette and CMYK become RGB.
     Alpha is dropped, unless ``alpha`` is true and the photo has one: then the tensor is (4, H, W),
     alpha last. Any failure (missing, zero-byte, truncated, not an image, above ``max_pixels``, see
     :func:`max_pixels`) raises :class:`BadFileError` naming the file.
     """
-    path = Path(path)
+    photo = _read(Path(path), alpha, max_pixels, info=False)
+    return photo.image, photo.bit_depth
+
+
+def _read(path: Path, alpha: bool, max_pixels: int | None, info: bool) -> Photo:
     if not path.is_file():
         raise BadFileError(path, "no such file; check the path")
     if path.stat().st_size == 0:
         raise BadFileError(path, "the file is empty (0 bytes); replace or remove it")
-    suffix = path.suffix.lower()
     try:
-        if suffix in _TIFF:
-            array = _read_tiff(path, alpha, max_pixels)
-        elif suffix == ".png" and _png_bit_depth(path) == 16:
-            array = _read_png16(path, alpha, max_pixels)
-        else:
-            with _pillow_open(path) as im:
-                _check_pixels(path, *im.size, max_pixels)
-                im = ImageOps.exif_transpose(im)
-                if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    array = _to_rgb_array(np.asarray(im).astype(np.uint16), path)
-                else:
-                    array = np.asarray(im.convert("RGBA" if alpha and _has_alpha(im) else "RGB"))
+        array, profile, meta = _decode(path, alpha, max_pixels, info)
     except LumastyleError:
         raise
     except MemoryError:
@@ -333,7 +413,33 @@ def read_image(
         raise BadFileError(path, f"cannot read this image ({reason}); replace or remove the file") from None
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise BadFileError(path, "the image is empty (0 pixels); replace or remove the file")
-    return _normalise(array, path)
+    image, depth = _normalise(array, path)
+    del array
+    converter = profiles.converter(profile) if profile else None
+    if converter is not None and not converter.srgb:
+        image[:3] = converter.to_srgb(image[:3])
+    return Photo(image, depth, profile if converter is not None else None, meta)
+
+
+def read_info(path: str | os.PathLike) -> tuple[bytes | None, Metadata]:
+    """A photo's RGB ICC profile (None as in :class:`Photo`) and metadata, without its pixels where the
+    format allows (``predict`` writes them into its outputs); a file that cannot be read has neither."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in decoders.SUFFIXES:
+            decoded = decoders.decode(path)
+            profile, meta = decoded.icc_profile, Metadata(decoded.exif, decoded.xmp)
+        elif path.suffix.lower() in _TIFF:
+            with tifffile.TiffFile(path) as tif:
+                icc = tif.pages[0].tags.get(34675)
+                profile = bytes(icc.value) if icc is not None and isinstance(icc.value, (bytes, bytearray)) else None
+                meta = from_tiff(tif.pages[0], _tiff_exif(path))
+        else:
+            with _pillow_open(path) as im:
+                profile, meta = im.info.get("icc_profile"), from_pillow(im)
+    except (LumastyleError, *_DECODE_ERRORS):
+        return None, Metadata()
+    return (profile if profile and profiles.converter(profile) is not None else None), meta
 
 
 def read_size(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[int, int]:
@@ -343,6 +449,8 @@ def read_size(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[i
     if path.is_file() and path.stat().st_size == 0:
         raise BadFileError(path, "the file is empty (0 bytes); replace or remove it")
     try:
+        if path.suffix.lower() in decoders.SUFFIXES:
+            return decoders.size(path, max_pixels)
         if path.suffix.lower() in _TIFF:
             with tifffile.TiffFile(path) as tif:
                 page = tif.pages[0]
@@ -405,7 +513,7 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[P
             tmp_path.unlink()
 
 
-def _encode_png16(array: np.ndarray) -> bytes:
+def _encode_png16(array: np.ndarray, chunks: bytes = b"") -> bytes:
     # Written by hand: Pillow and torchvision.io cannot encode 16-bit-per-channel RGB PNGs.
     h, w, c = array.shape
     rows = np.ascontiguousarray(array.astype(">u2")).reshape(h, w * c).view(np.uint8)  # big-endian samples
@@ -418,6 +526,7 @@ def _encode_png16(array: np.ndarray) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", ihdr)
+        + chunks  # the profile and metadata (lumastyle.metadata.png_chunks), before the pixels
         + chunk(b"IDAT", zlib.compress(raw, 6))
         + chunk(b"IEND", b"")
     )
@@ -429,8 +538,15 @@ def write_image(
     bit_depth: int = 8,
     quality: int = DEFAULT_JPEG_QUALITY,
     subsampling: int = 0,
+    profile: bytes | None = None,
+    metadata: Metadata | None = None,
 ) -> Path:
-    """Write a (3, H, W) tensor in [0, 1] atomically as PNG, TIFF or JPEG (by suffix).
+    """Write a (3, H, W) sRGB tensor in [0, 1] atomically as PNG, TIFF or JPEG (by suffix).
+
+    ``profile`` (an RGB ICC profile, as :class:`Photo` holds it): the pixels are converted from sRGB
+    to it and it is embedded (:mod:`lumastyle.profiles`); None writes sRGB with no profile.
+    ``metadata``: the photo's EXIF, XMP and IPTC, written as :mod:`lumastyle.metadata` says
+    (orientation 1, Software lumastyle); None writes none.
 
     ``bit_depth`` 16 is kept for PNG and TIFF; JPEG is always 8-bit, at ``quality`` (1-100) with
     ``subsampling`` 0 (4:4:4: colour at full resolution, the default), 1 (4:2:2) or 2 (4:2:0). A
@@ -448,20 +564,33 @@ def write_image(
         raise ValueError(f"JPEG subsampling must be 0 (4:4:4), 1 (4:2:2) or 2 (4:2:0), got {subsampling!r}")
     if image.shape[0] == 4 and suffix not in LOSSLESS_SUFFIXES:
         image = image[:3]  # JPEG has no alpha
+    converter = profiles.converter(profile) if profile else None
+    if converter is not None and not converter.srgb:
+        image = torch.cat([converter.from_srgb(image[:3].detach().float().clamp(0, 1).cpu()), image[3:].cpu()])
+    icc = profile if converter is not None else None
     hwc = image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     sixteen = bit_depth >= 16 and suffix in LOSSLESS_SUFFIXES
     array = np.round(hwc * (65535.0 if sixteen else 255.0)).astype(np.uint16 if sixteen else np.uint8)
+    meta = for_output(metadata, array.shape[1], array.shape[0]) if metadata else Metadata()
+    pillow: dict = {"icc_profile": icc} if icc else {}
     try:
         with atomic_path(path) as tmp:
             if suffix in _TIFF:
                 alpha = ["unassalpha"] if array.shape[2] == 4 else None
-                tifffile.imwrite(tmp, array, photometric="rgb", compression="zlib", extrasamples=alpha)
+                tagged = tiff_options(meta, icc) if icc or meta else {}
+                tifffile.imwrite(
+                    tmp, array, photometric="rgb", compression="zlib", extrasamples=alpha, **tagged
+                )
+                add_tiff_exif(tmp, meta.exif)
             elif suffix == ".png" and sixteen:
-                tmp.write_bytes(_encode_png16(array))
+                tmp.write_bytes(_encode_png16(array, png_chunks(meta, icc)))
             elif suffix == ".png":
-                Image.fromarray(array).save(tmp, format="PNG")
+                Image.fromarray(array).save(tmp, format="PNG", **pillow, **pillow_options(meta, "PNG"))
             elif suffix in FORMAT_SUFFIXES["jpeg"]:
-                Image.fromarray(array).save(tmp, format="JPEG", quality=quality, subsampling=subsampling)
+                Image.fromarray(array).save(
+                    tmp, format="JPEG", quality=quality, subsampling=subsampling, **pillow,
+                    **pillow_options(meta, "JPEG"),
+                )  # fmt: skip
             else:
                 raise BadFileError(path, f"cannot write '{suffix}' files; use .png, .tif or .jpg")
     except (OSError, tifffile.TiffFileError) as err:

@@ -25,12 +25,14 @@ from lumastyle.io import (
     OUTPUT_FORMATS,
     output_name,
     photos_at,
-    read_image,
+    read_photo,
     read_size,
     write_image,
 )
 from lumastyle.io import max_pixels as pixel_limit
+from lumastyle.metadata import Metadata
 from lumastyle.model import LumaStyle
+from lumastyle.profiles import OUTPUT_PROFILES, srgb_profile
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -60,6 +62,7 @@ def stylize(
     quality: int = DEFAULT_JPEG_QUALITY,
     fast: bool = True,
     strength: float = 1.0,
+    output_profile: Literal["input", "srgb"] = "input",
 ) -> list[Path]:
     """Stylize a photo or a folder of photos with a trained checkpoint; outputs keep size and name.
 
@@ -68,6 +71,11 @@ def stylize(
     anything else becomes PNG. Outputs are written atomically into the output folder: an interrupted
     run leaves no partial file under a final name, and is restarted with ``--skip_existing``. Inputs
     are never written over, and two inputs that would write one file are a one-line error first.
+
+    A photo that embeds an RGB colour profile is converted from it to sRGB, the network's space, and
+    its output is converted back and embeds the same profile (``output_profile``); EXIF, XMP and IPTC
+    are carried into the output, with the orientation reset (the pixels are upright) and the
+    Software tag naming lumastyle (:mod:`lumastyle.profiles`, :mod:`lumastyle.metadata`).
 
     A folder streams through: a reader thread decodes the next batch of photos while the network runs
     on this one, and a writer thread encodes and writes finished ones, at most one batch ahead and two
@@ -104,6 +112,8 @@ def stylize(
         strength: the look's amount, as Lightroom's profile Amount: 0 gives the photo back, 1 the learned
             look (the default), in between a blend in CIELab, up to 2 to exaggerate it; on the fast
             path's LUT the blend is baked into the table.
+        output_profile: ``input`` (the input's colour profile, embedded; an untagged photo stays
+            untagged sRGB) or ``srgb`` (sRGB pixels, with an sRGB profile embedded).
     """
     in_path, out_dir = Path(input).expanduser(), Path(output).expanduser()
     photos = photos_at(in_path, "--input")
@@ -121,6 +131,10 @@ def stylize(
         raise LumastyleError(
             f"--quality must be a JPEG quality from 1 to 100 (default {DEFAULT_JPEG_QUALITY}), got {quality!r}"
         )
+    if output_profile not in OUTPUT_PROFILES:
+        raise LumastyleError(
+            f"--output_profile must be one of {', '.join(OUTPUT_PROFILES)}, got {output_profile!r}"
+        )
     max_pixels = pixel_limit(max_pixels)  # a bad value stops here, before any photo is read
     plan = _plan(photos, out_dir, format)
     todo = [(photo, out) for photo, out in plan if not (skip_existing and out.is_file())]
@@ -137,7 +151,7 @@ def stylize(
     # is printed
     with (
         tqdm(total=len(todo), desc="stylizing", unit="photo", disable=len(todo) < 2) as bar,
-        _Stream(batches, max_pixels, on_bad_file, bar, quality) as stream,
+        _Stream(batches, max_pixels, on_bad_file, bar, quality, output_profile) as stream,
     ):
         for loaded in stream.decoded():
             # a photo that cannot be read comes as its error (the reader stops after it with "error")
@@ -259,7 +273,9 @@ class _Stream:
     :class:`LumastyleError` of a photo that cannot be read; with ``on_bad_file`` ``error`` the reader
     stops after it). :meth:`write` hands finished ``(output, result, alpha, depth)`` photos to the
     writer, which writes them in order (appending to :attr:`written`, one bar update a photo); it
-    blocks while a batch is being written and another waits, so memory stays bounded.
+    blocks while a batch is being written and another waits, so memory stays bounded. Each photo's
+    colour profile and metadata go from the reader to the writer beside the batches (keyed by the
+    output), so the main thread handles pixels alone.
 
     The first exception in either thread stops both, and the main thread raises it at its next call.
     Leaving the ``with`` block normally waits until everything is written (:meth:`finish`); leaving it
@@ -275,8 +291,11 @@ class _Stream:
         on_bad_file: str,
         bar: Any,
         quality: int,
+        output_profile: str = "input",
     ) -> None:
         self.written: list[Path] = []
+        self._output_profile = output_profile
+        self._info: dict[Path, tuple[bytes | None, Metadata]] = {}  # output -> (profile, metadata)
         self._batches, self._max_pixels, self._on_bad_file = batches, max_pixels, on_bad_file
         self._bar, self._quality = bar, quality
         self._stop = threading.Event()
@@ -381,7 +400,10 @@ class _Stream:
                 if self._stop.is_set():
                     return
                 try:
-                    loaded.append((photo, out, *read_image(photo, alpha=True, max_pixels=self._max_pixels)))
+                    read = read_photo(photo, alpha=True, max_pixels=self._max_pixels)
+                    self._info[out] = (read.profile, read.metadata)
+                    loaded.append((photo, out, read.image, read.bit_depth))
+                    del read
                 except LumastyleError as err:
                     loaded.append((photo, out, err, 0))
                     if self._on_bad_file == "error":
@@ -407,5 +429,12 @@ class _Stream:
             if self._stop.is_set():
                 return
             image = result if alpha is None else torch.cat([result, alpha])
-            self.written.append(write_image(out, image, bit_depth=depth, quality=self._quality))
+            profile, metadata = self._info.pop(out, (None, None))
+            if self._output_profile == "srgb":
+                profile = srgb_profile()
+            self.written.append(
+                write_image(
+                    out, image, bit_depth=depth, quality=self._quality, profile=profile, metadata=metadata
+                )
+            )
             self._bar.update()

@@ -181,7 +181,7 @@ def test_a_folder_streams_through_with_the_pixels_of_the_network(
     read_now = {name: threading.Event() for name in ("a0", "a2", "b")}
     wrote_now = threading.Event()
     real_read, real_write, real_stylize = (
-        stylize_module.read_image,
+        stylize_module.read_photo,
         stylize_module.write_image,
         LumaStyle.stylize,
     )
@@ -212,7 +212,7 @@ def test_a_folder_streams_through_with_the_pixels_of_the_network(
             seen.append({"written meanwhile": wrote_now.wait(5)})
         return real_stylize(self, rgb, *args, **kwargs)
 
-    monkeypatch.setattr(stylize_module, "read_image", reading)
+    monkeypatch.setattr(stylize_module, "read_photo", reading)
     monkeypatch.setattr(stylize_module, "write_image", writing)
     monkeypatch.setattr(LumaStyle, "stylize", computing)
     run(quick_checkpoint, src, tmp_path / "out", "--batch_size", "2")
