@@ -7,12 +7,14 @@ float16, and hands the training loader the window of each map that a crop's pixe
 (:func:`lumastyle.context.take_window`). So the head trains on crops while its context comes from the
 whole photo, as at ``stylize`` time, and an epoch costs conv6/conv7 and the head on the crops alone.
 
-A cached file is named by a hash of everything its maps depend on: the photo file (resolved path,
-size, modification time), how it is decoded, the long sides it was shrunk to, the orientation, and
+A cached file is named by a hash of everything its maps depend on: the photo's content (a BLAKE2b
+hash of the file's bytes, :func:`file_digest`; not its path, so a copied, moved or renamed pairs
+folder finds its maps), how it is decoded, the long sides it was shrunk to, the orientation, and
 :meth:`lumastyle.network.StyleNetwork.lower_fingerprint` (weights, input normalisation, scales,
-padding, low-level radii and contrast). A changed photo or changed weights get a new file; a stale
-map is never served. Files are written atomically, so an interrupted build leaves nothing
-half-written.
+padding, low-level radii, contrast, regions and photo-level statistics). A changed photo or changed
+weights get a new file; a stale map is never served. Each photo is hashed once per process (and again
+only when its size or modification time changes). Files are written atomically, so an interrupted
+build leaves nothing half-written.
 
 Nothing here needs the network after the build: the cache object is small and goes to the loader's
 worker processes, which only read files (memory-mapped).
@@ -23,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,10 +40,22 @@ from lumastyle.io import atomic_path
 
 #: Where the cache lives when ``model.context.cache`` is true: ``$LUMASTYLE_CACHE`` or this.
 DEFAULT_FOLDER = "~/.cache/lumastyle/context"
+#: Version of the key: entries named under an earlier key are not read (they are simply rebuilt).
+KEY_VERSION = "content1"
 
 
 def default_folder() -> Path:
     return Path(os.environ.get("LUMASTYLE_CACHE") or DEFAULT_FOLDER).expanduser()
+
+
+def file_digest(path: Path) -> str:
+    """BLAKE2b (20 bytes) of a file's bytes, read in 1 MiB blocks (hashlib.file_digest does this from
+    Python 3.11 only)."""
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class CacheEntry(NamedTuple):
@@ -67,15 +81,25 @@ class ContextCache:
     folder: Path
     fingerprint: str
     scales: tuple[float, ...]
+    #: (photo path, size, modification time) -> its content digest, so each photo is hashed once per
+    #: process; goes with the cache object to the loader's workers
+    digests: dict[tuple[str, int, int], str] = field(default_factory=dict, compare=False, repr=False)
+
+    def content(self, photo: Path) -> str:
+        """The photo's content digest (:func:`file_digest`), hashed again only when its size or
+        modification time changed."""
+        stat = photo.stat()
+        known = (os.fspath(photo), stat.st_size, stat.st_mtime_ns)
+        if known not in self.digests:
+            self.digests[known] = file_digest(photo)
+        return self.digests[known]
 
     def path(self, entry: CacheEntry) -> Path:
-        stat = entry.photo.stat()
         key = "|".join(
             str(x)
             for x in (
-                entry.photo.resolve(),
-                stat.st_size,
-                stat.st_mtime_ns,
+                KEY_VERSION,
+                self.content(entry.photo),
                 entry.decode,
                 entry.long_side,
                 entry.context_long_side,
@@ -83,8 +107,7 @@ class ContextCache:
                 self.fingerprint,
             )
         )
-        digest = hashlib.sha1(key.encode()).hexdigest()[:20]
-        return self.folder / f"{entry.photo.stem}-{digest}.pt"
+        return self.folder / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.pt"
 
     def build(
         self,

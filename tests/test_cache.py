@@ -1,9 +1,11 @@
-"""The context cache: windows of whole-photo maps equal the whole photo's context, keys never go stale,
-and a fit with the CPU preset trains from it."""
+"""The context cache: windows of whole-photo maps equal the whole photo's context, keys are the photo's
+content and every setting that changes the maps (never stale, found again in a copied folder), and a
+fit with the CPU preset trains from it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from lumastyle.color import rgb_to_lab
 from lumastyle.context import ContextWindow, take_window, window_length, window_origin
 from lumastyle.data.pairs import PairDataModule
 from lumastyle.errors import LumastyleError
+from lumastyle.io import read_image, write_image
 from lumastyle.model import LumaStyle
 from lumastyle.network import StyleNetwork
 from lumastyle.options import BackboneOptions, ContextOptions
@@ -98,11 +101,16 @@ def test_build_once_then_reuse_and_never_serve_stale(pair_factory, tmp_path):
     assert len(list((tmp_path / "cache").glob("*.pt"))) == len(entries)
     assert cache.build(entries, dm.context_image, net.lower_context) == 0  # a second run reuses them
 
-    # an edited photo (new modification time) gets new maps, the others are reused
+    # the key is the content: a touched photo (new modification time, same bytes) is reused, a photo
+    # written again with other pixels under the same name gets new maps (its two orientations)
     photo = dm.splits["train"][0].input
     stat = photo.stat()
     os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert cache.build(entries, dm.context_image, net.lower_context) == 0
+    write_image(photo, read_image(photo)[0].flip(-2))
     assert cache.build(entries, dm.context_image, net.lower_context) == 2
+    fresh = cache_for(net, tmp_path / "cache")  # another process: hashes the photos itself
+    assert fresh.build(entries, dm.context_image, net.lower_context) == 0
 
     # other weights: a different key for every photo
     other = tiny_network()
@@ -110,6 +118,45 @@ def test_build_once_then_reuse_and_never_serve_stale(pair_factory, tmp_path):
         other.context.backbones[0].features[0].weight.add_(0.01)
     assert other.lower_fingerprint() != net.lower_fingerprint()
     assert cache_for(other, tmp_path / "cache").path(entries[0]) != cache.path(entries[0])
+
+
+def test_a_copied_or_moved_pairs_folder_is_not_cached_again(pair_factory, tmp_path):
+    """The key is the photo's content, not its path: a copy of the pairs folder (new modification times
+    too) and the folder moved under another name build nothing; a photo changed in the copy misses."""
+    root = pair_factory(tmp_path / "pairs", n=4, size=(24, 32))
+    net = tiny_network()
+    cache = cache_for(net, tmp_path / "cache")
+    dm = datamodule(root)
+    built = cache.build(dm.context_entries(48), dm.context_image, net.lower_context)
+    assert built == len(dm.context_entries(48)) > 0
+    copy = shutil.copytree(root, tmp_path / "elsewhere" / "copy", copy_function=shutil.copyfile)
+    moved = root.rename(tmp_path / "renamed")
+    for folder in (copy, moved):
+        other = datamodule(folder)
+        entries = other.context_entries(48)
+        assert all(folder in e.photo.parents for e in entries)
+        assert cache_for(net, tmp_path / "cache").build(entries, other.context_image, net.lower_context) == 0
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == built
+    photo = datamodule(copy).splits["val"][0].input
+    write_image(photo, 1 - read_image(photo)[0])
+    other = datamodule(copy)
+    assert cache.build(other.context_entries(48), other.context_image, net.lower_context) == 1
+
+
+def test_the_colour_context_settings_are_in_the_key(pair_factory, tmp_path):
+    """Maps that hold the low-level context are keyed by its settings: other blur radii miss every entry
+    instead of serving maps blurred at the old radii (this fails if the radii leave the key)."""
+    root = pair_factory(tmp_path / "pairs", n=3, size=(24, 32))
+    dm = datamodule(root)
+    entries = dm.context_entries(48)
+    built = {}
+    for name, options in {
+        "radius 3": {"low_level": (3.0,)},
+        "radius 5": {"low_level": (5.0,)},
+    }.items():
+        net = tiny_network(**options)
+        built[name] = cache_for(net, tmp_path / "cache").build(entries, dm.context_image, net.lower_context)
+    assert built == dict.fromkeys(built, len(entries))
 
 
 def test_cached_maps_are_the_whole_photo_maps_in_float16(pair_factory, tmp_path):
