@@ -2,10 +2,11 @@
 
 For each test photo of the run's own split (rebuilt from the ``config.yaml`` beside its checkpoints):
 the input, the prediction (through :func:`lumastyle.inference.stylize_tensor`, what ``stylize``
-writes), the target and the error heatmap (:mod:`lumastyle.panels`), with the photo's mean per-pixel
-Lab distance; rows sort by name, by either run's error or by their difference (buttons, or
-``index.html?sort=error-a`` and so on). The run's validation metrics (from ``metrics.csv``) and its
-complete config are at the top. The page and its JPEG thumbnails go to one folder, with no script or
+writes; or, when ``lumastyle predict`` already wrote that photo with the same checkpoint, that image,
+read and shrunk as the photo is: :mod:`lumastyle.predictions`), the target and the error heatmap
+(:mod:`lumastyle.panels`), with the photo's mean per-pixel Lab distance; rows sort by name, by either
+run's error or by their difference (buttons, or ``index.html?sort=error-a`` and so on). The run's
+validation metrics (from ``metrics.csv``) and its complete config are at the top. The page and its JPEG thumbnails go to one folder, with no script or
 style loaded from elsewhere, so it opens anywhere and can be mailed or archived.
 """
 
@@ -22,10 +23,14 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from lumastyle.cache import file_digest
+from lumastyle.checkpoints import check_checkpoint
 from lumastyle.color import lab_distance, rgb_to_lab
 from lumastyle.errors import LumastyleError
-from lumastyle.io import write_image
+from lumastyle.geometry import fit_long_side
+from lumastyle.io import read_image, write_image
 from lumastyle.panels import ERROR_SCALE, error_map
+from lumastyle.predictions import written_predictions
 
 THUMBNAIL = 320  #: long side of the pictures on the page
 
@@ -135,7 +140,12 @@ def report(run: str, compare: str | None = None, output: str | None = None) -> l
     examples = list(dm.splits[split])
     if not examples:
         raise LumastyleError(f"{runs[0].folder}: its data has no test or validation photos to show")
-    models = [LumaStyle.from_checkpoint(r.checkpoint) for r in runs]
+    for r in runs:
+        check_checkpoint(r.checkpoint)  # a bad checkpoint stops before anything is written
+    # what `lumastyle predict` wrote with each run's checkpoint is read, not stylized again; a model is
+    # loaded only for the photos it did not write
+    written = [_predictions_of(r) for r in runs]
+    models: list[LumaStyle | None] = [None] * len(runs)
     rows = []
     with torch.no_grad():
         for i, ex in enumerate(tqdm(examples, desc="report", unit="photo", disable=len(examples) < 3)):
@@ -143,8 +153,12 @@ def report(run: str, compare: str | None = None, output: str | None = None) -> l
             row = {"name": ex.name, "errors": [], "images": {}}
             for key, image in (("input", rgb), ("target", target)):
                 row["images"][key] = _save(folder, f"{i:03d}-{key}.jpg", image)
-            for k, model in enumerate(models):
-                predicted = model.stylize(rgb)
+            photo = file_digest(ex.input) if any(written) else ""
+            for k in range(len(runs)):
+                predicted = _read_prediction(written[k].get(photo), rgb, dm.long_side)
+                if predicted is None:
+                    model = models[k] = models[k] or LumaStyle.from_checkpoint(runs[k].checkpoint)
+                    predicted = model.stylize(rgb)
                 error = lab_distance(rgb_to_lab(predicted), rgb_to_lab(target)).mean().item()
                 row["errors"].append(error)
                 row["images"][f"prediction-{k}"] = _save(folder, f"{i:03d}-prediction-{k}.jpg", predicted)
@@ -155,6 +169,23 @@ def report(run: str, compare: str | None = None, output: str | None = None) -> l
     page = folder / "index.html"
     page.write_text(_html(runs, rows, split), encoding="utf-8")
     return [page]
+
+
+def _predictions_of(run: Run) -> dict[str, Path]:
+    """The images ``lumastyle predict`` wrote with the run's checkpoint, in the predictions/ folder of
+    any version of the run (predict writes into a version of its own), by their photo's content hash
+    (:func:`lumastyle.predictions.written_predictions`)."""
+    folders = [run.folder / "predictions", *sorted(run.folder.parent.glob("version_*/predictions"))]
+    return written_predictions(dict.fromkeys(folders), run.checkpoint)
+
+
+def _read_prediction(image: Path | None, rgb: torch.Tensor, long_side: int | None) -> torch.Tensor | None:
+    """A full-resolution prediction ``image`` as the report shows ``rgb``: read as sRGB and shrunk to the
+    same long side (None: no image, or it is not the photo's size)."""
+    if image is None:
+        return None
+    predicted = fit_long_side(read_image(image)[0], long_side)
+    return predicted if predicted.shape == rgb.shape else None
 
 
 def _save(folder: Path, name: str, image: torch.Tensor) -> str:

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import QUICK, make_pairs
 
 from lumastyle.cli import main
@@ -86,3 +87,44 @@ def test_not_a_run_is_one_line(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(LumastyleError, match="has no version_"):
         find_run(tmp_path / "empty")
+
+
+def test_report_reads_what_predict_wrote_with_the_same_checkpoint(runs: Path, tmp_path: Path, monkeypatch):
+    """After `lumastyle predict` with a checkpoint, its report stylizes nothing: each prediction is the
+    image predict wrote, shrunk as the photo is (its error is that image's, computed here); once the
+    checkpoint has changed, the report stylizes every photo again."""
+    from lumastyle.color import lab_distance, rgb_to_lab
+    from lumastyle.geometry import fit_long_side
+    from lumastyle.io import read_image
+    from lumastyle.model import LumaStyle
+    from lumastyle.report import _datamodule
+
+    checkpoint = runs / "short" / "version_0" / "checkpoints" / "last.ckpt"
+    main(["predict", *TINY, "--data.root", str(runs.parent / "pairs"), "--ckpt_path", str(checkpoint),
+          "--trainer.default_root_dir", str(runs), "--trainer.logger.name", "short"])  # fmt: skip
+    predictions = sorted((runs / "short").glob("version_*/predictions/*.png"))
+    assert len(predictions) == 2
+
+    calls = []
+    stylize = LumaStyle.stylize
+    monkeypatch.setattr(LumaStyle, "stylize", lambda self, *a, **k: calls.append(1) or stylize(self, *a, **k))
+    main(["report", str(checkpoint), "--output", str(tmp_path / "reused")])
+    assert calls == []
+    dm = _datamodule(find_run(checkpoint))
+    expected = {}
+    for ex in dm.splits["test"]:
+        _, target = ex.load(dm.long_side)
+        written = next(p for p in predictions if p.stem == ex.input.stem)
+        shown = fit_long_side(read_image(written)[0], dm.long_side)
+        expected[ex.name] = lab_distance(rgb_to_lab(shown), rgb_to_lab(target)).mean().item()
+    page = (tmp_path / "reused" / "index.html").read_text()
+    shown_errors = dict(re.findall(r'data-name="([^"]+)" data-errora="([0-9.]+)"', page))
+    assert shown_errors.keys() == expected.keys()
+    for name, error in expected.items():
+        assert float(shown_errors[name]) == pytest.approx(error, abs=1e-5)
+
+    state = torch.load(checkpoint, weights_only=True)  # the checkpoint changes (as after another epoch)
+    state["state_dict"]["network.head.out.bias"] += 0.05
+    torch.save(state, checkpoint)
+    main(["report", str(checkpoint), "--output", str(tmp_path / "again")])
+    assert len(calls) == 2
