@@ -427,7 +427,7 @@ def read_info(path: str | os.PathLike) -> tuple[bytes | None, Metadata]:
     path = Path(path)
     try:
         if path.suffix.lower() in decoders.SUFFIXES:
-            decoded = decoders.decode(path)
+            decoded = decoders.metadata(path)  # the profile and metadata alone: no RAW rendering
             profile, meta = decoded.icc_profile, Metadata(decoded.exif, decoded.xmp)
         elif path.suffix.lower() in _TIFF:
             with tifffile.TiffFile(path) as tif:
@@ -606,7 +606,8 @@ def output_name(input_path: Path, format: str | None = None) -> str:
     - ``None`` (``predict``, ``action apply``): the input's name for lossless formats (PNG, TIFF), else
       ``<stem>.png``.
     - ``auto`` (``stylize``'s default): the input's name where lumastyle writes its format (JPEG, PNG,
-      TIFF), else ``<stem>.png``.
+      TIFF); a HEIC/HEIF photo gives ``<stem>.jpg`` and a camera RAW ``<stem>.tif`` (16-bit: what a
+      photographer exports each as); anything else ``<stem>.png``.
     - ``jpeg``, ``png``, ``tiff``: the input's name when its suffix is already one of that format's
       (spelled as the input spells it: ``a.JPEG`` stays ``a.JPEG``), else ``<stem>.jpg``, ``.png`` or
       ``.tif``.
@@ -617,6 +618,10 @@ def output_name(input_path: Path, format: str | None = None) -> str:
     if format is None:
         return input_path.name if suffix in LOSSLESS_SUFFIXES else input_path.stem + ".png"
     if format == "auto":
+        if suffix in decoders.HEIF_SUFFIXES:  # a HEIC gives a JPEG, a camera RAW a 16-bit TIFF
+            return input_path.stem + FORMAT_SUFFIXES["jpeg"][0]
+        if suffix in decoders.RAW_SUFFIXES:
+            return input_path.stem + FORMAT_SUFFIXES["tiff"][0]
         known = any(suffix in suffixes for suffixes in FORMAT_SUFFIXES.values())
         return input_path.name if known else input_path.stem + ".png"
     if format not in FORMAT_SUFFIXES:
