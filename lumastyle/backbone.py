@@ -350,6 +350,23 @@ def _to_backbone_keys(state: dict, source: str, features: nn.Sequential) -> dict
     return out
 
 
+class ImageNetUnavailable(LumastyleError):
+    """torchvision's ImageNet VGG-16 weights cannot be downloaded here; the message names what works
+    without them and what each choice costs (``command``: the command line that works here, which
+    the CLI fills in from the one given)."""
+
+    def __init__(self, reason: str, command: str | None = None) -> None:
+        self.reason = reason
+        preset = f"run: {command}" if command else "add --config configs/cpu-small.yaml after the style"
+        super().__init__(
+            f"cannot download torchvision's ImageNet VGG-16 weights ({reason}), which the paper's full model "
+            "loads (backbone.weights: imagenet: 528 MB once; it is sized for a GPU). "
+            f"Without them, the CPU preset trains with the weights bundled in lumastyle: {preset} (Spring's "
+            "30 epochs: about 7 minutes on 2 CPU cores, plus a minute to cache the context the first time); "
+            "or pass --model.backbone.weights FILE (a VGG-16 state dict you have) or null (untrained)"
+        )
+
+
 def _download_imagenet_state_dict() -> dict[str, Tensor]:
     from torchvision.models import VGG16_Weights
 
@@ -357,7 +374,4 @@ def _download_imagenet_state_dict() -> dict[str, Tensor]:
         return VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
     except Exception as err:  # URLError, OSError, HTTPError, ... all mean: not available here
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise LumastyleError(
-            f"cannot download torchvision's ImageNet VGG-16 weights ({reason}); pass "
-            "--model.backbone.weights null to train from scratch, or a local VGG-16 state dict file"
-        ) from None
+        raise ImageNetUnavailable(reason) from None

@@ -40,12 +40,20 @@ class PredictionWriter(BasePredictionWriter):
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # which checkpoint wrote the images, so `lumastyle report` can reuse them (lumastyle.predictions)
         self.record = PredictionRecord.begin(self.folder(trainer), trainer.ckpt_path, trainer.global_rank)
+        self.written = 0
 
     def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any) -> None:
         super().on_predict_batch_end(trainer, pl_module, outputs, *args)  # writes them
+        self.written += len(outputs["path"])
         for path in outputs["path"]:
             self.record.add(self.record.path.parent / output_name(Path(path), "auto"), path)
         self.record.save()
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Say where the photos went (each process writes its share; the first one says it)."""
+        if trainer.is_global_zero:
+            count = f"{self.written} photo(s)" if trainer.world_size == 1 else "the photos"
+            print(f"wrote {count} to {self.folder(trainer)}")
 
     def write_on_batch_end(
         self,
@@ -134,7 +142,14 @@ class ValidationImages(L.Callback):
         )
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                images = [p.permute(1, 2, 0).numpy() for p in panels]
+                # one size for all (white margins): W&B warns, inside the progress bar, of sizes that differ
+                height = max(p.shape[-2] for p in panels)
+                images = [
+                    torch.nn.functional.pad(p, (0, width - p.shape[-1], 0, height - p.shape[-2]), value=1.0)
+                    .permute(1, 2, 0)
+                    .numpy()
+                    for p in panels
+                ]
                 logger.log_image(
                     "val/photos", images, step=trainer.global_step, caption=[caption] * len(images)
                 )

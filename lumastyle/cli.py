@@ -4,12 +4,15 @@ apply``, ``export``, ``report`` and ``plugins``.
 This module parses and dispatches; the run folders (names, versions, resuming) are
 :mod:`lumastyle.runs` and what the command prints (one-line errors and warnings) is
 :mod:`lumastyle.messages`. Importing the DataModules here makes their short class names
-(``PairDataModule``) usable in YAML.
+(``PairDataModule``) usable in YAML. ``lumastyle --help`` lists every command of :data:`COMMANDS` with
+its one sentence; each command says where it wrote (the file, or the folder and how many).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -22,17 +25,25 @@ from lightning.pytorch.cli import LightningCLI, LRSchedulerCallable, OptimizerCa
 
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
 from lumastyle.actions import apply_action
+from lumastyle.backbone import ImageNetUnavailable
 from lumastyle.callbacks import PredictionWriter, SaveConfig
 from lumastyle.checkpoints import use_atomic_checkpoints
 from lumastyle.data.base import StyleDataModule
+from lumastyle.errors import LumastyleError
 from lumastyle.export import export
-from lumastyle.messages import find_user_error, one_line_parse_error, one_line_warning, quiet_library_noise
+from lumastyle.messages import (
+    find_user_error,
+    one_line_parse_error,
+    one_line_warning,
+    quiet_library_noise,
+    wrote_line,
+)
 from lumastyle.model import LumaStyle, check_checkpoint
 from lumastyle.optim import DEFAULT_LR
 from lumastyle.options import WEIGHTS_NOT_GIVEN
 from lumastyle.plugins import list_plugins, load_plugins, resolve_config
 from lumastyle.report import report
-from lumastyle.runs import config_files, name_loggers, resume_last, same_version
+from lumastyle.runs import config_files, into_checkpoint_run, name_loggers, resume_last, same_version
 from lumastyle.stylize import stylize
 
 #: lumastyle's run settings, applied before any --config (see the files).
@@ -49,14 +60,51 @@ EXTRA_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., Any], bool]] = {
     ("report",): (report, True),
     ("export",): (export, True),
 }
-EPILOG = (
-    "More: 'lumastyle stylize --help' applies a trained checkpoint to photos; "
-    "'lumastyle action apply --help' renders a look (recipe, .cube, .3dl, Hald .png, .acv, .xmp) onto photos; "
-    "'lumastyle export CKPT --format onnx|pt2|cube|3dl|hald|xmp' writes a model, a LUT or a Lightroom preset other tools run; "
-    "'lumastyle report RUN [RUN]' writes an HTML page of a run's test photos; "
-    "'lumastyle plugins' lists the DataModules, heads, looks and styles installed. --config also takes a "
-    "style by name (--config spring)."
+#: Every command, with the one sentence ``lumastyle --help`` gives it (also the top of its own --help).
+COMMANDS: dict[tuple[str, ...], str] = {
+    ("fit",): "Train a style: --config a style file (or a style's name, such as spring), then presets.",
+    ("validate",): "Measure a checkpoint (--ckpt_path) on the style's validation photos.",
+    ("test",): "Measure a checkpoint (--ckpt_path) on the style's test photos, into its run's metrics.csv.",
+    (
+        "predict",
+    ): "Stylize the style's test photos with a checkpoint (--ckpt_path), into its run's predictions/.",
+    ("stylize",): "Apply a trained checkpoint or run folder to a photo or a folder of photos.",
+    ("action", "apply"): "Render a look (a recipe, .cube, .3dl, Hald .png, .acv or .xmp) onto photos.",
+    ("export",): "Write a checkpoint as an ONNX or torch.export model, a 3D LUT or a Lightroom preset.",
+    ("report",): "Write an HTML page of a run's test photos, or of two runs side by side.",
+    ("plugins",): "List the DataModules, heads, looks and styles installed, lumastyle's own and plugins'.",
+}
+DESCRIPTION = "Learn a photographer's colour style from before/after photo pairs, then apply it to photos."
+EPILOG = """\
+'lumastyle COMMAND --help' lists a command's options. A first run, offline on a CPU (the sample
+photos and VGG-16's conv1-conv5 weights ship with lumastyle; minutes on 2 cores):
+  lumastyle fit --config spring --config configs/cpu-small.yaml
+  lumastyle stylize --ckpt runs/spring --input PHOTOS --output OUT
+"""
+#: The end of fit/validate/test/predict --help: where the options of a style's classes are listed.
+CLASS_HELP = (
+    "A style's DataModule and head take options of their own (--data.root, --data.crop_size, "
+    "--model.head.init_args.hidden, ...): 'lumastyle fit --data.help PairDataModule' lists a "
+    "DataModule's (also LookDataModule, FiveKDataModule, PPR10KDataModule; 'lumastyle plugins' lists "
+    "them all), 'lumastyle fit --model.head.help QuadraticHead' a head's. --config also takes a style "
+    "by name (--config spring)."
 )
+
+
+def help_page(group: tuple[str, ...] = ()) -> str:
+    """``lumastyle --help`` (``group`` ``("action",)``: ``lumastyle action --help``): every command
+    under ``group`` with its sentence of :data:`COMMANDS`, formatted by argparse."""
+    parser = argparse.ArgumentParser(
+        prog=" ".join(("lumastyle", *group)),
+        description=DESCRIPTION if not group else f"Commands of 'lumastyle {' '.join(group)}'.",
+        epilog=EPILOG if not group else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for words, sentence in COMMANDS.items():
+        if words[: len(group)] == group and len(words) > len(group):
+            commands.add_parser(" ".join(words[len(group) :]), help=sentence)
+    return parser.format_help()
 
 
 class LumaStyleCLI(LightningCLI):
@@ -115,7 +163,11 @@ class LumaStyleCLI(LightningCLI):
     def parse_arguments(self, parser: Any, args: Any) -> None:
         # main() always passes the arguments it was given; Lightning's warning about ``args`` given
         # beside a non-empty sys.argv (meant for notebooks) does not apply.
-        self.config = parser.parse_args(args)
+        try:
+            self.config = parser.parse_args(args)
+        except argparse.ArgumentError as err:  # one line, with the nearest option where one was mistyped
+            command = getattr(self, "_subcommand_parsers", {}).get(args[0] if args else "", parser)
+            raise LumastyleError(_parse_error(str(err), args, command)) from None
         self.config_files = config_files(args)
 
     def before_instantiate_classes(self) -> None:
@@ -123,11 +175,33 @@ class LumaStyleCLI(LightningCLI):
         name_loggers(config, self.config_files)
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             resume_last(config)
+        if self.subcommand in ("test", "predict") and into_checkpoint_run(config) is not None:
+            # the run's own config.yaml stays the training one (report rebuilds its split from it)
+            self.save_config_kwargs["config_filename"] = f"{self.subcommand}-config.yaml"
         same_version(config)
         if self.subcommand != "fit" and config.get("ckpt_path"):  # the checkpoint holds the trained weights
             config.model.backbone.weights = None
             if config.model.get("backbone_weights", WEIGHTS_NOT_GIVEN) != WEIGHTS_NOT_GIVEN:
                 config.model.backbone_weights = None  # a config with the earlier flat name
+
+    def after_fit(self) -> None:
+        """Say where the run went: its folder, the best checkpoint, and the command that applies it."""
+        trainer = self.trainer
+        if not trainer.is_global_zero or not trainer.log_dir:
+            return
+        folder = _shown(Path(trainer.log_dir))
+        callback = trainer.checkpoint_callback
+        best = getattr(callback, "best_model_path", "") if callback is not None else ""
+        score = getattr(callback, "best_model_score", None)
+        said = f"; best checkpoint {_shown(Path(best))}" if best else ""
+        said += f" (validation Lab distance {float(score):.2f})" if best and score is not None else ""
+        print(f"run saved in {folder} (checkpoints/, metrics.csv, config.yaml, validation_images/){said}")
+        print(f"apply it: lumastyle stylize --ckpt {folder} --input PHOTOS --output FOLDER")
+
+    def after_test(self) -> None:
+        trainer = self.trainer
+        if trainer.is_global_zero and trainer.log_dir:
+            print(f"test metrics added to {_shown(Path(trainer.log_dir) / 'metrics.csv')}")
 
     def _evaluating(self) -> None:
         # validate/test/predict write no checkpoints, so ModelCheckpoint's notice that this run's folder
@@ -170,13 +244,74 @@ def _check_checkpoint_arguments(argv: Sequence[str]) -> None:
             check_checkpoint(value)
 
 
+def _shown(path: Path) -> str:
+    """``path`` as a user would type it here: relative to the working folder when inside it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _first_paragraph(doc: str | None) -> str:
+    """A docstring's first paragraph as one line (its summary, however many lines it takes)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+def _option_names(parser: Any) -> list[str]:
+    """Every ``--option`` string ``parser`` takes (argparse keeps them on its actions)."""
+    return [name for action in parser._actions for name in action.option_strings if name.startswith("--")]
+
+
+def _init_options(message: str) -> list[str]:
+    """The init arguments of the class a jsonargparse message names (``given class_path 'X'``)."""
+    import re
+
+    found = re.search(r"given class_path '([^']+)'", message)
+    if not found:
+        return []
+    module, _, name = found.group(1).rpartition(".")
+    try:
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_class_arguments(getattr(importlib.import_module(module), name), fail_untyped=False)
+    except Exception:  # an import or signature problem: no suggestion, the error line stays
+        return []
+    return [name.removeprefix("--") for name in _option_names(parser)]
+
+
+def _parse_error(message: str, argv: Sequence[str], parser: Any = None) -> str:
+    """The one line of a parse error of ``argv`` (:func:`lumastyle.messages.one_line_parse_error`),
+    with the options of ``parser`` (the command's) to suggest from."""
+    commands = [(name,) for name in SUBCOMMANDS] + list(EXTRA_COMMANDS)
+    options = _option_names(parser) if parser is not None else []
+    return one_line_parse_error(message, argv, commands, options, _init_options(message))
+
+
 def _run_function(name: str, function: Callable[..., Any], positional: bool, argv: Sequence[str]) -> Any:
     parser = ArgumentParser(
-        prog=f"lumastyle {name}", description=(function.__doc__ or "").split("\n")[0], exit_on_error=False
+        prog=f"lumastyle {name}",
+        description=COMMANDS.get(tuple(name.split()), _first_paragraph(function.__doc__)),
+        exit_on_error=False,
     )
     parser.add_function_arguments(function, fail_untyped=True, as_positional=positional)
-    cfg = parser.parse_args(list(argv))
+    try:
+        cfg = parser.parse_args(list(argv))
+    except argparse.ArgumentError as err:
+        raise LumastyleError(_parse_error(str(err), [*name.split(), *argv], parser)) from None
     return function(**cfg.as_dict())
+
+
+def _cpu_preset_command(argv: Sequence[str]) -> str:
+    """``argv`` (a fit) with the CPU preset added after its last ``--config``: the command that trains
+    without torchvision's download."""
+    preset = Path("configs") / "cpu-small.yaml"
+    if not preset.is_file():  # run from elsewhere: the repository's, where lumastyle runs from a clone
+        beside = Path(__file__).resolve().parents[1] / "configs" / "cpu-small.yaml"
+        preset = Path(_shown(beside)) if beside.is_file() else preset
+    words = list(argv)
+    last = max(
+        (i for i, w in enumerate(words) if w in ("--config", "-c") or w.startswith("--config=")), default=-1
+    )
+    at = last + (1 if last >= 0 and "=" in words[last] else 2) if last >= 0 else len(words)
+    words[at:at] = ["--config", str(preset)]
+    return "lumastyle " + " ".join(words)
 
 
 def main(args: Sequence[str] | None = None) -> None:
@@ -210,11 +345,20 @@ def build_cli(argv: Sequence[str], run: bool = True) -> LumaStyleCLI:
         auto_configure_optimizers=False,  # optimizer/lr_scheduler reach the model (param groups)
         parser_kwargs={
             "parser_mode": "omegaconf+",  # interpolation over the merged config of all files
-            "epilog": EPILOG,
+            "description": DESCRIPTION,
+            "epilog": CLASS_HELP,
             # no abbreviations: --model.backbone_lr must not silently mean --model.backbone_lr_scale
             "allow_abbrev": False,
             **(
-                {sub: {"default_config_files": _defaults(sub), "allow_abbrev": False} for sub in SUBCOMMANDS}
+                {
+                    sub: {
+                        "default_config_files": _defaults(sub),
+                        "allow_abbrev": False,
+                        "description": COMMANDS[(sub,)],
+                        "epilog": CLASS_HELP,
+                    }
+                    for sub in SUBCOMMANDS
+                }
                 if run
                 else own
             ),
@@ -226,7 +370,20 @@ def build_cli(argv: Sequence[str], run: bool = True) -> LumaStyleCLI:
     )
 
 
+def _help_asked(argv: Sequence[str]) -> str | None:
+    """The page of ``lumastyle --help`` or ``lumastyle action [--help]``, when that is what was asked."""
+    if argv[:1] in (["-h"], ["--help"]):
+        return help_page()
+    if argv[:1] == ["action"] and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+        return help_page(("action",))
+    return None
+
+
 def _run(argv: list[str]) -> None:
+    page = _help_asked(argv)
+    if page is not None:
+        print(page, end="")
+        return
     try:
         load_plugins()  # before anything is parsed: plugins' classes, heads, looks and styles resolve
         words = next((w for w in EXTRA_COMMANDS if tuple(argv[: len(w)]) == w), None)
@@ -237,17 +394,18 @@ def _run(argv: list[str]) -> None:
                 rest = [rest[0], "--compare", *rest[1:]]  # lumastyle report RUN_A RUN_B
             written = _run_function(" ".join(words), function, positional, rest)
             if isinstance(written, list) and written:
-                print(f"wrote {len(written)} file(s) to {written[0].parent}")
+                print(wrote_line(written))
             return
         build_cli(argv)
     except argparse.ArgumentError as err:
-        commands = [(name,) for name in SUBCOMMANDS] + list(EXTRA_COMMANDS)
-        print(f"error: {one_line_parse_error(str(err), argv, commands)}", file=sys.stderr)
+        print(f"error: {_parse_error(str(err), argv)}", file=sys.stderr)
         sys.exit(2)
     except Exception as err:
         user_error = find_user_error(err)
         if user_error is None:
             raise
+        if isinstance(user_error, ImageNetUnavailable) and argv[:1] == ["fit"]:
+            user_error = ImageNetUnavailable(user_error.reason, _cpu_preset_command(argv))
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
 

@@ -58,7 +58,7 @@ from lumastyle.inference import check_strength, stylize_tensor
 from lumastyle.io import photos_at, read_image
 from lumastyle.network import StyleNetwork
 
-Format = Literal["onnx", "pt2", "cube", "3dl", "hald", "xmp", "torchscript"]
+Format = Literal["onnx", "pt2", "cube", "3dl", "hald", "xmp"]  # the command offers these alone
 _CHECK_SIZES = ((96, 128), (75, 50))  # the photo sizes an export without a context cap is checked on
 _MAX_SIDE = 16384  # the longest side an exported file takes
 #: in sRGB, 1/39 of an 8-bit level: onnxruntime differs from PyTorch by under 1e-5 (pt2: not at all),
@@ -208,7 +208,7 @@ def export(
         ckpt: checkpoint written by ``lumastyle fit``.
         format: ``onnx``, ``pt2``, or a LUT: ``cube`` (Adobe/Resolve), ``3dl`` (Autodesk, 17 points,
             12-bit) or ``hald`` (a 16-bit Hald CLUT .png); or ``xmp``, a Lightroom / Camera Raw preset.
-            ``torchscript`` is refused: tracing fixes the size.
+            (No torchscript: tracing fixes the photo size into the graph; pt2 is its successor.)
         output: the file to write (default: beside the checkpoint, with the format's suffix); with a
             folder as ``reference``, the folder for its LUTs (default: beside the checkpoint, named
             after it and the format, such as ``last-cube``), one per photo named after the photo.

@@ -30,7 +30,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from lumastyle.backbone import DilatedVGG16, InputNorm, resolve_input_norm
@@ -390,6 +390,12 @@ class LumaStyle(L.LightningModule):
                 f"chosen on {fit.validation_photos} validation photos (Lab distance {fit.error:.2f}; the "
                 f"global map's {fit.global_error:.2f})"
             )
+            if fit.validation_photos < 3:  # one photo chooses both the ridge and the best checkpoint
+                rank_zero_warn(
+                    f"closed-form start: the ridge was chosen on {fit.validation_photos} validation photo(s), "
+                    "which may suit them and not the style; add photos, or hold out more for validation "
+                    "(--data.val_fraction 0.2, or a val.txt of at least 3 stems in the pairs folder)"
+                )
 
     def _training_conv5_maps(self, data: Any) -> Iterator[list[Tensor]]:
         """Each training photo's conv5 maps: from the context cache when one is attached, else computed."""

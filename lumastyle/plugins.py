@@ -15,7 +15,9 @@ to load, or names the wrong kind of thing, is reported in one warning line namin
 everything else keeps working. A look plugin that takes an operation name or a file suffix that
 lumastyle (or an earlier plugin) owns, such as ``.xmp`` or ``.png``, is refused that way: one line
 naming it and the suffix, nothing it registered stays, and the owner keeps working (lumastyle's own
-are registered before any plugin loads). ``lumastyle plugins`` lists what is installed. lumastyle's
+are registered before any plugin loads). ``lumastyle plugins`` lists what is installed, by the names a
+user types: a style plugin's style files by their stems (``--config side_by_side``), a look module's
+formats by their suffixes, not the entry points' names. lumastyle's
 own style files (``lumastyle/styles/``, also the repository's ``styles/``) are found by name the same
 way.
 """
@@ -56,6 +58,9 @@ class Plugin:
     package: str
     version: str
     problem: str = ""  #: why it was skipped ("" when it loaded)
+    #: what it made usable, by the names a user types (a style's stem, a look format's suffix);
+    #: empty when that is the entry point's name
+    provides: tuple[str, ...] = ()
 
 
 #: style name -> file, from plugins (lumastyle's own are in BUILTIN_STYLES)
@@ -76,8 +81,9 @@ def load_plugins() -> list[Plugin]:
             package = dist.metadata["Name"] if dist is not None else "?"
             version = dist.version if dist is not None else "?"
             saved = _looks_registered() if kind == "look" else None
+            provides: tuple[str, ...] = ()
             try:
-                _register(kind, entry.name, entry.load())
+                provides = _register(kind, entry.name, entry.load(), saved)
                 problem = ""
             except Exception as err:  # a plugin's own bug must not stop lumastyle
                 problem = f"{type(err).__name__}: {' '.join(str(err).split())}"[:200]
@@ -89,7 +95,7 @@ def load_plugins() -> list[Plugin]:
                     f"plugin {entry.name!r} ({kind}, from {package} {version}) was skipped: {problem}",
                     stacklevel=2,
                 )
-            _found.append(Plugin(entry.name, kind, package, version, problem))
+            _found.append(Plugin(entry.name, kind, package, version, problem, provides))
     return _found
 
 
@@ -100,7 +106,9 @@ def _looks_registered() -> Snapshot:
     return snapshot()
 
 
-def _register(kind: str, name: str, obj: Any) -> None:
+def _register(kind: str, name: str, obj: Any, before: Snapshot | None = None) -> tuple[str, ...]:
+    """Make ``obj`` usable; returns the names it is used by when they are not ``name`` (a style
+    folder's stems; the suffixes and operations a look module registered since ``before``)."""
     if kind == "datamodule":
         from lumastyle.data.base import StyleDataModule
 
@@ -114,8 +122,13 @@ def _register(kind: str, name: str, obj: Any) -> None:
             raise LumastyleError(f"{obj!r} is not a lumastyle.heads.Head subclass")
         register_head(name)(obj)
     elif kind == "look":
-        if isinstance(obj, types.ModuleType):
-            return  # importing it registered its formats and operations
+        if isinstance(obj, types.ModuleType):  # importing it registered its formats and operations
+            now = _looks_registered()
+            if before is None:
+                return ()
+            return tuple(sorted(set(now.look_formats) - set(before.look_formats))) + tuple(
+                sorted(set(now.operations) - set(before.operations))
+            )
         if not callable(obj):
             raise LumastyleError(f"{obj!r} is neither a module nor an operation function")
         from lumastyle.actions.registry import register_operation
@@ -130,6 +143,8 @@ def _register(kind: str, name: str, obj: Any) -> None:
             if file.stem in PLUGIN_STYLES or (BUILTIN_STYLES / f"{file.stem}.yaml").is_file():
                 raise LumastyleError(f"a style named {file.stem!r} exists already")
             PLUGIN_STYLES[file.stem] = file
+        return tuple(f.stem for f in files)
+    return ()
 
 
 def style_names() -> list[str]:
@@ -159,7 +174,8 @@ def resolve_config(value: str) -> str:
 
 
 def describe() -> list[tuple[str, str, str, str, str]]:
-    """(name, kind, package, version, status) of everything lumastyle can use, its own first."""
+    """(name, kind, package, version, status) of everything lumastyle can use, its own first; a
+    plugin's rows name what it made usable (:attr:`Plugin.provides`)."""
     from lumastyle.actions.registry import look_formats, operations
     from lumastyle.data.base import StyleDataModule
     from lumastyle.heads import HEADS
@@ -182,7 +198,9 @@ def describe() -> list[tuple[str, str, str, str, str]]:
     own += [(p.stem, "style") for p in sorted(BUILTIN_STYLES.glob("*.yaml"))]
     rows = [(name, kind, "lumastyle", version, "built in") for name, kind in own]
     rows += [
-        (p.name, p.kind, p.package, p.version, f"broken: {p.problem}" if p.problem else "ok") for p in plugins
+        (name, p.kind, p.package, p.version, f"broken: {p.problem}" if p.problem else "ok")
+        for p in plugins
+        for name in (p.provides or (p.name,))
     ]
     return rows
 

@@ -31,6 +31,7 @@ from lumastyle.geometry import fit_long_side
 from lumastyle.io import read_image, write_image
 from lumastyle.panels import ERROR_SCALE, error_map
 from lumastyle.predictions import written_predictions
+from lumastyle.runs import find_checkpoint
 
 THUMBNAIL = 320  #: long side of the pictures on the page
 
@@ -48,23 +49,15 @@ class Run:
 
 def find_run(path: str | Path) -> Run:
     """A run from a checkpoint, a version folder or a run folder (its newest version); the checkpoint is
-    the best by validation error, else last.ckpt. Anything else raises a one-line error."""
+    the best by validation error, else last.ckpt (:func:`lumastyle.runs.find_checkpoint`). Anything
+    else raises a one-line error."""
     path = Path(path).expanduser()
-    if path.is_file() and path.suffix == ".ckpt":
-        checkpoint, folder = path, path.parent.parent
-    elif path.is_dir():
-        folder = path if (path / "checkpoints").is_dir() else _newest_version(path)
-        found = sorted((folder / "checkpoints").glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
-        last = folder / "checkpoints" / "last.ckpt"
-        checkpoint = found[-1] if found else last
-        if not checkpoint.is_file():
-            raise LumastyleError(
-                f"{folder}/checkpoints holds no best-*.ckpt or last.ckpt; train it with 'lumastyle fit'"
-            )
-    else:
+    if not (path.is_dir() or (path.is_file() and path.suffix == ".ckpt")):
         raise LumastyleError(
             f"{path} is neither a .ckpt file nor a run folder; give runs/NAME or a checkpoint"
         )
+    checkpoint = find_checkpoint(path)
+    folder = checkpoint.parent.parent
     if not (folder / "config.yaml").is_file():
         raise LumastyleError(
             f"{folder} has no config.yaml beside checkpoints/; give a run folder written by 'lumastyle fit'"
@@ -73,15 +66,6 @@ def find_run(path: str | Path) -> Run:
     return Run(
         checkpoint, folder, label, (folder / "config.yaml").read_text(), _metrics(folder / "metrics.csv")
     )
-
-
-def _newest_version(path: Path) -> Path:
-    versions = sorted(path.glob("version_*/checkpoints"), key=lambda p: p.stat().st_mtime)
-    if not versions:
-        raise LumastyleError(
-            f"{path} has no version_*/checkpoints; give a run folder written by 'lumastyle fit'"
-        )
-    return versions[-1].parent
 
 
 def _metrics(path: Path) -> dict[str, float]:
@@ -147,12 +131,13 @@ def report(run: str, compare: str | None = None, output: str | None = None) -> l
     written = [_predictions_of(r) for r in runs]
     models: list[LumaStyle | None] = [None] * len(runs)
     rows = []
+    files: list[Path] = []  # the pictures the page shows
     with torch.no_grad():
         for i, ex in enumerate(tqdm(examples, desc="report", unit="photo", disable=len(examples) < 3)):
             rgb, target = ex.load(dm.long_side)
             row = {"name": ex.name, "errors": [], "images": {}}
             for key, image in (("input", rgb), ("target", target)):
-                row["images"][key] = _save(folder, f"{i:03d}-{key}.jpg", image)
+                row["images"][key] = _save(folder, f"{i:03d}-{key}.jpg", image, files)
             photo = file_digest(ex.input) if any(written) else ""
             for k in range(len(runs)):
                 predicted = _read_prediction(written[k].get(photo), rgb, dm.long_side)
@@ -161,14 +146,16 @@ def report(run: str, compare: str | None = None, output: str | None = None) -> l
                     predicted = model.stylize(rgb)
                 error = lab_distance(rgb_to_lab(predicted), rgb_to_lab(target)).mean().item()
                 row["errors"].append(error)
-                row["images"][f"prediction-{k}"] = _save(folder, f"{i:03d}-prediction-{k}.jpg", predicted)
+                row["images"][f"prediction-{k}"] = _save(
+                    folder, f"{i:03d}-prediction-{k}.jpg", predicted, files
+                )
                 row["images"][f"error-{k}"] = _save(
-                    folder, f"{i:03d}-error-{k}.jpg", error_map(predicted, target)
+                    folder, f"{i:03d}-error-{k}.jpg", error_map(predicted, target), files
                 )
             rows.append(row)
     page = folder / "index.html"
     page.write_text(_html(runs, rows, split), encoding="utf-8")
-    return [page]
+    return [page, *files]  # every file written, the page first
 
 
 def _predictions_of(run: Run) -> dict[str, Path]:
@@ -188,8 +175,8 @@ def _read_prediction(image: Path | None, rgb: torch.Tensor, long_side: int | Non
     return predicted if predicted.shape == rgb.shape else None
 
 
-def _save(folder: Path, name: str, image: torch.Tensor) -> str:
-    write_image(folder / name, _thumbnail(image.float().cpu()))
+def _save(folder: Path, name: str, image: torch.Tensor, files: list[Path]) -> str:
+    files.append(write_image(folder / name, _thumbnail(image.float().cpu())))
     return name
 
 

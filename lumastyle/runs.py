@@ -4,8 +4,10 @@ Every run writes under ``trainer.default_root_dir`` (``runs/``) into ``NAME/vers
 the DataModule suggests (the look file, the pairs folder) or the style file's stem (:func:`run_name`),
 and the folder loggers of one run (CSV, TensorBoard) share one ``version_N`` (:func:`same_version`).
 ``--ckpt_path last`` resumes the newest ``last.ckpt`` of the run in its own folder, with the metrics of
-the interrupted epoch dropped (:func:`resume_last`). These edit the parsed config before LightningCLI
-builds anything (:class:`lumastyle.cli.LumaStyleCLI`).
+the interrupted epoch dropped (:func:`resume_last`); ``test`` and ``predict`` of a run's checkpoint
+write into that run's version folder (:func:`into_checkpoint_run`). These edit the parsed config
+before LightningCLI builds anything (:class:`lumastyle.cli.LumaStyleCLI`). :func:`find_checkpoint`
+is the checkpoint a run folder stands for (``stylize --ckpt``, ``report``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from lumastyle.checkpoints import check_checkpoint
 from lumastyle.data.base import StyleDataModule
+from lumastyle.errors import LumastyleError
 from lumastyle.loggers import trim_metrics
 
 
@@ -53,6 +56,63 @@ def same_version(config: Namespace) -> None:
     taken = [int(p.name[8:]) for p in run.glob("version_*") if p.name[8:].isdigit()]
     for logger in loggers:
         logger.init_args.version = f"version_{max(taken, default=-1) + 1}"
+
+
+def find_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint ``path`` stands for: a version folder's best by validation error (the newest
+    ``best-*.ckpt``), else its ``last.ckpt``; a run folder's (``runs/NAME``) newest version's; anything
+    else as given (a .ckpt file; one that does not exist is :func:`check_checkpoint`'s to name). A
+    folder holding no checkpoint raises a one-line error."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        return path
+    if (path / "checkpoints").is_dir():
+        folder = path
+    else:
+        versions = sorted(path.glob("version_*/checkpoints"), key=lambda p: p.stat().st_mtime)
+        if not versions:
+            raise LumastyleError(
+                f"{path} has no version_*/checkpoints; give a run folder written by 'lumastyle fit' "
+                "(runs/NAME or runs/NAME/version_N) or a .ckpt file"
+            )
+        folder = versions[-1].parent
+    best = sorted((folder / "checkpoints").glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
+    checkpoint = best[-1] if best else folder / "checkpoints" / "last.ckpt"
+    if not checkpoint.is_file():
+        raise LumastyleError(
+            f"{folder}/checkpoints holds no best-*.ckpt or last.ckpt; train it with 'lumastyle fit'"
+        )
+    return checkpoint
+
+
+def checkpoint_run(ckpt_path: str | os.PathLike) -> Path | None:
+    """The version folder a checkpoint was written into by ``lumastyle fit``
+    (``NAME/version_N/checkpoints/*.ckpt`` beside ``NAME/version_N/config.yaml``), or None."""
+    path = Path(os.fspath(ckpt_path))
+    folder = path.parent.parent
+    if path.parent.name == "checkpoints" and (folder / "config.yaml").is_file():
+        return folder
+    return None
+
+
+def into_checkpoint_run(config: Namespace) -> Path | None:
+    """``test``/``predict`` of a run's checkpoint write into that run's version folder (test metrics
+    appended to its metrics.csv, predictions in its predictions/) instead of a new version folder;
+    returns that folder, or None (no run's checkpoint, or a logger version given)."""
+    ckpt_path = config.get("ckpt_path")
+    folder = checkpoint_run(ckpt_path) if ckpt_path else None
+    loggers = folder_loggers(config)
+    if folder is None or not loggers or any(lg.init_args.get("version") is not None for lg in loggers):
+        return None
+    for logger in _loggers(config):
+        init = logger.init_args
+        if "save_dir" in init:
+            init.save_dir = str(folder.parent.parent)
+        if "name" in init:
+            init.name = folder.parent.name
+    for logger in loggers:
+        logger.init_args.version = folder.name
+    return folder
 
 
 def config_files(args: Sequence[str]) -> list[Path]:

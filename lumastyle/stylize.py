@@ -33,6 +33,7 @@ from lumastyle.io import max_pixels as pixel_limit
 from lumastyle.metadata import Metadata
 from lumastyle.model import LumaStyle
 from lumastyle.profiles import OUTPUT_PROFILES, srgb_profile
+from lumastyle.runs import find_checkpoint
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -84,7 +85,8 @@ def stylize(
     writing finishes or removes its file first, so nothing partial is left.
 
     Args:
-        ckpt: checkpoint written by ``lumastyle fit``.
+        ckpt: checkpoint written by ``lumastyle fit``, or its run folder (``runs/NAME``: the newest
+            version's best checkpoint, as ``report`` takes it; :func:`lumastyle.runs.find_checkpoint`).
         input: a photo, or a folder of photos.
         output: folder for the stylized photos (created if missing).
         context_long_side: long side of the copy the context is computed on (default: the training scale).
@@ -139,7 +141,7 @@ def stylize(
     plan = _plan(photos, out_dir, format)
     todo = [(photo, out) for photo, out in plan if not (skip_existing and out.is_file())]
     dev = _resolve_device(device)
-    model = LumaStyle.from_checkpoint(ckpt, map_location=dev)
+    model = LumaStyle.from_checkpoint(find_checkpoint(ckpt), map_location=dev)
     run_precision = resolve_precision(precision, dev)
     if batch_size is None:
         batch_size = 4 if dev.type == "cuda" else 1
