@@ -146,7 +146,9 @@ def test_a_big_photo_is_sampled_with_a_stride(name, params, monkeypatch: pytest.
     for i in range(2):
         expected = REFERENCES[name](x[i].numpy(), **params, stride=4)
         np.testing.assert_allclose(out[i].numpy(), expected, atol=1e-9)
-        assert torch.equal(out[i], run(name, x[i], **params))
+        # per photo, to the last bits: torch's elementwise kernels (pow in the sRGB curve) take SIMD or
+        # scalar code by an element's position, so a batch and one photo can differ in the last bit
+        torch.testing.assert_close(out[i], run(name, x[i], **params), rtol=0, atol=1e-12)
 
 
 # -- the contract ---------------------------------------------------------------------------------------
@@ -334,7 +336,7 @@ def test_rendered_through_a_recipe(tmp_path: Path):
     for name, params in action.steps:
         expected = run(name, expected, **params)
     assert torch.equal(action(x), expected)
-    assert torch.equal(action(x)[1], action(x[1]))
+    torch.testing.assert_close(action(x)[1], action(x[1]), rtol=0, atol=1e-12)  # last bits: see above
 
 
 @pytest.mark.parametrize("style", ["render_autotone", "render_autolevels", "render_popout_global"])
