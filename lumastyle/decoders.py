@@ -55,6 +55,7 @@ import tifffile
 from PIL import Image
 
 from lumastyle.errors import BadFileError, LumastyleError
+from lumastyle.pixel_limit import check_pixels as _check_pixels
 
 #: HEIF photos (HEVC-coded; ``.hif`` is what Canon and Fujifilm cameras name their HEIF files).
 HEIF_SUFFIXES: tuple[str, ...] = (".heic", ".heif", ".hif")
@@ -183,12 +184,6 @@ def _reason(err: BaseException) -> str:
         text = text[2:-1]
     text = text.splitlines()[0] if text else type(err).__name__
     return text if len(text) <= 100 else text[:97] + "..."
-
-
-def _check_pixels(path: Path, width: int, height: int, limit: int | None) -> None:
-    from lumastyle import io as lio  # lumastyle.io imports this module: its guard is looked up here
-
-    lio._check_pixels(path, width, height, limit)
 
 
 # ---------------------------------------------------------------------------------------------- HEIF

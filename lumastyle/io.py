@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import operator
 import os
 import struct
 import tempfile
@@ -49,6 +48,11 @@ from lumastyle.metadata import (
     png_chunks,
     tiff_options,
 )
+from lumastyle.pixel_limit import (
+    DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS,  # re-exported: callers import them from here
+)
+from lumastyle.pixel_limit import check_pixels as _check_pixels
+from lumastyle.pixel_limit import max_pixels as max_pixels
 
 #: Suffixes lumastyle reads as photos (lower case); :data:`lumastyle.decoders.SUFFIXES` among them.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", *decoders.SUFFIXES)
@@ -63,26 +67,12 @@ FORMAT_SUFFIXES = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "tiff": (".tif",
 OUTPUT_FORMATS = ("auto", *FORMAT_SUFFIXES)
 #: JPEG quality ``write_image`` and ``stylize`` use unless told otherwise (Pillow's 1-100 scale).
 DEFAULT_JPEG_QUALITY = 95
-#: The largest photo read, in pixels, unless ``LUMASTYLE_MAX_PIXELS`` says otherwise: photos from
-#: today's cameras (up to ~100 MP) open, a decompression bomb does not.
-DEFAULT_MAX_PIXELS = 200_000_000
 # lumastyle checks the header's size itself, for every format (tifffile has no such guard), with a
 # message naming the option; Pillow's own check would raise before that with a message of its own, so
 # it is lifted while lumastyle opens a file (_pillow_open), and only then.
 _PILLOW_LIMIT = threading.Lock()
 # tifffile logs its complaints about a malformed file before raising; the error lumastyle raises says it
 logging.getLogger("tifffile").setLevel(logging.CRITICAL)
-
-
-def max_pixels(limit: int | None = None) -> int:
-    """The pixel limit in force: ``limit`` when given, else ``LUMASTYLE_MAX_PIXELS``, else
-    :data:`DEFAULT_MAX_PIXELS`. A limit below 1 is a one-line LumastyleError."""
-    if limit is not None:
-        if limit < 1:
-            raise LumastyleError(f"max_pixels must be a positive number of pixels, got {limit}")
-        return int(limit)
-    value = os.environ.get("LUMASTYLE_MAX_PIXELS", "")
-    return int(value) if value.strip().isdigit() else DEFAULT_MAX_PIXELS
 
 
 @contextlib.contextmanager
@@ -105,23 +95,6 @@ _DECODE_ERRORS = (
     OSError, ValueError, RuntimeError, UnidentifiedImageError, tifffile.TiffFileError, IndexError, KeyError,
     TypeError, ArithmeticError, struct.error, SyntaxError, EOFError, zlib.error,
 )  # fmt: skip
-
-
-def _check_pixels(path: Path, width: int, height: int, limit: int | None = None) -> None:
-    try:
-        width, height = operator.index(width), operator.index(height)
-    except TypeError:
-        raise ValueError(f"invalid image size {width!r}x{height!r}") from None
-    if width < 1 or height < 1:
-        raise ValueError(f"invalid image size {width}x{height}")
-    limit = max_pixels(limit)
-    if width * height > limit:
-        raise BadFileError(
-            path,
-            f"{width}x{height} is {width * height / 1e6:.3g} MP, above the {limit / 1e6:.3g} MP limit "
-            "(a guard against decompression bombs); if the photo is genuine, raise it with --max_pixels N "
-            "(or LUMASTYLE_MAX_PIXELS=N)"
-        )
 
 
 def is_image_file(path: Path) -> bool:
