@@ -194,6 +194,25 @@ class TestNonFiniteLoss:
         state = torch.load(saved[0], weights_only=True)["state_dict"]
         assert all(torch.isfinite(v).all() for v in state.values())
 
+    def test_a_save_after_the_nan_step_is_refused(self, tmp_path):
+        """A checkpoint every step, the loss checked only every 50: Lightning's ModelCheckpoint saves
+        in on_train_batch_end before the model's own check runs, so the save itself (on_save_checkpoint)
+        must refuse the weights the NaN step trained. Steps 1-3 are saved and finite; step 4's is not
+        written."""
+        torch.manual_seed(0)
+        model = LumaStyle(**SMALL, lr_scheduler=None)  # check_finite_every_n_steps: 50
+        checkpoints = L.pytorch.callbacks.ModelCheckpoint(
+            tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, monitor=None
+        )
+        trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[checkpoints], limit_val_batches=0)
+        with pytest.raises(LumastyleError, match="at step 3;"):
+            trainer.fit(model, DataLoader(NanAt(8, bad_index=6), batch_size=2))  # index 6: step 3
+        saved = sorted(p.name for p in (tmp_path / "ckpt").glob("*.ckpt"))
+        assert saved == [f"epoch=0-step={n}.ckpt" for n in (1, 2, 3)]
+        for name in saved:
+            state = torch.load(tmp_path / "ckpt" / name, weights_only=True)["state_dict"]
+            assert all(torch.isfinite(v).all() for v in state.values()), name
+
     def test_under_ddp_every_process_stops(self):
         """Two DDP processes (gloo, CPU); only process 1 sees the NaN. Both stop with the error at the
         same check instead of one waiting forever for the other (a hang fails by the timeout)."""
