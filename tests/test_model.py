@@ -307,29 +307,41 @@ class TestClosedFormStart:
         return float(torch.stack(errors).mean())
 
     def global_fit_error(self, pairs, context=None) -> float:
-        """The best global quadratic map, fitted independently with numpy's least squares; with
-        ``context`` (per photo (C, H, W)), the best map linear in it: the products of the basis terms
-        with [1, context]."""
+        """The best global quadratic map, fitted independently of lumastyle: sRGB -> CIELab, the
+        quadratic terms and the least squares are numpy written here (the Lab is the model's: D65, the
+        sRGB matrix kornia uses). With ``context`` (per photo (C, H, W)), the best map linear in it:
+        the products of the quadratic terms with [1, context]."""
+        import itertools
+
         import numpy as np
 
-        from lumastyle.color import denormalize_lab, normalize_lab, quadratic_basis
+        def lab(rgb) -> np.ndarray:  # (3, H, W) sRGB in [0, 1] -> (N, 3) CIELab
+            c = np.clip(rgb.double().numpy(), 0, 1)
+            linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+            to_xyz = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169],
+                               [0.019334, 0.119193, 0.950227]])  # fmt: skip
+            t = np.einsum("ij,jhw->ihw", to_xyz, linear) / np.array([0.95047, 1.0, 1.08883])[:, None, None]
+            f = np.where(t > 0.008856, np.cbrt(np.maximum(t, 0.008856)), 7.787 * t + 4 / 29)
+            return np.stack([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])]).reshape(3, -1).T
 
-        def terms(rgb, ctx):
-            v = quadratic_basis(normalize_lab(rgb_to_lab(rgb.double()))).flatten(1).T.numpy()  # (N, 10)
+        def terms(rgb, ctx) -> np.ndarray:
+            c = lab(rgb) / 100  # scaled for the conditioning: the same span of quadratics
+            pairs_of_channels = itertools.combinations_with_replacement(range(3), 2)
+            squares = [c[:, i] * c[:, j] for i, j in pairs_of_channels]
+            v = np.stack([np.ones(len(c)), *c.T, *squares], axis=1)  # every monomial of degree <= 2: 10
             if ctx is None:
                 return v
-            f = np.concatenate([np.ones((v.shape[0], 1)), ctx.double().flatten(1).T.numpy()], axis=1)
-            return (v[:, :, None] * f[:, None, :]).reshape(v.shape[0], -1)
+            f = np.concatenate([np.ones((len(v), 1)), ctx.double().flatten(1).T.numpy()], axis=1)
+            return (v[:, :, None] * f[:, None, :]).reshape(len(v), -1)
 
         context = context or [None] * len(pairs)
         v = np.concatenate([terms(a, c) for (a, _), c in zip(pairs, context, strict=True)])
-        y = np.concatenate([normalize_lab(rgb_to_lab(b.double())).flatten(1).T.numpy() for _, b in pairs])
-        m = torch.from_numpy(np.linalg.lstsq(v, y, rcond=None)[0])
-        errors = []
-        for (a, b), c in zip(pairs, context, strict=True):
-            pred = denormalize_lab((torch.from_numpy(terms(a, c)) @ m).T.reshape(3, *a.shape[-2:]))
-            errors.append(lab_distance(pred, rgb_to_lab(b.double())).mean())
-        return float(torch.stack(errors).mean())
+        m = np.linalg.lstsq(v, np.concatenate([lab(b) for _, b in pairs]), rcond=None)[0]
+        errors = [
+            np.linalg.norm(terms(a, c) @ m - lab(b), axis=1).mean()
+            for (a, b), c in zip(pairs, context, strict=True)
+        ]
+        return float(np.mean(errors))
 
     def test_from_step_0_as_good_as_the_global_fit(self, pairs_root):
         from lumastyle.data import PairDataModule
