@@ -16,6 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 
 from lumastyle.io import output_name, read_info, write_image
+from lumastyle.messages import shown
 from lumastyle.panels import ERROR_SCALE, panel
 from lumastyle.predictions import PredictionRecord
 
@@ -53,7 +54,7 @@ class PredictionWriter(BasePredictionWriter):
         """Say where the photos went (each process writes its share; the first one says it)."""
         if trainer.is_global_zero:
             count = f"{self.written} photo(s)" if trainer.world_size == 1 else "the photos"
-            print(f"wrote {count} to {self.folder(trainer)}")
+            print(f"wrote {count} to {shown(self.folder(trainer))}")
 
     def write_on_batch_end(
         self,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ from lumastyle.messages import (
     one_line_parse_error,
     one_line_warning,
     quiet_library_noise,
+    shown,
     wrote_line,
 )
 from lumastyle.model import LumaStyle, check_checkpoint
@@ -189,11 +189,11 @@ class LumaStyleCLI(LightningCLI):
         trainer = self.trainer
         if not trainer.is_global_zero or not trainer.log_dir:
             return
-        folder = _shown(Path(trainer.log_dir))
+        folder = shown(Path(trainer.log_dir))
         callback = trainer.checkpoint_callback
         best = getattr(callback, "best_model_path", "") if callback is not None else ""
         score = getattr(callback, "best_model_score", None)
-        said = f"; best checkpoint {_shown(Path(best))}" if best else ""
+        said = f"; best checkpoint {shown(Path(best))}" if best else ""
         said += f" (validation Lab distance {float(score):.2f})" if best and score is not None else ""
         print(f"run saved in {folder} (checkpoints/, metrics.csv, config.yaml, validation_images/){said}")
         print(f"apply it: lumastyle stylize --ckpt {folder} --input PHOTOS --output FOLDER")
@@ -201,7 +201,7 @@ class LumaStyleCLI(LightningCLI):
     def after_test(self) -> None:
         trainer = self.trainer
         if trainer.is_global_zero and trainer.log_dir:
-            print(f"test metrics added to {_shown(Path(trainer.log_dir) / 'metrics.csv')}")
+            print(f"test metrics added to {shown(Path(trainer.log_dir) / 'metrics.csv')}")
 
     def _evaluating(self) -> None:
         # validate/test/predict write no checkpoints, so ModelCheckpoint's notice that this run's folder
@@ -244,12 +244,6 @@ def _check_checkpoint_arguments(argv: Sequence[str]) -> None:
             check_checkpoint(value)
 
 
-def _shown(path: Path) -> str:
-    """``path`` as a user would type it here: relative to the working folder when inside it."""
-    relative = os.path.relpath(path)
-    return str(path) if relative.startswith("..") else relative
-
-
 def _first_paragraph(doc: str | None) -> str:
     """A docstring's first paragraph as one line (its summary, however many lines it takes)."""
     return " ".join((doc or "").strip().split("\n\n")[0].split())
@@ -289,6 +283,7 @@ def _run_function(name: str, function: Callable[..., Any], positional: bool, arg
         prog=f"lumastyle {name}",
         description=COMMANDS.get(tuple(name.split()), _first_paragraph(function.__doc__)),
         exit_on_error=False,
+        allow_abbrev=False,  # as the other commands: --ckp must not silently mean --ckpt
     )
     parser.add_function_arguments(function, fail_untyped=True, as_positional=positional)
     try:
@@ -304,7 +299,7 @@ def _cpu_preset_command(argv: Sequence[str]) -> str:
     preset = Path("configs") / "cpu-small.yaml"
     if not preset.is_file():  # run from elsewhere: the repository's, where lumastyle runs from a clone
         beside = Path(__file__).resolve().parents[1] / "configs" / "cpu-small.yaml"
-        preset = Path(_shown(beside)) if beside.is_file() else preset
+        preset = Path(shown(beside)) if beside.is_file() else preset
     words = list(argv)
     last = max(
         (i for i, w in enumerate(words) if w in ("--config", "-c") or w.startswith("--config=")), default=-1
@@ -371,10 +366,10 @@ def build_cli(argv: Sequence[str], run: bool = True) -> LumaStyleCLI:
 
 
 def _help_asked(argv: Sequence[str]) -> str | None:
-    """The page of ``lumastyle --help`` or ``lumastyle action [--help]``, when that is what was asked."""
+    """The page of ``lumastyle --help`` or ``lumastyle action --help``, when that is what was asked."""
     if argv[:1] in (["-h"], ["--help"]):
         return help_page()
-    if argv[:1] == ["action"] and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+    if argv[:1] == ["action"] and len(argv) > 1 and argv[1] in ("-h", "--help"):
         return help_page(("action",))
     return None
 

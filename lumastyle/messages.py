@@ -51,7 +51,11 @@ def one_line_parse_error(
     names = [" ".join(words) for words in commands]
     command = next((w for w in argv if not w.startswith("-")), "")
     command = next((" ".join(w) for w in commands if len(w) > 1 and tuple(argv[: len(w)]) == w), command)
-    if command in {w[0] for w in commands if len(w) > 1} and command not in names and len(argv) > 1:
+    groups = {w[0] for w in commands if len(w) > 1}  # words that start commands of their own: 'action'
+    if command in groups and command not in names and len(argv) == 1:
+        under = [n for n in names if n.startswith(f"{command} ")]
+        return f"no command given after '{command}'; use: {', '.join(under)} (lumastyle {command} --help)"
+    if command in groups and command not in names and len(argv) > 1:
         command = f"{command} {argv[1]}"  # a group's word and what followed it: 'action aply'
     if "argument subcommand: invalid choice" in message or "to be one of {" in message:
         given = (
@@ -102,16 +106,21 @@ def one_line_warning(message: Warning | str, category: type[Warning], *args: Any
     return f"warning: {message}\n"
 
 
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as a user would type it here: relative to the working folder when inside it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 def wrote_line(paths: Sequence[Path]) -> str:
     """What a command wrote, for its last line: ``wrote FILE`` for one file, ``wrote N files to
     FOLDER`` for several (the folder they share); a page among them (``.html``, first) is named too,
     as the file to open."""
     if len(paths) == 1:
-        return f"wrote {paths[0]}"
-    folder = Path(os.path.commonpath([os.path.abspath(p) for p in paths]))
-    shown = os.path.relpath(folder) if not os.path.relpath(folder).startswith("..") else str(folder)
-    line = f"wrote {len(paths)} files to {shown}"
-    return line + f"; open {paths[0]}" if paths[0].suffix == ".html" else line
+        return f"wrote {shown(paths[0])}"
+    folder = os.path.commonpath([os.path.abspath(p) for p in paths])
+    line = f"wrote {len(paths)} files to {shown(folder)}"
+    return line + f"; open {shown(paths[0])}" if paths[0].suffix == ".html" else line
 
 
 #: Lightning's lines of every run that say nothing a user acts on: the seed (``seed_everything``),

@@ -83,7 +83,7 @@ def load_plugins() -> list[Plugin]:
             saved = _looks_registered() if kind == "look" else None
             provides: tuple[str, ...] = ()
             try:
-                provides = _register(kind, entry.name, entry.load(), saved)
+                provides = _register(kind, entry.name, entry.load())
                 problem = ""
             except Exception as err:  # a plugin's own bug must not stop lumastyle
                 problem = f"{type(err).__name__}: {' '.join(str(err).split())}"[:200]
@@ -106,9 +106,9 @@ def _looks_registered() -> Snapshot:
     return snapshot()
 
 
-def _register(kind: str, name: str, obj: Any, before: Snapshot | None = None) -> tuple[str, ...]:
+def _register(kind: str, name: str, obj: Any) -> tuple[str, ...]:
     """Make ``obj`` usable; returns the names it is used by when they are not ``name`` (a style
-    folder's stems; the suffixes and operations a look module registered since ``before``)."""
+    folder's stems; the suffixes and operations a look module's own functions are registered under)."""
     if kind == "datamodule":
         from lumastyle.data.base import StyleDataModule
 
@@ -123,12 +123,13 @@ def _register(kind: str, name: str, obj: Any, before: Snapshot | None = None) ->
         register_head(name)(obj)
     elif kind == "look":
         if isinstance(obj, types.ModuleType):  # importing it registered its formats and operations
-            now = _looks_registered()
-            if before is None:
-                return ()
-            return tuple(sorted(set(now.look_formats) - set(before.look_formats))) + tuple(
-                sorted(set(now.operations) - set(before.operations))
-            )
+            from lumastyle.actions.registry import look_formats, operations
+
+            formats = [
+                suffix for suffix, reader in look_formats().items() if reader.__module__ == obj.__name__
+            ]
+            ops = [op_name for op_name, op in operations().items() if op.function.__module__ == obj.__name__]
+            return tuple(sorted(formats)) + tuple(sorted(ops))
         if not callable(obj):
             raise LumastyleError(f"{obj!r} is neither a module nor an operation function")
         from lumastyle.actions.registry import register_operation
@@ -197,10 +198,11 @@ def describe() -> list[tuple[str, str, str, str, str]]:
     ]
     own += [(p.stem, "style") for p in sorted(BUILTIN_STYLES.glob("*.yaml"))]
     rows = [(name, kind, "lumastyle", version, "built in") for name, kind in own]
+    entries = {(p.kind, p.name) for p in plugins}  # an operation with an entry point of its own is its row
     rows += [
         (name, p.kind, p.package, p.version, f"broken: {p.problem}" if p.problem else "ok")
         for p in plugins
-        for name in (p.provides or (p.name,))
+        for name in ([n for n in p.provides if (p.kind, n) not in entries] or [p.name])
     ]
     return rows
 

@@ -35,11 +35,17 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
 
 def test_fit_then_everything_else(workdir, pair_factory, capfd, caplog):
     root = pair_factory(workdir / "pairs", n=6, size=(48, 64))
+    tiny = [a for a in TINY if a not in ("--trainer.enable_model_summary", "false")]  # run.yaml's default
     caplog.set_level("INFO")
-    main(["fit", *TINY, "--data.root", str(root), "--trainer.max_epochs", "2"])
+    main(["fit", *tiny, "--data.root", str(root), "--trainer.max_epochs", "2"])
     said = "".join(capfd.readouterr()) + caplog.text
     assert "Trainer.fit` stopped" in said and "litlogger" not in said and "LeafSpec" not in said
+    # quiet by default: no seed, accelerator or model-summary lines; the end says where the run went
+    assert not any(w in said for w in ("Seed set to", "GPU available", "TPU available", "Total Flops", "Params"))
+    assert "run saved in runs/pairs/version_0" in said and "best checkpoint runs/pairs/version_0/checkpoints/best-" in said
+    assert "lumastyle stylize --ckpt runs/pairs/version_0 " in said
     run = workdir / "runs" / "pairs" / "version_0"
+    trained_config = (run / "config.yaml").read_text()
     last = run / "checkpoints" / "last.ckpt"
     assert last.is_file() and list((run / "checkpoints").glob("best-*.ckpt"))
     assert (run / "metrics.csv").read_text().count("val/lab_distance") == 1
@@ -54,7 +60,14 @@ def test_fit_then_everything_else(workdir, pair_factory, capfd, caplog):
         str(w.message) for w in caught if "ModelCheckpoint" in str(w.message) or "dirpath" in str(w.message)
     ]
     assert not noise
-    assert list(workdir.glob("runs/pairs/version_*/predictions/p*.png"))
+    # test and predict of the run's checkpoint write into the run's own folder; validate opens its own
+    said = capfd.readouterr().out
+    assert "test metrics added to runs/pairs/version_0/metrics.csv" in said
+    predicted = sorted(p.name for p in (run / "predictions").glob("p*.png"))
+    assert predicted and f"wrote {len(predicted)} photo(s) to runs/pairs/version_0/predictions" in said
+    assert sorted(p.name for p in (workdir / "runs" / "pairs").glob("version_*")) == ["version_0", "version_1"]
+    assert (run / "config.yaml").read_text() == trained_config  # theirs: test-config.yaml, predict-config.yaml
+    assert (run / "test-config.yaml").is_file() and (run / "predict-config.yaml").is_file()
     assert "lr-Adam/pg1" in (run / "metrics.csv").read_text()  # the learning rate is logged
     tested = [
         p.read_text() for p in workdir.glob("runs/pairs/version_*/metrics.csv") if "test/" in p.read_text()
@@ -118,7 +131,11 @@ def test_offline_imagenet_names_the_flag(workdir, pair_factory, capsys, monkeypa
     line = run_error(
         ["fit", "--config", str(REPO / "styles" / "pairs.yaml"), "--data.root", str(root)], capsys
     )
-    assert "--model.backbone.weights null" in line
+    # the command that works here: the one given, the CPU preset after its style (bundled weights)
+    preset = REPO / "configs" / "cpu-small.yaml"  # the repository's (the test runs outside it)
+    command = f"lumastyle fit --config {REPO / 'styles' / 'pairs.yaml'} --config {preset} --data.root {root}"
+    assert f"run: {command} (" in line and "(no network)" in line
+    assert "minutes on 2 CPU cores" in line and "--model.backbone.weights FILE" in line
 
 
 def test_stylize_errors(workdir, capsys):
@@ -185,10 +202,17 @@ def test_predict_and_stylize_write_identical_files(workdir, pair_factory):
     (root / "val.txt").write_text("p2\n")
     (root / "test.txt").write_text("p3\np4\np5\n")
     small = [*TINY, "--data.root", str(root), "--data.long_side", "40"]  # context cap below photo size
-    main(["fit", *small, "--trainer.max_epochs", "1"])
+    # a closed-form start linear in the colour context, its ridge chosen on val.txt's one photo
+    small += ["--model.closed_form_start", "true", "--model.color_context.blur_radii", "[4.0]",
+              "--model.color_context.linear", "true"]  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["fit", *small, "--trainer.max_epochs", "1"])
+    said = [str(w.message) for w in caught if "closed-form start" in str(w.message)]
+    assert len(said) == 1 and "chosen on 1 validation photo(s)" in said[0] and "val.txt" in said[0]
     last = workdir / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
     main(["predict", *small, "--ckpt_path", str(last)])
-    predicted = workdir / "runs" / "pairs" / "version_1" / "predictions"
+    predicted = workdir / "runs" / "pairs" / "version_0" / "predictions"  # the run's own folder
     photos = workdir / "test_photos"
     for name in ("p3.png", "p4.tif", "p5.jpg"):
         photos.mkdir(exist_ok=True)
@@ -323,7 +347,16 @@ class WideHead(QuadraticHead):
             ["--data.on_bad_file", "ignore"],
             "error: data.on_bad_file: expected one of 'error', 'skip', got 'ignore'",
         ),
-        (["--data.nosuch", "1"], "error: data.nosuch: no such option of lumastyle.data.PairDataModule"),
+        (
+            ["--data.nosuch", "1"],
+            "error: data.nosuch: no such option of lumastyle.data.PairDataModule; "
+            "see 'lumastyle fit --data.help PairDataModule'",
+        ),
+        (
+            ["--data.crop_sise", "32"],
+            "error: data.crop_sise: no such option of lumastyle.data.PairDataModule (did you mean "
+            "'--data.crop_size'?); see 'lumastyle fit --data.help PairDataModule'",
+        ),
         (["--model.nosuch", "1"], "error: unrecognized arguments: --model.nosuch 1"),
         (
             ["--model.head", "nosuch"],
@@ -396,12 +429,25 @@ def test_stylize_batches_photos_of_one_size_with_the_same_pixels(
     ("argv", "says"),
     [
         ([], "error: no command given; use one of: fit, validate, test, predict, stylize, action apply"),
-        (["fitt"], "error: unknown command 'fitt'; use one of: fit, validate"),
+        (["fitt"], "error: unknown command 'fitt' (did you mean 'fit'?); use one of: fit, validate"),
         (["stylize", "--nosuch"], "error: unrecognized arguments: --nosuch; see 'lumastyle stylize --help'"),
         (
             ["action", "apply"],
             "error: the following arguments are required: recipe, input, output; see 'lumastyle action apply --help'",
         ),
+        (["stylise"], "error: unknown command 'stylise' (did you mean 'stylize'?); use one of: fit,"),
+        (["action", "aply"], "error: unknown command 'action aply' (did you mean 'action apply'?)"),
+        (["action"], "error: no command given after 'action'; use: action apply"),
+        (
+            ["stylize", "--ckp", "x", "--input", "a", "--output", "b"],
+            "error: unrecognized arguments: --ckp x (did you mean '--ckpt'?); see 'lumastyle stylize --help'",
+        ),
+        (
+            ["fit", "--trainer.max_epoch", "1"],
+            "error: unrecognized arguments: --trainer.max_epoch 1 (did you mean '--trainer.max_epochs'?)",
+        ),
+        (["fit", "--trainer.nosuch", "1"], "error: unrecognized arguments: --trainer.nosuch 1; see"),  # none near
+        (["export", "x", "--format", "torchscript"], "error: format: expected one of 'onnx', 'pt2'"),
     ],
 )
 def test_command_line_mistakes_are_one_line(workdir, capsys, argv, says):
@@ -409,3 +455,81 @@ def test_command_line_mistakes_are_one_line(workdir, capsys, argv, says):
         main(argv)
     err = capsys.readouterr().err.strip()
     assert info.value.code == 2 and err.startswith(says) and "\n" not in err
+
+
+def _help(argv: list[str], capsys) -> str:
+    try:
+        main(argv)
+    except SystemExit as done:  # jsonargparse's --help exits 0
+        assert done.code in (0, None)
+    return capsys.readouterr().out
+
+
+def test_help_lists_every_command_with_one_sentence(capsys):
+    """`lumastyle --help` is lumastyle's page: every command LightningCLI and main() run, each with a
+    sentence that ends; `lumastyle action --help` lists apply; each command's own --help opens with it."""
+    from lumastyle.cli import COMMANDS, EXTRA_COMMANDS, SUBCOMMANDS
+
+    page = _help(["--help"], capsys)
+    assert "Lightning Trainer" not in page and page.startswith("usage: lumastyle")
+    flat = " ".join(page.split())
+    runnable = [(sub,) for sub in SUBCOMMANDS] + list(EXTRA_COMMANDS)
+    assert sorted(COMMANDS) == sorted(runnable)
+    for words in runnable:
+        sentence = COMMANDS[words]
+        assert sentence.endswith(".") and sentence.count(". ") == 0, words
+        assert f"{' '.join(words)} {sentence}" in flat, words
+    assert "lumastyle fit --config spring --config configs/cpu-small.yaml" in page  # the first run
+    action = " ".join(_help(["action", "--help"], capsys).split())
+    assert f"apply {COMMANDS['action', 'apply']}" in action
+    for words in (("fit",), ("plugins",), ("action", "apply")):
+        own = " ".join(_help([*words, "--help"], capsys).split())
+        assert COMMANDS[words] in own, words
+    fit = " ".join(_help(["fit", "--help"], capsys).split())
+    assert "'lumastyle fit --data.help PairDataModule'" in fit  # where --data.root and the rest are
+
+
+def test_export_help_offers_only_the_formats_export_writes(capsys):
+    import re
+
+    from lumastyle.export import _SUFFIX
+
+    usage = _help(["export", "--help"], capsys)
+    offered = re.search(r"--format \{([^}]*)\}", usage).group(1).split(",")
+    assert sorted(offered) == sorted(_SUFFIX)
+
+
+@pytest.mark.parametrize(
+    ("names", "says"),
+    [
+        (["out/a.png"], "wrote out/a.png"),
+        (["out/a.png", "out/b.jpg", "out/sub/c.tif"], "wrote 3 files to out"),
+        (["out/r/index.html", "out/r/000-input.jpg"], "wrote 2 files to out/r; open out/r/index.html"),
+    ],
+)
+def test_wrote_line_names_the_file_or_the_folder_and_count(workdir, names, says):
+    from lumastyle.messages import wrote_line
+
+    assert wrote_line([Path(n) for n in names]) == says
+
+
+def test_stylize_takes_a_run_folder_as_report_does(quick_checkpoint, workdir, photo, capsys):
+    """--ckpt runs/NAME: the newest version's best checkpoint (else its last.ckpt), what report uses."""
+    from lumastyle.runs import find_checkpoint
+
+    old = workdir / "runs" / "mine" / "version_0" / "checkpoints"
+    new = workdir / "runs" / "mine" / "version_1" / "checkpoints"
+    for folder in (old, new):
+        folder.mkdir(parents=True)
+        shutil.copy(quick_checkpoint, folder / "last.ckpt")
+    best = Path(shutil.copy(quick_checkpoint, new / "best-0-1.ckpt"))
+    os.utime(old, (1, 1))  # version_0 is the older run
+    assert find_checkpoint("runs/mine").resolve() == find_checkpoint("runs/mine/version_1").resolve() == best
+    assert find_checkpoint("runs/mine/version_0").resolve() == old / "last.ckpt"
+    write_image(workdir / "in" / "a.png", photo(20, 28, seed=1))
+    main(["stylize", "--ckpt", "runs/mine", "--input", "in/a.png", "--output", "by_folder"])
+    assert capsys.readouterr().out.strip() == "wrote by_folder/a.png"
+    main(["stylize", "--ckpt", str(best), "--input", "in/a.png", "--output", "by_file"])
+    assert (workdir / "by_folder" / "a.png").read_bytes() == (workdir / "by_file" / "a.png").read_bytes()
+    line = run_error(["stylize", "--ckpt", "in", "--input", "in", "--output", "o"], capsys)
+    assert "in has no version_*/checkpoints" in line

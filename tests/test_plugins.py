@@ -62,8 +62,9 @@ def test_lists_the_installed_plugin(site: Path, tmp_path: Path):
     assert done.returncode == 0 and done.stderr == ""
     rows = [line.split() for line in done.stdout.splitlines()]
     mine = {(r[0], r[1]) for r in rows if "lumastyle-example-plugin" in r and r[-1] == "ok"}
+    # by the names a user types: the style file's stem (--config side_by_side), the look format's suffix
     assert mine == {("SideBySideDataModule", "datamodule"), ("diagonal", "head"), ("sepia", "look"),
-                    ("json_recipes", "look"), ("example", "style")}  # fmt: skip
+                    (".json", "look"), ("side_by_side", "style")}  # fmt: skip
     assert any(r[:2] == ["quadratic", "head"] and r[2] == "lumastyle" for r in rows)
 
 
