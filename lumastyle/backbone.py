@@ -357,7 +357,7 @@ class ImageNetUnavailable(LumastyleError):
 
     def __init__(self, reason: str, command: str | None = None) -> None:
         self.reason = reason
-        preset = f"run: {command}" if command else "add --config configs/cpu-small.yaml after the style"
+        preset = command or "add --config configs/cpu-small.yaml after the style"
         super().__init__(
             f"cannot download torchvision's ImageNet VGG-16 weights ({reason}), which the paper's full model "
             "loads (backbone.weights: imagenet: 528 MB once; it is sized for a GPU). "

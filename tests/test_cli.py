@@ -134,7 +134,7 @@ def test_offline_imagenet_names_the_flag(workdir, pair_factory, capsys, monkeypa
     # the command that works here: the one given, the CPU preset after its style (bundled weights)
     preset = REPO / "configs" / "cpu-small.yaml"  # the repository's (the test runs outside it)
     command = f"lumastyle fit --config {REPO / 'styles' / 'pairs.yaml'} --config {preset} --data.root {root}"
-    assert f"run: {command} (" in line and "(no network)" in line
+    assert f"lumastyle: {command} (" in line and "(no network)" in line
     assert "minutes on 2 CPU cores" in line and "--model.backbone.weights FILE" in line
 
 
