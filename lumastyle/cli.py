@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -78,7 +79,7 @@ DESCRIPTION = "Learn a photographer's colour style from before/after photo pairs
 EPILOG = """\
 'lumastyle COMMAND --help' lists a command's options. A first run, offline on a CPU (the sample
 photos and VGG-16's conv1-conv5 weights ship with lumastyle; minutes on 2 cores):
-  lumastyle fit --config spring --config configs/cpu-small.yaml
+  lumastyle fit --config styles/spring.yaml --config configs/cpu-small.yaml
   lumastyle stylize --ckpt runs/spring --input PHOTOS --output OUT
 """
 #: The end of fit/validate/test/predict --help: where the options of a style's classes are listed.
@@ -256,8 +257,6 @@ def _option_names(parser: Any) -> list[str]:
 
 def _init_options(message: str) -> list[str]:
     """The init arguments of the class a jsonargparse message names (``given class_path 'X'``)."""
-    import re
-
     found = re.search(r"given class_path '([^']+)'", message)
     if not found:
         return []

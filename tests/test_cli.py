@@ -479,7 +479,7 @@ def test_help_lists_every_command_with_one_sentence(capsys):
         sentence = COMMANDS[words]
         assert sentence.endswith(".") and sentence.count(". ") == 0, words
         assert f"{' '.join(words)} {sentence}" in flat, words
-    assert "lumastyle fit --config spring --config configs/cpu-small.yaml" in page  # the first run
+    assert "lumastyle fit --config styles/spring.yaml --config configs/cpu-small.yaml" in page  # README's first run
     action = " ".join(_help(["action", "--help"], capsys).split())
     assert f"apply {COMMANDS['action', 'apply']}" in action
     for words in (("fit",), ("plugins",), ("action", "apply")):
