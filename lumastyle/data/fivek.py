@@ -32,6 +32,7 @@ from typing import Any, Literal
 from torch.utils.data import DataLoader
 
 from lumastyle.data.base import Example, StyleDataModule, WholeImageDataset
+from lumastyle.data.splits import read_split_file
 from lumastyle.errors import LumastyleError
 from lumastyle.io import IMAGE_SUFFIXES
 
@@ -43,16 +44,10 @@ SOURCE = "the FiveK 480p download of github.com/HuiZeng/Image-Adaptive-3DLUT"
 
 
 def read_names(path: Path) -> list[str]:
-    """The names a split file lists, one a line; blank lines are skipped and an image suffix, where a
-    user's file has one, is dropped (``a0001.jpg`` -> ``a0001``)."""
-    names = []
-    for line in path.read_text().splitlines():
-        name = line.strip()
-        if Path(name).suffix.lower() in IMAGE_SUFFIXES:
-            name = name[: -len(Path(name).suffix)]
-        if name:
-            names.append(name)
-    return names
+    """The names a split file lists, one a line; blank lines are skipped, an image suffix, where a
+    user's file has one, is dropped (``a0001.jpg`` -> ``a0001``), and a name reaching outside the
+    folder is refused in one line (:func:`lumastyle.data.splits.read_split_file`)."""
+    return read_split_file(path, IMAGE_SUFFIXES)
 
 
 class FiveKDataModule(StyleDataModule):

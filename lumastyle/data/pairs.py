@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lumastyle.data.base import SPLITS, Example, StyleDataModule, photos_by_stem
+from lumastyle.data.splits import read_split_file
 from lumastyle.errors import LumastyleError
 from lumastyle.io import IMAGE_SUFFIXES
 
@@ -85,7 +86,7 @@ class PairDataModule(StyleDataModule):
         for split in SPLITS:
             path = self.root / f"{split}.txt"
             if path.is_file():
-                names[split] = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+                names[split] = read_split_file(path)
         if names and "train" not in names:
             raise LumastyleError(
                 f"{self.root}: split files found but no train.txt; add train.txt (one stem a line)"

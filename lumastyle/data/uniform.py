@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from lumastyle.color import prophoto_to_srgb
 from lumastyle.data.base import Example, StyleDataModule
+from lumastyle.data.splits import read_split_file
 from lumastyle.errors import LumastyleError
 
 #: style name -> the folder infix the release uses
@@ -74,7 +75,7 @@ class UniformDataModule(StyleDataModule):
     def _ids(self, path: Path) -> list[str]:
         if not path.is_file():
             raise LumastyleError(f"{path} is missing; the Uniform set's layout has it (from {REPOSITORY})")
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        return read_split_file(path)
 
     def discover(self) -> list[Example]:
         data = self.data_dir()
