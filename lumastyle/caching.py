@@ -5,9 +5,12 @@ DataModule, what is cached and connects the two, so the LightningModule only cal
 
 1. :meth:`ContextCaching.prepare` (Lightning's ``prepare_data``, once per node): compute the maps of
    every training photo (each orientation the loader flips to) and every validation photo (as
-   ``stylize`` computes its context: capped at the context cap) that is not cached yet.
-2. :meth:`ContextCaching.attach` (``setup``, every process): the DataModule's loaders serve windows of
-   those maps with each crop; :meth:`ContextCaching.detach` (``teardown``) stops that.
+   ``stylize`` computes its context: capped at the context cap) that is not cached yet, or damaged.
+2. :meth:`ContextCaching.attach` (``setup``, every process): every entry is checked once in this
+   process (the ones ``prepare`` checked are not read again; a DDP process other than the one that
+   prepared checks them all, and rebuilds one damaged since), then the DataModule's loaders serve
+   windows of those maps with each crop; :meth:`ContextCaching.detach` (``teardown``) stops that and
+   lets other runs evict the entries (:mod:`lumastyle.cache`: the in-use lists).
 
 The cache applies only while fitting, with a DataModule that offers
 :class:`~lumastyle.style_data.CachedContextData`, and when the network's lower context does not train
@@ -70,12 +73,16 @@ class ContextCaching:
             self.network.to("cpu")
 
     def attach(self, data: CachedContextData) -> None:
-        """Let ``data``'s loaders serve windows of the cached maps."""
+        """Check every entry ``data``'s loaders read (once per process; a damaged or missing one is
+        rebuilt, where the network is), then let those loaders serve windows of the cached maps."""
+        entries = data.context_entries(self.validation_long_side(data))
+        device = next(self.network.parameters()).device
+        self.cache.build(entries, data.context_image, self.network.lower_context, device)
         data.attach_context_cache(self.cache, self.validation_long_side(data))
 
-    @staticmethod
-    def detach(data: CachedContextData) -> None:
+    def detach(self, data: CachedContextData) -> None:
         data.attach_context_cache(None, None)
+        self.cache.release()
 
     def training_conv5_maps(self, data: CachedContextData) -> Iterator[list[Tensor]]:
         """Each training photo's cached conv5 maps (one per scale), for the context calibration."""
