@@ -1,5 +1,5 @@
 """The ``lumastyle`` command: LightningCLI's fit/validate/test/predict plus ``stylize``, ``action
-apply``, ``export``, ``report`` and ``plugins``.
+apply``, ``export``, ``report``, ``plugins`` and ``cache info|clear``.
 
 This module parses and dispatches; the run folders (names, versions, resuming) are
 :mod:`lumastyle.runs` and what the command prints (one-line errors and warnings) is
@@ -26,6 +26,7 @@ from lightning.pytorch.cli import LightningCLI, LRSchedulerCallable, OptimizerCa
 from lumastyle import data  # noqa: F401  (registers the DataModules for short class names)
 from lumastyle.actions import apply_action
 from lumastyle.backbone import ImageNetUnavailable
+from lumastyle.cache_commands import cache_clear, cache_info
 from lumastyle.callbacks import PredictionWriter, SaveConfig
 from lumastyle.checkpoints import use_atomic_checkpoints
 from lumastyle.data.base import StyleDataModule
@@ -60,6 +61,8 @@ EXTRA_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., Any], bool]] = {
     ("plugins",): (list_plugins, False),
     ("report",): (report, True),
     ("export",): (export, True),
+    ("cache", "info"): (cache_info, False),
+    ("cache", "clear"): (cache_clear, False),
 }
 #: Every command, with the one sentence ``lumastyle --help`` gives it (also the top of its own --help).
 COMMANDS: dict[tuple[str, ...], str] = {
@@ -74,6 +77,8 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("export",): "Write a checkpoint as an ONNX or torch.export model, a 3D LUT or a Lightroom preset.",
     ("report",): "Write an HTML page of a run's test photos, or of two runs side by side.",
     ("plugins",): "List the DataModules, heads, looks and styles installed, lumastyle's own and plugins'.",
+    ("cache", "info"): "Show the context cache: its folder, entries, size, limit and oldest and newest use.",
+    ("cache", "clear"): "Empty the context cache, except the entries of fits running now.",
 }
 DESCRIPTION = "Learn a photographer's colour style from before/after photo pairs, then apply it to photos."
 EPILOG = """\
@@ -368,8 +373,8 @@ def _help_asked(argv: Sequence[str]) -> str | None:
     """The page of ``lumastyle --help`` or ``lumastyle action --help``, when that is what was asked."""
     if argv[:1] in (["-h"], ["--help"]):
         return help_page()
-    if argv[:1] == ["action"] and len(argv) > 1 and argv[1] in ("-h", "--help"):
-        return help_page(("action",))
+    if argv[:1] in (["action"], ["cache"]) and len(argv) > 1 and argv[1] in ("-h", "--help"):
+        return help_page((argv[0],))
     return None
 
 
