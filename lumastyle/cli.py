@@ -137,6 +137,15 @@ class LumaStyleCLI(LightningCLI):
         )
         parser.add_lightning_class_args(self._datamodule_class, "data", subclass_mode=self.subclass_mode_data)
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        # the group of the Trainer method's own arguments (--ckpt_path, ...) is titled with the first
+        # line of its docstring, cut mid-sentence for test/predict; give it a title of its own
+        for group in parser._action_groups:
+            if any("--ckpt_path" in action.option_strings for action in group._group_actions):
+                group.title = f"What '{subcommand}' starts from"
+        return parser
+
     def init_parser(self, **kwargs: Any) -> Any:
         parser = super().init_parser(**kwargs)
         parser.exit_on_error = False  # a bad option or value is one line (main), not the usage block
@@ -289,7 +298,8 @@ def _run_function(name: str, function: Callable[..., Any], positional: bool, arg
         exit_on_error=False,
         allow_abbrev=False,  # as the other commands: --ckp must not silently mean --ckpt
     )
-    parser.add_function_arguments(function, fail_untyped=True, as_positional=positional)
+    # no group titled with the docstring's first line (a sentence cut where the line ends)
+    parser.add_function_arguments(function, fail_untyped=True, as_positional=positional, as_group=False)
     try:
         cfg = parser.parse_args(list(argv))
     except argparse.ArgumentError as err:

@@ -487,6 +487,10 @@ def test_help_lists_every_command_with_one_sentence(capsys):
         assert COMMANDS[words] in own, words
     fit = " ".join(_help(["fit", "--help"], capsys).split())
     assert "'lumastyle fit --data.help PairDataModule'" in fit  # where --data.root and the rest are
+    # no group of options titled with a docstring's first line cut mid-sentence
+    for words in (("test",), ("report",)):
+        titles = [line for line in _help([*words, "--help"], capsys).splitlines() if line.endswith(":")]
+        assert not any(t.endswith((",:", "your:")) for t in titles), titles
 
 
 def test_export_help_offers_only_the_formats_export_writes(capsys):
