@@ -15,6 +15,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 
+from lumastyle.errors import LumastyleError
 from lumastyle.io import output_name, read_info, write_image
 from lumastyle.messages import shown
 from lumastyle.panels import ERROR_SCALE, panel
@@ -25,36 +26,75 @@ class PredictionWriter(BasePredictionWriter):
     """Writes ``lumastyle predict`` outputs exactly as ``lumastyle stylize`` writes them: the input's
     name, format and bit depth (``--format auto``: a JPEG for a JPEG at quality 95 and 4:4:4, PNG and TIFF
     kept with their bit depth, PNG for other formats), in the input's colour profile and with its
-    metadata (:func:`lumastyle.io.read_info`: the prediction itself is sRGB).
+    metadata (:func:`lumastyle.io.read_info`: the prediction itself is sRGB), and its alpha where the
+    batch carries it (:class:`lumastyle.data.folder.PhotoFolderDataModule`).
+
+    Each process writes its own share and counts it; at the end the counts are gathered and process 0
+    prints one summary line: ``wrote N photo(s) to FOLDER``, then ``skipped M whose output exists``
+    and ``failed K: NAME (reason); ...`` where there are any. A batch may name photos that could not
+    be read (``failed``): they are counted, or, when the DataModule's ``on_bad_file`` is ``error``,
+    the run stops with the first one's line once the batch's other photos are written.
 
     Args:
-        output_dir: folder for the images (default: ``predictions/`` in the run's log folder).
+        output_dir: folder for the images (default: the DataModule's ``output`` where it has one, else
+            ``predictions/`` in the run's log folder).
     """
 
     def __init__(self, output_dir: str | None = None) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
+        self._folder: Path | None = None
+        self.written = 0
+        self.failed: list[tuple[str, str]] = []
 
     def folder(self, trainer: L.Trainer) -> Path:
-        return Path(self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predictions")
+        """The images' folder. Every process must ask (``trainer.log_dir`` is a broadcast under DDP);
+        during a predict run the folder found at its start is given without asking again."""
+        if self._folder is not None:
+            return self._folder
+        chosen = self.output_dir or getattr(getattr(trainer, "datamodule", None), "output", None)
+        return Path(chosen or Path(trainer.log_dir or trainer.default_root_dir) / "predictions")
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._folder = None
+        self._folder = self.folder(trainer)  # once, in every process: batches may differ in number
         # which checkpoint wrote the images, so `lumastyle report` can reuse them (lumastyle.predictions)
-        self.record = PredictionRecord.begin(self.folder(trainer), trainer.ckpt_path, trainer.global_rank)
+        self.record = PredictionRecord.begin(self._folder, trainer.ckpt_path, trainer.global_rank)
         self.written = 0
+        self.failed = []
 
-    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any) -> None:
-        super().on_predict_batch_end(trainer, pl_module, outputs, *args)  # writes them
+    def on_predict_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *args: Any
+    ) -> None:
+        super().on_predict_batch_end(trainer, pl_module, outputs, batch, *args)  # writes them
         self.written += len(outputs["path"])
         for path in outputs["path"]:
             self.record.add(self.record.path.parent / output_name(Path(path), "auto"), path)
-        self.record.save()
+        if outputs["path"]:
+            self.record.save()
+        failed = list(batch.get("failed", ())) if isinstance(batch, dict) else []
+        self.failed.extend((str(path), str(reason)) for path, reason in failed)
+        if failed and getattr(trainer.datamodule, "on_bad_file", "skip") == "error":  # type: ignore[attr-defined]
+            path, reason = failed[0]
+            raise LumastyleError(f"{path}: {reason} (or pass --data.on_bad_file skip)")
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Say where the photos went (each process writes its share; the first one says it)."""
-        if trainer.is_global_zero:
-            count = f"{self.written} photo(s)" if trainer.world_size == 1 else "the photos"
-            print(f"wrote {count} to {shown(self.folder(trainer))}")
+        """Gather every process's counts; the first one says what was written, skipped and failed."""
+        counts = _gathered(trainer, (self.written, self.failed))
+        folder = self.folder(trainer)
+        self._folder = None
+        if not trainer.is_global_zero:
+            return
+        written = sum(n for n, _ in counts)
+        failed = sorted(f for _, fs in counts for f in fs)
+        line = f"wrote {written} photo(s) to {shown(folder)}"
+        existing = int(getattr(trainer.datamodule, "skipped_existing", 0) or 0)  # type: ignore[attr-defined]
+        if existing:
+            line += f"; skipped {existing} whose output exists"
+        if failed:
+            listed = "; ".join(f"{Path(path).name} ({reason})" for path, reason in failed)
+            line += f"; failed {len(failed)}: {listed}"
+        print(line)
 
     def write_on_batch_end(
         self,
@@ -66,17 +106,29 @@ class PredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        for path, depth, image in zip(
-            prediction["path"], prediction["bit_depth"], prediction["output"], strict=True
+        alphas = batch.get("alpha") if isinstance(batch, dict) else None
+        alphas = alphas or [None] * len(prediction["path"])
+        for path, depth, image, alpha in zip(
+            prediction["path"], prediction["bit_depth"], prediction["output"], alphas, strict=True
         ):
             profile, metadata = read_info(path)
+            image = image.float().cpu()
             write_image(
                 self.folder(trainer) / output_name(Path(path), "auto"),
-                image.float().cpu(),
+                image if alpha is None else torch.cat([image, alpha.float().cpu()]),
                 bit_depth=int(depth),
                 profile=profile,
                 metadata=metadata,
             )
+
+
+def _gathered(trainer: L.Trainer, value: Any) -> list[Any]:
+    """``value`` of every process, in rank order (``[value]`` when there is one process)."""
+    if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        values: list[Any] = [None] * trainer.world_size
+        torch.distributed.all_gather_object(values, value)
+        return values
+    return [value]
 
 
 class ValidationImages(L.Callback):

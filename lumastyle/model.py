@@ -40,7 +40,7 @@ from lumastyle.checkpoints import (
     extra_state,
     leave_out_bundled,
     restore_bundled,
-    set_random_state,
+    restore_random_state,
 )
 from lumastyle.color import lab_distance, lab_to_rgb, rgb_to_lab
 from lumastyle.context import ContextWindow
@@ -302,11 +302,19 @@ class LumaStyle(L.LightningModule):
         return self._evaluate(batch, "test", self.test_metrics)
 
     def predict_step(self, batch: PredictionBatch, batch_idx: int) -> Prediction:
-        """The stylized photos and what PredictionWriter needs to write them as ``stylize`` would."""
+        """The stylized photos and what PredictionWriter needs to write them as ``stylize`` would.
+
+        A batch may hold no photo (a process's share of a folder that is all done); a batch of photos
+        whose decoded sizes differ (``input`` a list, :class:`lumastyle.data.folder.FolderDataset`) is
+        stylized one photo at a time."""
+        precision = resolve_precision("auto", self.device)  # as `lumastyle stylize` renders by default
+        images: Any = batch["input"]
+        if isinstance(images, list):
+            output: Any = [self.stylize(image[None], precision=precision, fast=True)[0] for image in images]
+        else:
+            output = self.stylize(images, precision=precision, fast=True) if len(images) else images
         return {
-            "output": self.stylize(  # as `lumastyle stylize` renders it by default
-                batch["input"], precision=resolve_precision("auto", self.device), fast=True
-            ),
+            "output": output,
             "name": batch["name"],
             "path": batch["path"],
             "bit_depth": batch["bit_depth"],
@@ -425,10 +433,10 @@ class LumaStyle(L.LightningModule):
         restore_bundled(checkpoint, trainer.ckpt_path if trainer is not None else None)
         extra = checkpoint.get("lumastyle", {})
         self.trained_long_side = extra.get("trained_long_side")
-        if extra.get("random_state") is not None and trainer is not None and trainer.state.fn == "fit":
+        if trainer is not None and trainer.state.fn == "fit":
             # resuming: nothing draws random numbers between here and the next epoch's first shuffle
-            # (Lightning isolates the sanity check's), so it draws what the uninterrupted run drew
-            set_random_state(extra["random_state"])
+            # (Lightning isolates the sanity check's), so each process draws what it drew uninterrupted
+            restore_random_state(extra, trainer.global_rank, trainer.world_size, trainer.ckpt_path)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LumaStyle:

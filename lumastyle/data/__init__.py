@@ -3,6 +3,7 @@
 from lumastyle.data.actions import GlobalActionDataModule, LookDataModule
 from lumastyle.data.base import Example, StyleDataModule
 from lumastyle.data.fivek import FiveKDataModule
+from lumastyle.data.folder import PhotoFolderDataModule
 from lumastyle.data.pairs import PairDataModule
 from lumastyle.data.ppr10k import PPR10KDataModule
 from lumastyle.data.uniform import UniformDataModule
@@ -14,6 +15,7 @@ __all__ = [
     "LookDataModule",
     "PPR10KDataModule",
     "PairDataModule",
+    "PhotoFolderDataModule",
     "StyleDataModule",
     "UniformDataModule",
 ]
