@@ -9,10 +9,15 @@
   :func:`extra_state`) carries :data:`CHECKPOINT_FORMAT`; :func:`check_checkpoint` refuses a file that
   is not a lumastyle checkpoint, or of another format, in one line before anything is built from it.
 - **Exact resume**: each checkpoint holds the random state of torch, numpy and Python (CUDA too on a
-  GPU) as the epoch it ends left it. ``--ckpt_path last`` restores it when the next epoch starts, so
-  the resumed epochs draw the same shuffles, crops and flips as an uninterrupted run and reach the
-  same weights and metrics. Stored as tensors and plain numbers, so checkpoints still load with
-  ``weights_only=True``.
+  GPU) of every process as the epoch it ends left it (:func:`random_states`: a distributed run gathers
+  them to the process that writes, a list indexed by rank). ``--ckpt_path last`` gives each process its
+  own (:func:`restore_random_state`) before the next epoch starts, so the resumed epochs draw the same
+  shuffles, crops and flips on every process as an uninterrupted run and reach the same weights and
+  metrics (the samplers' positions follow: checkpoints end epochs, and a distributed sampler's order
+  is its seed and the epoch). A run resumed by another number of processes splits the photos
+  differently, so it cannot be exact: it says so in one warning line, and each process still takes its
+  rank's state where the checkpoint holds one. Stored as tensors and plain numbers, so checkpoints still
+  load with ``weights_only=True``.
 - **Small**: a backbone whose conv1-conv5 are frozen at exactly lumastyle's bundled VGG-16 weights
   (the CPU preset) is saved without them: :func:`leave_out_bundled` records the weights file's name,
   the SHA-256 of its tensors (:func:`lumastyle.backbone.bundled_features`) and which backbones, and
@@ -34,8 +39,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from lightning.pytorch import Trainer
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_warn
 
 from lumastyle.backbone import BUNDLED_WEIGHTS, DilatedVGG16, bundled_features
 from lumastyle.errors import LumastyleError
@@ -110,10 +117,59 @@ def set_random_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def seed_rank(rank: int) -> None:
+    """Reseed torch, numpy and Python in process ``rank`` (> 0) of a distributed run from the seed every
+    process starts with (``torch.initial_seed()``: ``seed_everything``'s) and the rank, so each process
+    draws crops and flips of its own, as one seed gives every process the same numbers (Lightning
+    derives only DataLoader workers' seeds per rank). Rank 0 keeps the seed: it draws what one process
+    would. The same seed and rank give the same numbers, so runs stay reproducible."""
+    if rank == 0:
+        return
+    words = [int(w) for w in np.random.SeedSequence([torch.initial_seed(), rank]).generate_state(4)]
+    torch.manual_seed(words[0] << 32 | words[1])
+    np.random.seed(words[2])
+    random.seed(words[3])
+
+
+def random_states() -> list[dict[str, Any]]:
+    """Every process's :func:`random_state`, indexed by global rank: gathered from all of them in a
+    distributed run (a collective: every process calls it, as Lightning has every process build the
+    checkpoint that rank 0 writes), this process's alone otherwise."""
+    own = random_state()
+    distributed = dist.is_available() and dist.is_initialized()
+    if not distributed or dist.get_world_size() == 1:
+        return [own]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, own)  # pickled: works for gloo and NCCL alike
+    return gathered
+
+
+def restore_random_state(extra: dict[str, Any], rank: int, world_size: int, path: Any = None) -> None:
+    """Give this process (``rank`` of ``world_size``) its random state from a checkpoint's lumastyle
+    section (:func:`random_states`; a checkpoint of format 2 or 3 holds one process's, ``random_state``).
+    Written by another number of processes: one warning line (the resume cannot be exact, the photos
+    are split among the processes differently) and each process takes its rank's state where there is
+    one, so the processes keep drawing different crops; a rank the checkpoint has none for keeps its own."""
+    saved = extra.get("random_states")
+    if saved is None:
+        saved = [extra["random_state"]] if extra.get("random_state") is not None else []
+    if not saved:
+        return
+    if len(saved) != world_size:
+        rank_zero_warn(
+            f"{path or 'the checkpoint'}: written by {len(saved)} process(es), resumed by {world_size}: the "
+            "photos are split among the processes differently, so this run will not reach the weights an "
+            "uninterrupted one would (resume with the same number of devices and nodes for that)"
+        )
+    if rank < len(saved):
+        set_random_state(saved[rank])
+
+
 def extra_state(trained_long_side: int | None) -> dict[str, Any]:
-    """lumastyle's section of a checkpoint: its format, the training scale ``stylize`` needs, and the
-    random state a resume restores (:func:`random_state`)."""
-    return {"format": CHECKPOINT_FORMAT, "trained_long_side": trained_long_side, "random_state": random_state()}
+    """lumastyle's section of a checkpoint: its format, the training scale ``stylize`` needs, and every
+    process's random state a resume restores (:func:`random_states`; a collective in a distributed run)."""
+    states = random_states()
+    return {"format": CHECKPOINT_FORMAT, "trained_long_side": trained_long_side, "random_states": states}
 
 
 def leave_out_bundled(checkpoint: dict[str, Any], backbones: dict[str, DilatedVGG16]) -> None:

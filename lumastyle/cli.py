@@ -202,9 +202,10 @@ class LumaStyleCLI(LightningCLI):
     def after_fit(self) -> None:
         """Say where the run went: its folder, the best checkpoint, and the command that applies it."""
         trainer = self.trainer
-        if not trainer.is_global_zero or not trainer.log_dir:
+        log_dir = trainer.log_dir  # a broadcast in a distributed run: every process asks, or rank 0 waits
+        if not trainer.is_global_zero or not log_dir:
             return
-        folder = shown(Path(trainer.log_dir))
+        folder = shown(Path(log_dir))
         callback = trainer.checkpoint_callback
         best = getattr(callback, "best_model_path", "") if callback is not None else ""
         score = getattr(callback, "best_model_score", None)
@@ -215,8 +216,9 @@ class LumaStyleCLI(LightningCLI):
 
     def after_test(self) -> None:
         trainer = self.trainer
-        if trainer.is_global_zero and trainer.log_dir:
-            print(f"test metrics added to {shown(Path(trainer.log_dir) / 'metrics.csv')}")
+        log_dir = trainer.log_dir  # a broadcast in a distributed run: every process asks
+        if trainer.is_global_zero and log_dir:
+            print(f"test metrics added to {shown(Path(log_dir) / 'metrics.csv')}")
 
     def _evaluating(self) -> None:
         # validate/test/predict write no checkpoints, so ModelCheckpoint's notice that this run's folder

@@ -1,12 +1,14 @@
 """Distributed and mixed-precision runs on the CPU: DDP with 2 processes (gloo) trains and validates
-through the CLI and its validation metric equals one process's; two "nodes" on loopback train one
-epoch; bf16-mixed trains with the colour layer in float32. Each distributed run is a subprocess with
+through the CLI and its validation metric equals one process's; a 2-process run killed mid-epoch and
+resumed reaches the uninterrupted one's weights exactly; two "nodes" on loopback train one epoch;
+bf16-mixed trains with the colour layer in float32. Each distributed run is a subprocess with
 a timeout, so a hang fails instead of stalling the suite."""
 
 from __future__ import annotations
 
 import csv
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,20 +30,22 @@ TINY = ["--config", "pairs", *QUICK, "--data.batch_size", "2", "--data.crops_per
 def lumastyle(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "lumastyle.cli", *args], cwd=cwd, env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
 
 
-def finish(*processes: subprocess.Popen, timeout: float = 300) -> list[str]:
+def finish(*processes: subprocess.Popen, timeout: float = 300, status: int = 0) -> list[str]:
+    """Each run's output, once it exits with ``status``; a run that hangs is killed with the processes
+    it started (its own session) and fails the test."""
     outputs = []
     for p in processes:
         try:
             out, _ = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             for q in processes:
-                q.kill()
+                os.killpg(q.pid, signal.SIGKILL)
             pytest.fail("a distributed run hung")
-        assert p.returncode == 0, out[-3000:]
+        assert p.returncode == status, out[-3000:]
         outputs.append(out)
     return outputs
 
@@ -72,6 +76,37 @@ def test_ddp_trains_and_validates_like_one_process(pairs: Path, tmp_path: Path, 
     main(["validate", *TINY, *one, "--data.root", str(pairs), "--ckpt_path", str(ckpt)])
     two_processes, one_process = validation_metric(run / "version_1"), validation_metric(run / "version_2")
     assert two_processes == pytest.approx(one_process, rel=1e-5)
+
+
+def test_ddp_killed_mid_epoch_resumes_to_the_uninterrupted_weights(pairs: Path, tmp_path: Path, tally):
+    """2 processes, 4 steps an epoch, 2 epochs; killed (SIGKILL, each process at step 6, inside epoch
+    1), then resumed with --ckpt_path last from epoch 0's checkpoint. Every weight equals the
+    uninterrupted run's bit for bit: each process restored its own random state (the two draw
+    different crops and flips; given rank 0's, process 1 would draw other crops and the weights differ)."""
+    ddp = [*TINY, "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+           "--trainer.strategy", "ddp", "--data.root", str(pairs)]  # fmt: skip
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "helpers"), os.environ.get("PYTHONPATH", "")])}
+    killed = ["--trainer.callbacks+=kill.KillAt", "--trainer.callbacks.init_args.step", "6"]
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    uninterrupted = lumastyle("fit", *ddp, cwd=tmp_path / "a")
+    finish(uninterrupted)
+    finish(lumastyle("fit", *ddp, *killed, cwd=tmp_path / "b", env=env), status=-signal.SIGKILL)
+    last = tmp_path / "b" / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    assert saved["epoch"] == 0 and saved["global_step"] == 4  # the kill came mid-epoch 1
+    states = saved["lumastyle"]["random_states"]  # one per process, and they differ
+    assert len(states) == 2 and not torch.equal(states[0]["torch"], states[1]["torch"])
+    finish(lumastyle("fit", *ddp, "--ckpt_path", "last", cwd=tmp_path / "b"))
+
+    reference = torch.load(tmp_path / "a" / "runs" / "pairs" / "version_0" / "checkpoints" / "last.ckpt",
+                           weights_only=True)  # fmt: skip
+    resumed = torch.load(last, weights_only=True)
+    assert resumed["global_step"] == reference["global_step"] == 8
+    assert resumed["state_dict"].keys() == reference["state_dict"].keys()
+    different = [k for k, v in reference["state_dict"].items() if not torch.equal(resumed["state_dict"][k], v)]
+    assert not different, f"{len(different)} tensors differ from the uninterrupted run's, e.g. {different[0]}"
+    tally("kills resumed to the uninterrupted weights (2 DDP processes)")
 
 
 def free_port() -> int:

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from lumastyle.cache import CacheEntry, ContextCache, entries_of
+from lumastyle.checkpoints import seed_rank
 from lumastyle.data.datasets import (
     WHOLE_PHOTO_MEMORY,
     CropDataset,
@@ -189,6 +190,9 @@ class StyleDataModule(L.LightningDataModule, CachedContextData):
     # -- LightningDataModule -------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
+        trainer = self.trainer
+        if stage == "fit" and trainer is not None and trainer.world_size > 1:
+            seed_rank(trainer.global_rank)  # each process draws crops and flips of its own
         if self.splits is not None:
             return
         examples = [dataclasses.replace(ex, max_pixels=self.max_pixels) for ex in self.discover()]
@@ -319,7 +323,10 @@ class StyleDataModule(L.LightningDataModule, CachedContextData):
             batch_size=batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            # training workers start each epoch, seeded from this process's random state (which a
+            # checkpoint holds, so a resumed epoch draws the crops an uninterrupted one does); kept
+            # across epochs they would carry a state no checkpoint holds
+            persistent_workers=self.num_workers > 0 and not shuffle,
             pin_memory=torch.cuda.is_available(),
             drop_last=shuffle and len(dataset) >= batch_size,
         )
