@@ -33,15 +33,20 @@ def runs(tmp_path_factory) -> Path:
     return work / "runs"
 
 
-def dom(page: Path, query: str = "") -> str:
+def dom(page: Path, query: str = "", timeout: float = 120) -> str:
+    """The page's DOM after its scripts ran, as headless Chromium has it. A page that hangs (an
+    ``alert()`` waits for a click) fails the test after ``timeout`` seconds."""
     browser = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
     if browser is None:
         pytest.skip("no Chromium here (apt-get install chromium)")
-    done = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom",
-         f"{page.as_uri()}{query}"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom",
+             f"{page.as_uri()}{query}"],
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"Chromium did not finish {page} in {timeout:g} s (a script waiting, such as alert())") from None
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -128,3 +133,41 @@ def test_report_reads_what_predict_wrote_with_the_same_checkpoint(runs: Path, tm
     torch.save(state, checkpoint)
     main(["report", str(checkpoint), "--output", str(tmp_path / "again")])
     assert len(calls) == 2
+
+
+def test_untrusted_names_show_as_text(runs: Path, tmp_path: Path):
+    """A test photo named like markup (``x<img src=x onerror=alert(1)>``), a run folder and a data
+    folder whose names hold markup, a config value and a metrics.csv column with markup: the page
+    shows each as text. In Chromium no element comes from them (the page's images are exactly its
+    pictures, all loaded) and no handler of theirs ran (they would set the title)."""
+    import yaml
+
+    photo = "x<img src=x onerror=alert(1)>"
+    run_name = "run<img src=y onerror=\"document.title='run'\">"
+    root = tmp_path / "pairs<svg onload=\"document.title='root'\">"
+    shutil.copytree(runs.parent / "pairs", root)
+    stems = sorted(p.stem for p in (root / "input").iterdir())
+    for kind in ("input", "target"):
+        (root / kind / f"{stems[0]}.png").rename(root / kind / f"{photo}.png")
+    (root / "train.txt").write_text("\n".join(stems[2:]) + "\n")
+    (root / "test.txt").write_text(f"{photo}\n{stems[1]}\n")
+    run = tmp_path / run_name / "version_0"
+    shutil.copytree(runs / "short" / "version_0", run, ignore=shutil.ignore_patterns("report", "predictions"))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"]["init_args"]["root"] = str(root)
+    config["note"] = "</pre><script>document.title='config'</script>"
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    metrics = (run / "metrics.csv").read_text().splitlines()
+    (run / "metrics.csv").write_text("\n".join([metrics[0] + ",<b onmouseover=x>"] + [m + "," for m in metrics[1:]]) + "\n")
+
+    main(["report", str(tmp_path / run_name), "--output", str(tmp_path / "page")])
+    page = tmp_path / "page" / "index.html"
+    shown = dom(page, timeout=40)  # an alert() of the photo's name would hang it
+    assert re.search(r"<title>lumastyle report</title>", shown)  # no handler renamed the page
+    assert re.search(r'data-images="8/8"', shown)  # 2 photos x 4 pictures: no <img> of a name's
+    assert "x&lt;img src=x onerror=alert(1)&gt;" in shown  # the photo's name, as text
+    assert "run&lt;img src=y onerror=\"document.title='run'\"&gt;" in shown
+    assert "&lt;/pre&gt;&lt;script&gt;document.title='config'&lt;/script&gt;" in shown
+    assert "<svg" not in shown and "<script>document" not in shown
+    order = re.findall(r'<tr data-name="([^"]+)"', dom(page, "?sort=name"))
+    assert sorted(order) == order and len(order) == 2  # the name still sorts as an attribute value
