@@ -1,4 +1,4 @@
-"""``lumastyle export``: ONNX (checked with onnxruntime), torch.export and TorchScript files that take
+"""``lumastyle export``: ONNX (checked with onnxruntime) and torch.export files that take
 photos of any size and give what ``stylize`` gives, and .cube LUTs checked with lumastyle's own LUT
 operation."""
 
