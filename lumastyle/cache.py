@@ -434,7 +434,8 @@ class ContextCache:
         device: torch.device | str = "cpu",
     ) -> int:
         """Check every entry (once per process), compute and store each one missing or damaged, with a
-        progress bar, and keep the folder under its limit; returns how many were computed. The entries
+        progress bar, and keep the folder under its limit; returns how many this process computed (an
+        entry another process was building is waited for and read, not computed again). The entries
         are listed as in use (:func:`hold`) until :meth:`release`.
 
         Args:
@@ -458,7 +459,7 @@ class ContextCache:
             name, reason = next(iter(damaged.items()))
             more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
             warnings.warn(
-                f"context cache {self.folder}: entry {name} is {reason}{more}; rebuilding it, its maps are "
+                f"context cache {self.folder}: entry {name}: {reason}{more}; rebuilding it, its maps are "
                 "not read",
                 stacklevel=2,
             )
@@ -466,6 +467,7 @@ class ContextCache:
             return 0
         damaged_entries = {e for e in missing if paths[e].name in damaged}
         full: list[str] = []
+        made = 0
         with torch.no_grad(), tqdm(total=len(missing), desc="caching context", unit="photo") as bar:
             later = []
             for entry in missing:  # first those no other process is building, then the others
@@ -475,11 +477,13 @@ class ContextCache:
                         continue
                     if entry in damaged_entries or not self._usable(paths[entry], {}):  # built meanwhile?
                         self._make(entry, paths[entry], image, lower_context, device, full)
+                        made += 1
                     bar.update()
             for entry in later:
                 with entry_lock(self.folder, paths[entry].name, wait=True):
                     if not self._usable(paths[entry], {}):  # the other process built it: checked once
                         self._make(entry, paths[entry], image, lower_context, device, full)
+                        made += 1
                     bar.update()
         if full:
             warnings.warn(
@@ -488,8 +492,8 @@ class ContextCache:
                 "model.context.cache to another folder",
                 stacklevel=2,
             )
-        self.trim(set(p.name for p in paths.values()))
-        return len(missing)
+        self.trim({p.name for p in paths.values()})
+        return made
 
     def _make(
         self,
@@ -546,7 +550,7 @@ class ContextCache:
             ) from None
         if record is None:
             raise LumastyleError(
-                f"{path}: context cache entry for {entry.photo} is {problem}; run again: the next run "
+                f"{path}: context cache entry for {entry.photo}: {problem}; run again: the next run "
                 "rebuilds it before training"
             )
         self.checked[os.fspath(path)] = identity(stat)

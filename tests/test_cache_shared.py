@@ -161,9 +161,7 @@ def test_a_damaged_entry_is_rebuilt_with_one_warning(pair_factory, tmp_path, dam
     damage(path, torch.load(path, weights_only=True))
 
     reader = cache_for(net, folder)  # a loader worker of another run: it did not build, so it checks
-    with pytest.raises(
-        LumastyleError, match=rf"^{path}: context cache entry for .* is {reason}.*; run again"
-    ):
+    with pytest.raises(LumastyleError, match=rf"^{path}: context cache entry for .*: {reason}.*; run again"):
         reader.load(victim)
     assert reader.load(entries[0])["features"][0].dtype == torch.float16  # the others are read
 
@@ -174,7 +172,7 @@ def test_a_damaged_entry_is_rebuilt_with_one_warning(pair_factory, tmp_path, dam
     # one line, which names the folder, the entry, why, and what happens
     assert len(caught) == 1 and "\n" not in str(caught[0].message)
     assert re.fullmatch(
-        rf"context cache {re.escape(str(folder))}: entry {path.name} is {reason}.*; rebuilding it, its maps "
+        rf"context cache {re.escape(str(folder))}: entry {path.name}: {reason}.*; rebuilding it, its maps "
         "are not read",
         str(caught[0].message),
     )
