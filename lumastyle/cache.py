@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -189,6 +190,18 @@ def read_entry(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"cut short or unreadable ({reason})"
     problem = check_record(record, path.stem)
     return (None, problem) if problem else (record, None)
+
+
+def write_file(path: Path, data: memoryview) -> None:
+    """Write ``data`` into the file ``path`` (made empty first); a full disk raises OSError ENOSPC.
+    Not fsynced: a machine that stops before the data reaches the disk leaves an entry whose checksum
+    fails, which the next run rebuilds."""
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
 
 
 def identity(stat: os.stat_result) -> tuple[int, int, int]:
@@ -507,9 +520,13 @@ class ContextCache:
         """Compute one entry and write it atomically; on a full disk keep it in memory (``full``)."""
         rgb = image(entry).to(device).unsqueeze(0)
         record = make_record(lower_context(rgb), rgb.shape[-2:], path.stem)
+        # serialised in memory, then written by os.write: torch.save's own writer reports a full disk
+        # as a RuntimeError with no errno ("unexpected pos ..."), which could not be told apart
+        serialised = io.BytesIO()
+        torch.save(record, serialised)
         try:
             with atomic_path(path) as tmp:
-                torch.save(record, tmp)
+                write_file(tmp, serialised.getbuffer())
         except OSError as err:
             if err.errno not in FULL:
                 raise
