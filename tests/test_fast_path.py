@@ -80,6 +80,25 @@ def test_colour_only_network_is_baked_into_a_lut():
     assert torch.allclose(stylize_tensor(net, both, fast=True, lut_points=17)[1], fast.flip(-1), atol=1e-6)
 
 
+def test_a_colour_only_networks_lut_is_baked_once_and_again_when_a_weight_changes(monkeypatch):
+    """A catalogue bakes a colour-only network's one map once; an in-place weight change (a training
+    step) or another strength bakes it again, and the output follows."""
+    net = network(scales=())
+    baked = []
+    monkeypatch.setattr(inference, "bake_lut", lambda *a, **k: baked.append(1) or bake_lut(*a, **k))
+    photo = smooth_photo(40, 50, seed=4)
+    first = stylize_tensor(net, photo, fast=True, lut_points=9)
+    assert torch.equal(stylize_tensor(net, photo.flip(-1), fast=True, lut_points=9), first.flip(-1))
+    assert len(baked) == 1
+    stylize_tensor(net, photo, fast=True, lut_points=9, strength=0.5)
+    assert len(baked) == 2
+    with torch.no_grad():
+        next(net.head.parameters()).add_(0.05)
+    changed = stylize_tensor(net, photo, fast=True, lut_points=9)
+    assert len(baked) == 3 and not torch.allclose(changed, first, atol=1e-3)
+    assert torch.allclose(changed, stylize_tensor(net, photo), atol=0.05)  # the new weights' map
+
+
 def test_photo_level_network_gets_one_lut_per_photo():
     net = network(scales=(), photo_context=True, low_level_linear=True)
     net.head.low_linear.weight.data.normal_(0, 0.05)  # the photo's statistics change its map
