@@ -46,6 +46,15 @@ def datamodule(root: Path) -> PairDataModule:
     return dm
 
 
+def built_cache(pair_factory, tmp_path: Path) -> tuple[PairDataModule, list, StyleNetwork, Path]:
+    """A cache of 3 tiny pairs built by this process: (the DataModule, its entries, the network, the folder)."""
+    dm = datamodule(pair_factory(tmp_path / "pairs", n=3, size=(40, 56)))
+    entries = dm.context_entries(48)
+    net, folder = tiny_network(), tmp_path / "cache"
+    cache_for(net, folder).build(entries, dm.context_image, net.lower_context)
+    return dm, entries, net, folder
+
+
 def maps_of(cache: ContextCache, entries) -> dict[str, list[torch.Tensor]]:
     return {cache.path(e).name: [f.clone() for f in cache.load(e)["features"]] for e in entries}
 
@@ -149,12 +158,7 @@ def entry_of_format_1(path: Path, record: dict) -> None:
 def test_a_damaged_entry_is_rebuilt_with_one_warning(pair_factory, tmp_path, damage, reason):
     """A damaged entry is never read as maps: a process that has not checked it refuses it in one line;
     the next build names it in one warning line, rebuilds it and reads what a fresh build makes."""
-    root = pair_factory(tmp_path / "pairs", n=3, size=(40, 56))
-    dm = datamodule(root)
-    entries = dm.context_entries(48)
-    net = tiny_network()
-    folder = tmp_path / "cache"
-    cache_for(net, folder).build(entries, dm.context_image, net.lower_context)
+    dm, entries, net, folder = built_cache(pair_factory, tmp_path)
     reference = maps_of(cache_for(net, folder), entries)
     victim = entries[1]
     path = cache_for(net, folder).path(victim)
@@ -268,12 +272,7 @@ def test_least_recently_used_entries_go_first_never_a_running_fits(pair_factory,
 
 def test_cache_info_and_clear(pair_factory, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LUMASTYLE_CACHE_LIMIT", "1G")
-    root = pair_factory(tmp_path / "pairs", n=3, size=(40, 56))
-    dm = datamodule(root)
-    entries = dm.context_entries(48)
-    net = tiny_network()
-    folder = tmp_path / "cache"
-    cache_for(net, folder).build(entries, dm.context_image, net.lower_context)
+    *_, folder = built_cache(pair_factory, tmp_path)
     files = sorted(folder.glob("*.pt"))
     total = sum(p.stat().st_size for p in files)
     main(["cache", "info", "--folder", str(folder)])

@@ -265,6 +265,13 @@ class StyleDataModule(L.LightningDataModule, CachedContextData):
         style file's name. Called by the CLI before the DataModule is built."""
         return None
 
+    @staticmethod
+    def root_name(init_args: dict[str, Any]) -> str | None:
+        """The name of the folder ``init_args["root"]`` (None without one): the run name of a DataModule
+        read from one folder (``--data.root my_look`` -> ``runs/my_look``)."""
+        root = init_args.get("root")
+        return Path(str(root)).expanduser().resolve().name if root else None
+
     @property
     def image_long_side(self) -> int | None:
         """Median long side of the training photos as loaded: the scale the model's context learns."""

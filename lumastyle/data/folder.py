@@ -170,8 +170,7 @@ class PhotoFolderDataModule(StyleDataModule):
     @classmethod
     def run_name(cls, init_args: dict[str, Any]) -> str | None:
         """Runs are named after the photos' folder."""
-        root = init_args.get("root")
-        return Path(str(root)).expanduser().resolve().name if root else None
+        return cls.root_name(init_args)
 
     def _no_targets(self, stage: str) -> LumastyleError:
         return LumastyleError(

@@ -46,8 +46,7 @@ class PairDataModule(StyleDataModule):
     @classmethod
     def run_name(cls, init_args: dict[str, Any]) -> str | None:
         """Runs are named after the pairs folder (``--data.root my_look`` -> ``runs/my_look``)."""
-        root = init_args.get("root")
-        return Path(str(root)).expanduser().resolve().name if root else None
+        return cls.root_name(init_args)
 
     def discover(self) -> list[Example]:
         if not self.root.is_dir():
