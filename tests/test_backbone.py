@@ -90,7 +90,7 @@ class TestDilatedVGG16:
             raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
         monkeypatch.setattr(type(VGG16_Weights.IMAGENET1K_V1), "get_state_dict", offline)
-        with pytest.raises(LumastyleError, match=r"--model\.backbone\.weights null"):
+        with pytest.raises(LumastyleError, match=r"configs/cpu-small\.yaml.*--model\.backbone\.weights FILE .* or null"):
             DilatedVGG16(width=WIDTH, weights="imagenet")
 
     def test_imagenet_download_path_reshapes_fc(self, monkeypatch):

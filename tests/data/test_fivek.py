@@ -222,7 +222,8 @@ def test_trains_and_tests_through_the_cli(tmp_path, monkeypatch, style, root, ru
     last = tmp_path / "runs" / run / "version_0" / "checkpoints" / "last.ckpt"
     assert last.is_file()
     main(["test", *tiny, "--ckpt_path", str(last)])
-    header, *rows = (tmp_path / "runs" / run / "version_1" / "metrics.csv").read_text().splitlines()
+    # test writes into the training run's folder: its metrics.csv ends with the test row
+    header, *rows = (tmp_path / "runs" / run / "version_0" / "metrics.csv").read_text().splitlines()
     tested = dict(zip(header.split(","), rows[-1].split(","), strict=True))
     reported = {"test/psnr", "test/psnr_8bit", "test/delta_e76", "test/delta_e76_8bit", "test/ssim"}
     assert reported <= set(tested)

@@ -84,5 +84,5 @@ def test_trains_through_the_cli(tmp_path, monkeypatch):
     last = tmp_path / "runs" / "foreground_popout" / "version_0" / "checkpoints" / "last.ckpt"
     assert last.is_file()
     main(["test", *tiny, "--ckpt_path", str(last)])
-    tested = (tmp_path / "runs" / "foreground_popout" / "version_1" / "metrics.csv").read_text()
+    tested = (tmp_path / "runs" / "foreground_popout" / "version_0" / "metrics.csv").read_text()  # test writes into the run
     assert "test/ciede2000" in tested
