@@ -89,7 +89,7 @@ torch.save({{"made": made, "maps": maps}}, out)
 """
 
 
-def test_two_processes_build_one_empty_cache_together(pair_factory, tmp_path):
+def test_two_processes_build_one_empty_cache_together(pair_factory, tmp_path, tally):
     """Started together on one empty folder: each entry is computed once in all (the build lock shares
     the work), neither fails or warns, both read the maps a process alone computes, and nothing
     half-written is left."""
@@ -125,6 +125,7 @@ def test_two_processes_build_one_empty_cache_together(pair_factory, tmp_path):
                 assert torch.allclose(got.float(), want.float(), rtol=1e-3, atol=1e-3), name
     assert sorted(p.name for p in folder.iterdir() if p.is_file()) == sorted(reference)  # no .part left
     assert in_use(folder) == (set(), 0)  # both lists went with their processes
+    tally("runs building one empty context cache together", 2)
 
 
 def entry_bytes_changed(path: Path, record: dict) -> None:
@@ -155,7 +156,7 @@ def entry_of_format_1(path: Path, record: dict) -> None:
     ],
     ids=["cut-short", "bytes-changed", "format-1"],
 )
-def test_a_damaged_entry_is_rebuilt_with_one_warning(pair_factory, tmp_path, damage, reason):
+def test_a_damaged_entry_is_rebuilt_with_one_warning(pair_factory, tmp_path, damage, reason, tally):
     """A damaged entry is never read as maps: a process that has not checked it refuses it in one line;
     the next build names it in one warning line, rebuilds it and reads what a fresh build makes."""
     dm, entries, net, folder = built_cache(pair_factory, tmp_path)
@@ -186,9 +187,10 @@ def test_a_damaged_entry_is_rebuilt_with_one_warning(pair_factory, tmp_path, dam
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cache_for(net, folder).build(entries, dm.context_image, net.lower_context) == 0
+    tally("damaged context-cache entries rebuilt")
 
 
-def test_a_full_disk_keeps_the_maps_in_memory(pair_factory, tmp_path, monkeypatch):
+def test_a_full_disk_keeps_the_maps_in_memory(pair_factory, tmp_path, monkeypatch, tally):
     """ENOSPC while writing entries: one warning line naming the folder and what to do, nothing
     written (no temporary file either), and the training loader serves the crops and windows a cache
     on disk serves."""
@@ -231,6 +233,7 @@ def test_a_full_disk_keeps_the_maps_in_memory(pair_factory, tmp_path, monkeypatc
         assert torch.equal(batches[0][key], batches[1][key])
     for a, b in zip(batches[0]["context"], batches[1]["context"], strict=True):
         assert all(torch.equal(a[k], b[k]) for k in a)
+    tally("full disks while caching")
 
 
 def test_least_recently_used_entries_go_first_never_a_running_fits(pair_factory, tmp_path):

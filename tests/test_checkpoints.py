@@ -12,7 +12,7 @@ import torch
 from lumastyle.checkpoints import AtomicCheckpointIO
 
 
-def test_the_temporary_file_is_fsynced_before_the_rename(tmp_path: Path, monkeypatch):
+def test_the_temporary_file_is_fsynced_before_the_rename(tmp_path: Path, monkeypatch, tally):
     """Every fsync and rename in order, each fsync by the path its descriptor has open
     (/proc/self/fd): the file renamed onto the checkpoint's name was fsynced, whole, before the
     rename, and it is the checkpoint."""
@@ -47,3 +47,4 @@ def test_the_temporary_file_is_fsynced_before_the_rename(tmp_path: Path, monkeyp
     assert synced, f"{temporary} was not fsynced before it was renamed onto {path}: {events}"
     assert int(synced[-1][2]) == path.stat().st_size  # all of it was written when it was synced
     assert torch.equal(torch.load(path, weights_only=True)["state_dict"]["w"], state["state_dict"]["w"])
+    tally("checkpoints fsynced before their rename")

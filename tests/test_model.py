@@ -194,7 +194,7 @@ class TestNonFiniteLoss:
         state = torch.load(saved[0], weights_only=True)["state_dict"]
         assert all(torch.isfinite(v).all() for v in state.values())
 
-    def test_a_save_after_the_nan_step_is_refused(self, tmp_path):
+    def test_a_save_after_the_nan_step_is_refused(self, tmp_path, tally):
         """A checkpoint every step, the loss checked only every 50: Lightning's ModelCheckpoint saves
         in on_train_batch_end before the model's own check runs, so the save itself (on_save_checkpoint)
         must refuse the weights the NaN step trained. Steps 1-3 are saved and finite; step 4's is not
@@ -212,6 +212,7 @@ class TestNonFiniteLoss:
         for name in saved:
             state = torch.load(tmp_path / "ckpt" / name, weights_only=True)["state_dict"]
             assert all(torch.isfinite(v).all() for v in state.values()), name
+        tally("checkpoint saves after a NaN step refused")
 
     def test_under_ddp_every_process_stops(self):
         """Two DDP processes (gloo, CPU); only process 1 sees the NaN. Both stop with the error at the

@@ -61,7 +61,7 @@ def catalogue(folder: Path) -> Path:
     return folder
 
 
-def test_two_processes_write_each_photo_once_as_stylize_does(checkpoint: Path, tmp_path: Path):
+def test_two_processes_write_each_photo_once_as_stylize_does(checkpoint: Path, tmp_path: Path, tally):
     photos = catalogue(tmp_path / "photos")
     out = tmp_path / "out"
     out.mkdir()
@@ -97,6 +97,7 @@ def test_two_processes_write_each_photo_once_as_stylize_does(checkpoint: Path, t
         assert (out / name).read_bytes() == (tmp_path / "styled" / name).read_bytes(), name
     assert read_image(out / "e.png", alpha=True)[0].shape[0] == 4
     assert not torch.equal(read_image(out / "b.png")[0], read_image(photos / "b.png")[0])  # stylized
+    tally("catalogue photos written once across 2 processes", 5)
 
 
 def test_restart_and_bad_photos_in_one_process(checkpoint: Path, tmp_path: Path, monkeypatch, capsys):

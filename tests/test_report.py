@@ -135,7 +135,7 @@ def test_report_reads_what_predict_wrote_with_the_same_checkpoint(runs: Path, tm
     assert len(calls) == 2
 
 
-def test_untrusted_names_show_as_text(runs: Path, tmp_path: Path):
+def test_untrusted_names_show_as_text(runs: Path, tmp_path: Path, tally):
     """A test photo named like markup (``x<img src=x onerror=alert(1)>``), a run folder and a data
     folder whose names hold markup, a config value and a metrics.csv column with markup: the page
     shows each as text. In Chromium no element comes from them (the page's images are exactly its
@@ -171,3 +171,4 @@ def test_untrusted_names_show_as_text(runs: Path, tmp_path: Path):
     assert "<svg" not in shown and "<script>document" not in shown
     order = re.findall(r'<tr data-name="([^"]+)"', dom(page, "?sort=name"))
     assert sorted(order) == order and len(order) == 2  # the name still sorts as an attribute value
+    tally("report pages with markup names shown as text in Chromium")

@@ -118,7 +118,7 @@ def test_uniform_id_files(tmp_path):
         path.write_text(kept)
 
 
-def test_the_message_is_one_line_for_the_cli(tmp_path, capsys):
+def test_the_message_is_one_line_for_the_cli(tmp_path, capsys, tally):
     """Through ``lumastyle fit``: exit status 2 and the one line, before any training."""
     from lumastyle.cli import main
 
@@ -132,3 +132,4 @@ def test_the_message_is_one_line_for_the_cli(tmp_path, capsys):
     said = rf"error: {re.escape(str(root / 'train.txt'))}, line 2: '\.\./\.\./x' is a path .+"
     assert re.fullmatch(said, err[-1])
     assert not list((tmp_path / "runs").rglob("*.ckpt"))
+    tally("split-file lines reaching outside their folder refused")
