@@ -5,7 +5,7 @@ Contract (issue 29): :func:`decode` turns a file whose suffix is in :data:`SUFFI
 blobs, so that :mod:`lumastyle.io` treats it like any other photo (profile conversion, metadata
 carried into the output). :func:`size` reads (width, height) after orientation without decoding
 pixels, and agrees with :func:`decode`'s shape. Both check the pixel limit (``max_pixels``, see
-:func:`lumastyle.io.max_pixels`) before any pixel is decoded. Every failure (missing, empty,
+:func:`lumastyle.pixel_limit.max_pixels`) before any pixel is decoded. Every failure (missing, empty,
 truncated, not a HEIC/RAW, the decoder's own errors) is a one-line
 :class:`~lumastyle.errors.BadFileError` naming the file.
 
