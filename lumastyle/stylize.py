@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lumastyle.errors import LumastyleError
-from lumastyle.inference import resolve_precision
+from lumastyle.inference import check_strength, resolve_precision
 from lumastyle.io import (
     DEFAULT_JPEG_QUALITY,
     OUTPUT_FORMATS,
@@ -138,6 +138,7 @@ def stylize(
             f"--output_profile must be one of {', '.join(OUTPUT_PROFILES)}, got {output_profile!r}"
         )
     max_pixels = pixel_limit(max_pixels)  # a bad value stops here, before any photo is read
+    check_strength(strength)  # and a bad --strength, before the checkpoint is loaded
     plan = _plan(photos, out_dir, format)
     todo = [(photo, out) for photo, out in plan if not (skip_existing and out.is_file())]
     dev = _resolve_device(device)

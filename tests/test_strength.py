@@ -214,8 +214,14 @@ def test_stylize_at_zero_half_and_one(checkpoint, photo_file, tmp_path):
     assert (out["0.5"] - lab_to_rgb(midpoint)).abs().max() <= 1 / 65535 + ROUND_TRIP
 
 
-def test_stylize_refuses_a_strength_outside_zero_to_two(checkpoint, photo_file, tmp_path, capsys):
+def test_stylize_refuses_a_strength_outside_zero_to_two(checkpoint, photo_file, tmp_path, capsys, monkeypatch):
+    """Before the checkpoint is loaded (a catalogue's first photo is not read for nothing)."""
     path, _ = photo_file
+
+    def not_loaded(*args, **kwargs):
+        raise AssertionError("the checkpoint was loaded before --strength was checked")
+
+    monkeypatch.setattr(LumaStyle, "from_checkpoint", not_loaded)
     with pytest.raises(SystemExit) as exit_:
         main(["stylize", "--ckpt", str(checkpoint), "--input", str(path), "--output", str(tmp_path / "o"),
               "--strength", "2.5"])  # fmt: skip
