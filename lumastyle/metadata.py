@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,13 +176,27 @@ def jpeg_app13(iptc: bytes) -> bytes:
     return b"\xff\xed" + struct.pack(">H", len(body) + 2) + body
 
 
+#: The most bytes one JPEG APP1 segment holds after its length field and identifier: EXIF (``Exif\0\0``
+#: counted in its blob) and XMP (after its 29-byte namespace) larger than this do not fit in a JPEG.
+_JPEG_EXIF_MAX = 0xFFFF - 2
+_JPEG_XMP_MAX = 0xFFFF - 2 - 29
+
+
 def pillow_options(meta: Metadata, format: str) -> dict[str, Any]:
-    """Keyword arguments for Pillow's ``save`` that embed ``meta`` in a JPEG or a PNG."""
+    """Keyword arguments for Pillow's ``save`` that embed ``meta`` in a JPEG or a PNG. A JPEG holds an
+    EXIF or XMP block of at most one segment (64 KiB; Lightroom's XMP with a long history can be
+    larger): a larger one is left out of it with a one-line warning (a PNG or TIFF output keeps it)."""
     options: dict[str, Any] = {}
+    too_big = []
     if meta.exif:
-        options["exif"] = meta.exif
+        if format == "JPEG" and len(meta.exif) > _JPEG_EXIF_MAX:
+            too_big.append(f"EXIF ({len(meta.exif)} bytes)")
+        else:
+            options["exif"] = meta.exif
     if format == "JPEG":
-        if meta.xmp:
+        if meta.xmp and len(meta.xmp) > _JPEG_XMP_MAX:
+            too_big.append(f"XMP ({len(meta.xmp)} bytes)")
+        elif meta.xmp:
             options["xmp"] = meta.xmp
         if meta.iptc:
             options["extra"] = jpeg_app13(meta.iptc)
@@ -191,6 +206,12 @@ def pillow_options(meta: Metadata, format: str) -> dict[str, Any]:
         info = PngInfo()
         info.add_itxt(_XMP_KEY, meta.xmp.decode("utf-8", "replace"))
         options["pnginfo"] = info
+    if too_big:
+        warnings.warn(
+            f"{' and '.join(too_big)} is larger than one JPEG segment holds (64 KiB): left out of the JPEG; "
+            "--format png or tiff keeps it",
+            stacklevel=2,
+        )
     return options
 
 

@@ -16,7 +16,8 @@ from PIL import Image
 
 from lumastyle.callbacks import PredictionWriter
 from lumastyle.cli import main
-from lumastyle.io import read_image, write_image
+from lumastyle.io import read_image, read_photo, write_image
+from lumastyle.metadata import Metadata
 
 TAGS = [
     "-Make=Canon", "-Model=Canon EOS R5", "-LensModel=RF24-70mm F2.8 L IS USM",
@@ -102,3 +103,16 @@ def test_an_untagged_photo_gets_no_metadata(tmp_path):
     write_image(tmp_path / "plain.jpg", torch.rand(3, 8, 8))
     found = tags(tmp_path / "plain.jpg")
     assert not any(key.split(":")[0] in ("IFD0", "ExifIFD", "XMP-xmp", "IPTC", "ICC-header") for key in found)
+
+
+def test_an_xmp_too_large_for_a_jpeg_is_left_out_with_one_line(tmp_path):
+    """Lightroom's XMP with a long history can pass 64 KiB, more than one JPEG segment holds: the JPEG
+    is written without it and a warning says so; a PNG keeps it."""
+    big = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + b" " * 70_000 + b"</x:xmpmeta>"
+    image = torch.rand(3, 8, 8)
+    with pytest.warns(UserWarning, match=r"^XMP \(70048 bytes\) is larger than one JPEG segment holds") as caught:
+        write_image(tmp_path / "a.jpg", image, metadata=Metadata(xmp=big))
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    assert read_photo(tmp_path / "a.jpg").metadata.xmp is None
+    write_image(tmp_path / "a.png", image, metadata=Metadata(xmp=big))
+    assert read_photo(tmp_path / "a.png").metadata.xmp == big
