@@ -290,11 +290,16 @@ def in_use(folder: Path) -> tuple[set[str], int]:
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # held: a running fit (this process's own list included)
-                names.update(Path(path).read_text().split())
+            except OSError:
+                # held: a running fit (this process's own list included); or a lock that cannot be
+                # asked for here (NFS emulates flock with POSIX locks, which refuse an exclusive lock on
+                # a file opened read-only): taken as held, so nothing a fit may use is evicted
+                with suppress(OSError):
+                    names.update(Path(path).read_text().split())
                 fits += 1
                 continue
-            path.unlink(missing_ok=True)  # nobody holds it: its process ended
+            with suppress(OSError):  # another user's list in a shared folder stays
+                path.unlink(missing_ok=True)  # nobody holds it: its process ended
         finally:
             os.close(fd)
     return names, fits

@@ -84,6 +84,11 @@ def cache_clear(folder: str | None = None) -> None:
             s.path.unlink()
         except FileNotFoundError:
             continue
+        except OSError as err:  # another user's entry in a shared folder, a read-only mount
+            raise LumastyleError(
+                f"cannot remove {s.path} ({err.strerror or err}); removed {removed} entries before it; "
+                "check the folder's permissions"
+            ) from None
         (path / LOCKS / f"{s.path.name}.lock").unlink(missing_ok=True)
         removed += 1
         size += s.size

@@ -302,3 +302,30 @@ def test_cache_info_and_clear(pair_factory, tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().out.strip() == f"removed 1 entries ({left / 1024:.1f} KiB) from {folder}"
     assert not list(folder.glob("*.pt"))
     assert cache_module.DEFAULT_LIMIT == 20 * 2**30
+
+
+def test_a_lock_that_cannot_be_asked_for_counts_as_held(tmp_path, monkeypatch):
+    """On NFS flock is emulated with POSIX locks, which refuse an exclusive lock on a file opened
+    read-only (EBADF): such a list is taken as a running fit's (kept, its entries never evicted),
+    not a traceback; a list nobody holds that cannot be removed (another user's) is left."""
+    import errno
+    import fcntl as real_fcntl
+
+    from lumastyle import cache as cache_module
+
+    lists = tmp_path / cache_module.IN_USE
+    lists.mkdir()
+    (lists / "other.names").write_text("a.pt b.pt\n")
+
+    class NfsLikeLocks:
+        LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN = (
+            real_fcntl.LOCK_EX, real_fcntl.LOCK_NB, real_fcntl.LOCK_SH, real_fcntl.LOCK_UN
+        )  # fmt: skip
+
+        @staticmethod
+        def flock(fd, operation):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(cache_module, "fcntl", NfsLikeLocks)
+    assert cache_module.in_use(tmp_path) == ({"a.pt", "b.pt"}, 1)
+    assert (lists / "other.names").is_file()
