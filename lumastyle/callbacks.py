@@ -19,7 +19,7 @@ from lumastyle.errors import LumastyleError
 from lumastyle.io import output_name, read_info, write_image
 from lumastyle.messages import shown
 from lumastyle.panels import ERROR_SCALE, panel
-from lumastyle.predictions import PredictionRecord
+from lumastyle.predictions import SAVE_EVERY, PredictionRecord
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -71,7 +71,7 @@ class PredictionWriter(BasePredictionWriter):
         for path in outputs["path"]:
             self.record.add(self.record.path.parent / output_name(Path(path), "auto"), path)
         if outputs["path"]:
-            self.record.save()
+            self.record.save(every=SAVE_EVERY)
         failed = list(batch.get("failed", ())) if isinstance(batch, dict) else []
         self.failed.extend((str(path), str(reason)) for path, reason in failed)
         if failed and getattr(trainer.datamodule, "on_bad_file", "skip") == "error":  # type: ignore[attr-defined]
@@ -80,6 +80,7 @@ class PredictionWriter(BasePredictionWriter):
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Gather every process's counts; the first one says what was written, skipped and failed."""
+        self.record.save()  # what the last batches wrote
         counts = _gathered(trainer, (self.written, self.failed))
         folder = self.folder(trainer)
         self._folder = None

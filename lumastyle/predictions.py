@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,10 @@ RECORD = "lumastyle-predictions.json"
 _FORMAT = 1
 
 
+#: Seconds between two saves of a record while predict writes (see :meth:`PredictionRecord.save`).
+SAVE_EVERY = 10.0
+
+
 def record_path(folder: Path, rank: int = 0) -> Path:
     return folder / (RECORD if rank == 0 else RECORD.replace(".json", f".rank{rank}.json"))
 
@@ -44,6 +49,7 @@ class PredictionRecord:
     path: Path
     checkpoint: str | None  #: content hash of the checkpoint (None: not known, nothing is vouched for)
     photos: dict[str, dict[str, Any]] = field(default_factory=dict)  #: image name -> its entry
+    _saved: float = field(default=float("-inf"), repr=False)  # time.monotonic() of the last save
 
     @classmethod
     def begin(cls, folder: Path, checkpoint: str | os.PathLike | None, rank: int = 0) -> PredictionRecord:
@@ -75,10 +81,18 @@ class PredictionRecord:
             "mtime_ns": stat.st_mtime_ns,
         }
 
-    def save(self) -> None:
+    def save(self, every: float = 0.0) -> None:
+        """Write the record, unless it was written less than ``every`` seconds ago (predict saves after
+        each batch with :data:`SAVE_EVERY` and at its end with 0: a catalogue of N photos rewrites it
+        a bounded number of times, not N; a kill loses at most the last seconds' entries, whose images
+        ``report`` then stylizes again)."""
+        now = time.monotonic()
+        if now - self._saved < every:
+            return
         content = {"format": _FORMAT, "checkpoint": self.checkpoint, "photos": self.photos}
         with atomic_path(self.path) as tmp:
             tmp.write_text(json.dumps(content, indent=1), encoding="utf-8")
+        self._saved = now
 
 
 def _read(path: Path) -> dict[str, Any] | None:

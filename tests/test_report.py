@@ -172,3 +172,23 @@ def test_untrusted_names_show_as_text(runs: Path, tmp_path: Path, tally):
     order = re.findall(r'<tr data-name="([^"]+)"', dom(page, "?sort=name"))
     assert sorted(order) == order and len(order) == 2  # the name still sorts as an attribute value
     tally("report pages with markup names shown as text in Chromium")
+
+
+def test_predicts_record_is_rewritten_at_most_every_few_seconds_and_at_the_end(tmp_path: Path):
+    """A catalogue of N photos rewrites the record a bounded number of times, not once a batch (N
+    rewrites of a growing file); the end of predict writes what the last batches added."""
+    from lumastyle.predictions import PredictionRecord, written_predictions
+
+    checkpoint, photos = tmp_path / "model.ckpt", []
+    checkpoint.write_bytes(b"weights")
+    record = PredictionRecord.begin(tmp_path, checkpoint)
+    for k in range(3):
+        photo, image = tmp_path / f"p{k}.png", tmp_path / f"out{k}.png"
+        photo.write_bytes(bytes([k]))
+        image.write_bytes(b"image")
+        photos.append(photo)
+        record.add(image, photo)
+        record.save(every=3600)
+    assert written_predictions([tmp_path], checkpoint) == {}  # saved empty by begin(), not since
+    record.save()
+    assert len(written_predictions([tmp_path], checkpoint)) == 3
