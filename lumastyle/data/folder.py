@@ -162,7 +162,6 @@ class PhotoFolderDataModule(StyleDataModule):
         #: photos left out because their output exists (the same in every process)
         self.skipped_existing = 0
         #: the folder the outputs go to, set by setup("predict")
-        self.output_dir: Path | None = None
 
     def describe(self) -> str:
         return str(self.root)
@@ -201,7 +200,6 @@ class PhotoFolderDataModule(StyleDataModule):
         groups, self.skipped_existing = planned
         world = trainer.world_size if trainer is not None else 1
         self.groups = groups + [[] for _ in range(world - len(groups))]  # at least one batch each
-        self.output_dir = out_dir
 
     def _output_folder(self, trainer: Any) -> Path:
         """Where the outputs go: ``output``, else the predict writer's folder (every process asks: it
