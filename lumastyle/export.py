@@ -7,8 +7,6 @@
   cap (exact halves of the capped size included, :func:`_check_sizes`).
 - ``pt2``: the same program as a ``torch.export`` archive (``torch.export.load(path).module()``), for
   PyTorch runtimes, checked the same way.
-- ``torchscript`` is refused in one line: tracing fixes the photo size into the graph (the context
-  cap and the padding are size arithmetic), so ``pt2``, PyTorch's successor to it, is the format.
 - ``cube``, ``3dl``, ``hald``: the colour map as a 3D LUT (:data:`LUT_FORMATS`): an Adobe/Resolve
   ``.cube`` (ffmpeg's ``lut3d``, OpenColorIO, Resolve, Premiere), an Autodesk ``.3dl`` of 17 points per
   axis, 10-bit in and 12-bit out, without Lustre's ``Mesh`` lines (the one layout ffmpeg reads; OpenColorIO,
@@ -58,7 +56,9 @@ from lumastyle.inference import check_strength, stylize_tensor
 from lumastyle.io import photos_at, read_image
 from lumastyle.network import StyleNetwork
 
-Format = Literal["onnx", "pt2", "cube", "3dl", "hald", "xmp"]  # the command offers these alone
+# the command offers these alone (no torchscript: tracing would fix the photo size into the graph;
+# pt2, torch.export, is its successor)
+Format = Literal["onnx", "pt2", "cube", "3dl", "hald", "xmp"]
 _CHECK_SIZES = ((96, 128), (75, 50))  # the photo sizes an export without a context cap is checked on
 _MAX_SIDE = 16384  # the longest side an exported file takes
 #: in sRGB, 1/39 of an 8-bit level: onnxruntime differs from PyTorch by under 1e-5 (pt2: not at all),
@@ -208,7 +208,6 @@ def export(
         ckpt: checkpoint written by ``lumastyle fit``.
         format: ``onnx``, ``pt2``, or a LUT: ``cube`` (Adobe/Resolve), ``3dl`` (Autodesk, 17 points,
             12-bit) or ``hald`` (a 16-bit Hald CLUT .png); or ``xmp``, a Lightroom / Camera Raw preset.
-            (No torchscript: tracing fixes the photo size into the graph; pt2 is its successor.)
         output: the file to write (default: beside the checkpoint, with the format's suffix); with a
             folder as ``reference``, the folder for its LUTs (default: beside the checkpoint, named
             after it and the format, such as ``last-cube``), one per photo named after the photo.
@@ -227,11 +226,6 @@ def export(
     from lumastyle.model import LumaStyle
 
     strength = check_strength(strength)
-    if format == "torchscript":
-        raise LumastyleError(
-            "--format torchscript: tracing would fix the photo size into the model; use --format pt2 "
-            "(torch.export, loads with torch.export.load, any size) or --format onnx"
-        )
     if format not in _SUFFIX:
         raise LumastyleError(f"--format {format!r}: choose one of {', '.join(_SUFFIX)}")
     if format in LUT_FORMATS:  # a baked colour map: every format of LUT_FORMATS dispatches here

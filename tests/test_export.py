@@ -179,11 +179,13 @@ def test_the_self_check_sees_a_context_cap_one_pixel_off(context_model):
         assert seen > 2 * _TOLERANCE, (drift, seen)
 
 
-def test_torchscript_is_refused_in_one_line(context_model: Path):
+def test_a_format_export_does_not_write_is_one_line_before_the_checkpoint_is_read(tmp_path: Path):
+    """From Python as from the command line (whose choices refuse it first, tests/test_cli.py), a
+    format that is not written (torchscript, dropped for pt2) names the ones that are."""
     from lumastyle.export import export
 
-    with pytest.raises(LumastyleError, match="tracing would fix the photo size"):
-        export(str(context_model), "torchscript")
+    with pytest.raises(LumastyleError, match=r"^--format 'torchscript': choose one of onnx, pt2, cube"):
+        export(str(tmp_path / "none.ckpt"), "torchscript")  # type: ignore[arg-type]
 
 
 def test_region_context_is_refused_in_one_line_and_still_stylizes_and_bakes_a_cube(tmp_path: Path):
