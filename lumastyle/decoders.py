@@ -15,9 +15,9 @@ repeated to RGB. libheif applies the file's own transforms (``irot``/``imir``: h
 orientation), so the pixels are upright, and the Orientation tag of the EXIF (and XMP) carried along
 is reset to 1 so that no writer rotates them again. ``icc_profile`` is the embedded ICC profile
 (Display P3 on iPhones); a file that describes its colours with an ``nclx`` box instead is sRGB
-(None) when its primaries are BT.709/sRGB or unspecified, else gets a matrix/TRC ICC profile
-made from the box's primaries and white point (:func:`_nclx_icc`, the sRGB tone curve); an HDR
-transfer (PQ, HLG) is refused.
+(None) when its primaries are BT.709/sRGB or unspecified, else gets a matrix/TRC ICC profile made
+by LittleCMS from the box's primaries and white point (:func:`_nclx_icc`, the sRGB tone curve); an
+HDR transfer (PQ, HLG) is refused.
 
 Camera RAW (:data:`RAW_SUFFIXES`, through rawpy and LibRaw) is rendered the same way every time,
 with :data:`RAW_RENDERING`: the camera's as-shot white balance (``use_camera_wb=True``), LibRaw's
@@ -56,6 +56,7 @@ from PIL import Image
 
 from lumastyle.errors import BadFileError, LumastyleError
 from lumastyle.pixel_limit import check_pixels as _check_pixels
+from lumastyle.profiles import srgb_decode
 
 #: HEIF photos (HEVC-coded; ``.hif`` is what Canon and Fujifilm cameras name their HEIF files).
 HEIF_SUFFIXES: tuple[str, ...] = (".heic", ".heif", ".hif")
@@ -285,66 +286,22 @@ def _heif_profile(info: dict[str, Any], path: Path) -> bytes | None:
     return _nclx_icc(xy[:3], xy[3])
 
 
-def _s15(value: float) -> bytes:
-    return struct.pack(">i", round(value * 65536))
-
-
 def _nclx_icc(primaries: list[tuple[float, float]], white: tuple[float, float]) -> bytes:
-    """An ICC v2 matrix/TRC display profile for RGB ``primaries`` and ``white`` (CIE xy) with the sRGB
-    tone curve, adapted to the ICC's D50 by Bradford, as colour managers expect.
+    """An ICC matrix/TRC display profile for RGB ``primaries`` and ``white`` (CIE xy) with the sRGB
+    tone curve, made by LittleCMS's cmsCreateRGBProfile (through imagecodecs), which adapts the
+    primaries to the ICC's D50 by Bradford, as colour managers expect. The curve is the sRGB curve of
+    :func:`lumastyle.profiles.srgb_decode` as a 1024-point 16-bit table."""
+    import imagecodecs  # as lumastyle.profiles does: only a photo that needs a profile pays its import
 
-    Written by hand because no maintained Python library writes an RGB ICC profile from primaries
-    (Pillow's ImageCms creates only sRGB, Lab and XYZ profiles; littleCMS's cmsCreateRGBProfile is
-    not exposed). The tags are the minimum ICC.1:2001-04 asks of a display profile.
-    """
-
-    def xyz(x: float, y: float) -> np.ndarray:
-        return np.array([x / y, 1.0, (1 - x - y) / y])
-
-    prims = np.stack([xyz(*p) for p in primaries], axis=1)  # columns: the primaries' XYZ, up to scale
-    w = xyz(*white)
-    rgb_to_xyz = prims * np.linalg.solve(prims, w)  # scaled so that RGB (1, 1, 1) is the white
-    bradford = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
-    d50 = np.array([0.9642, 1.0, 0.8249])
-    cone = np.diag((bradford @ d50) / (bradford @ w))
-    adapted = np.linalg.inv(bradford) @ cone @ bradford @ rgb_to_xyz  # columns: rXYZ, gXYZ, bXYZ at D50
-
-    def xyz_tag(v: np.ndarray) -> bytes:
-        return b"XYZ \0\0\0\0" + b"".join(_s15(c) for c in v)
-
-    # the sRGB curve sampled at 1024 points (a 'curv' table: v2 profiles have no parametric curves)
-    x = np.linspace(0.0, 1.0, 1024)
-    linear = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-    trc = b"curv\0\0\0\0" + struct.pack(">I", x.size) + np.round(linear * 65535).astype(">u2").tobytes()
-    text = "lumastyle: RGB from a HEIF nclx box"
-    desc = (
-        b"desc\0\0\0\0" + struct.pack(">I", len(text) + 1) + text.encode("ascii") + b"\0"
-        + b"\0" * 8 + b"\0" * 2 + b"\0" + b"\0" * 67  # no Unicode and no ScriptCode description
-    )  # fmt: skip
-    tags = [
-        (b"desc", desc),
-        (b"cprt", b"text\0\0\0\0" + b"No copyright, use freely\0"),
-        (b"wtpt", xyz_tag(d50)),
-        (b"rXYZ", xyz_tag(adapted[:, 0])),
-        (b"gXYZ", xyz_tag(adapted[:, 1])),
-        (b"bXYZ", xyz_tag(adapted[:, 2])),
-        (b"rTRC", trc),
-        (b"gTRC", trc),
-        (b"bTRC", trc),
-    ]
-    table, body = b"", b""
-    offset = 128 + 4 + 12 * len(tags)
-    for sig, data in tags:
-        data += b"\0" * (-len(data) % 4)  # each tag starts on a 4-byte boundary
-        table += sig + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    size = offset + len(body)
-    header = (
-        struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
-        + struct.pack(">6H", 2024, 1, 1, 0, 0, 0) + b"acsp" + b"\0" * 4 + b"\0" * 4 + b"\0" * 4 + b"\0" * 4
-        + b"\0" * 8 + struct.pack(">I", 0) + b"".join(_s15(c) for c in d50) + b"\0" * 4 + b"\0" * 16 + b"\0" * 28
-    )  # fmt: skip
-    return header + struct.pack(">I", len(tags)) + table + body
+    curve = np.round(srgb_decode(np.linspace(0.0, 1.0, 1024)) * 65535).astype(np.uint16)
+    return bytes(
+        imagecodecs.cms_profile(
+            "rgb",
+            whitepoint=[*white, 1.0],
+            primaries=[v for x, y in primaries for v in (x, y, 1.0)],
+            transferfunction=curve,
+        )
+    )
 
 
 # ----------------------------------------------------------------------------------------------- RAW

@@ -98,11 +98,13 @@ def is_rgb_profile(icc: bytes | None) -> bool:
     return icc is not None and len(icc) >= 132 and icc[36:40] == b"acsp" and icc[16:20] == b"RGB "
 
 
-def _srgb_decode(v: np.ndarray) -> np.ndarray:
+def srgb_decode(v: np.ndarray) -> np.ndarray:
+    """sRGB's tone curve (IEC 61966-2-1): encoded values in [0, 1] -> linear light."""
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
-def _srgb_encode(u: np.ndarray) -> np.ndarray:
+def srgb_encode(u: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`srgb_decode`: linear light -> encoded sRGB values."""
     return np.where(u <= 0.0031308, u * 12.92, 1.055 * np.maximum(u, 0.0031308) ** (1 / 2.4) - 0.055)
 
 
@@ -110,7 +112,7 @@ def _srgb_encode(u: np.ndarray) -> np.ndarray:
 def _srgb_tables() -> tuple[torch.Tensor, torch.Tensor]:
     """(decode, encode) tables of sRGB's curve at ``_TABLE + 1`` points of [0, 1]."""
     x = np.linspace(0.0, 1.0, _TABLE + 1)
-    return torch.from_numpy(_srgb_decode(x)).float(), torch.from_numpy(_srgb_encode(x)).float()
+    return torch.from_numpy(srgb_decode(x)).float(), torch.from_numpy(srgb_encode(x)).float()
 
 
 def _lookup(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -216,8 +218,8 @@ def _sample(icc: bytes) -> Converter:
     curves = np.maximum.accumulate(np.clip(curves, 0.0, None), axis=1)
     # sRGB itself: every code of every colour on the diagonal within the tolerance, in sRGB units
     srgb = (
-        np.abs(_srgb_encode(np.clip(model, 0, 1)) - mixed / (_CODES - 1)).max() < SRGB_TOLERANCE
-        and np.abs(_srgb_encode(np.clip(black + ramp_model, 0, 1)) - _srgb_ramps()).max() < SRGB_TOLERANCE
+        np.abs(srgb_encode(np.clip(model, 0, 1)) - mixed / (_CODES - 1)).max() < SRGB_TOLERANCE
+        and np.abs(srgb_encode(np.clip(black + ramp_model, 0, 1)) - _srgb_ramps()).max() < SRGB_TOLERANCE
     )
     return Converter(icc, bool(srgb), curves, matrix, black)
 

@@ -103,6 +103,30 @@ def test_a_heic_in_display_p3_by_nclx_gets_a_profile_that_converts_like_colour_s
     assert np.abs(np.asarray(converted) / 255.0 - expected.clip(0, 1)).max() < 2.5 / 255
 
 
+def test_the_nclx_profile_converts_p3_primaries_as_colour_science_does(tmp_path):
+    """The profile a Display P3 nclx box gets takes P3's red, green, blue and white to the linear sRGB
+    colour-science computes (Bradford-adapted), within 2e-3 in LittleCMS's unbounded float transform
+    (1.7e-4 seen); a profile with P3's red x 0.02 off (0.66) is off by 0.015, so the check sees it."""
+    from lumastyle.profiles import _lcms, _linear_srgb
+
+    had_matplotlib = "matplotlib" in sys.modules
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # colour-science warns that matplotlib is missing
+        import colour
+    if not had_matplotlib:  # as above: no stand-in module left for Lightning to find
+        sys.modules.pop("matplotlib", None)
+
+    path = write_heic(tmp_path / "p3.heic", _noise(4, 4), color_primaries=12, transfer_characteristics=13)
+    icc = decoders.decode(path).icc_profile
+    assert icc is not None
+    p3 = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [0.8, 0.5, 0.2]])
+    expected = colour.RGB_to_RGB(p3, "Display P3", "sRGB", "Bradford", apply_cctf_decoding=True)
+    got = _lcms(p3, icc, _linear_srgb())
+    assert np.abs(got - expected).max() < 2e-3
+    off = decoders._nclx_icc([(0.66, 0.32), (0.265, 0.69), (0.15, 0.06)], (0.3127, 0.3290))
+    assert np.abs(_lcms(p3, off, _linear_srgb()) - expected).max() > 0.01
+
+
 def test_an_hdr_heic_is_refused_in_one_line(tmp_path):
     path = write_heic(tmp_path / "pq.heic", _noise(8, 8), color_primaries=9, transfer_characteristics=16)
     with pytest.raises(BadFileError, match=r"pq\.heic: an HDR HEIF \(PQ\) is not supported"):
