@@ -4,8 +4,10 @@ apply``, ``export``, ``report``, ``plugins`` and ``cache info|clear``.
 This module parses and dispatches; the run folders (names, versions, resuming) are
 :mod:`lumastyle.runs` and what the command prints (one-line errors and warnings) is
 :mod:`lumastyle.messages`. Importing the DataModules here makes their short class names
-(``PairDataModule``) usable in YAML. ``lumastyle --help`` lists every command of :data:`COMMANDS` with
-its one sentence; each command says where it wrote (the file, or the folder and how many).
+(``PairDataModule``) usable in YAML. A path in a ``--config`` file that climbs out through ``..`` is
+one line before anything is parsed (:mod:`lumastyle.config_paths`). ``lumastyle --help`` lists every
+command of :data:`COMMANDS` with its one sentence; each command says where it wrote (the file, or
+the folder and how many).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from lumastyle.backbone import ImageNetUnavailable
 from lumastyle.cache_commands import cache_clear, cache_info
 from lumastyle.callbacks import PredictionWriter, SaveConfig
 from lumastyle.checkpoints import use_atomic_checkpoints
+from lumastyle.config_paths import check_config_files
 from lumastyle.data.base import StyleDataModule
 from lumastyle.errors import LumastyleError
 from lumastyle.export import export
@@ -346,6 +349,7 @@ def build_cli(argv: Sequence[str], run: bool = True) -> LumaStyleCLI:
     """The LightningCLI of ``lumastyle SUBCOMMAND ARGS`` (``run=False``: ``ARGS`` alone, no
     subcommand; the model, DataModule and Trainer are built and nothing runs; for benchmarks)."""
     argv = _styles_by_name(argv)
+    check_config_files(config_files(argv))  # a path in a config that climbs out through '..': one line
     _check_checkpoint_arguments(argv)
     set_parsing_settings(omegaconf_absolute_to_relative_paths=True)  # ${trainer.x} in any subcommand
     own = {"default_config_files": _defaults("fit"), "allow_abbrev": False}
