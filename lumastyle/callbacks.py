@@ -12,7 +12,7 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import SaveConfigCallback
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from torch import Tensor
 
 from lumastyle.errors import LumastyleError
@@ -22,18 +22,38 @@ from lumastyle.panels import ERROR_SCALE, panel
 from lumastyle.predictions import SAVE_EVERY, PredictionRecord
 
 
+class Carried:
+    """Values a batch carries to the writer untouched by Lightning's batch transfer.
+
+    Lightning moves a batch to the device with lightning_utilities' ``apply_to_collection``, which
+    rebuilds every dataclass it meets field by field (a frozen one, such as
+    :class:`~lumastyle.metadata.Metadata`, is a ValueError: "A frozen dataclass was passed to
+    `apply_to_collection`", in the first batch with a photo) and every sequence element by element (``bytes`` byte by byte: 0.3 s for 200 KB of EXIF). An object
+    that is none of those (no ``.to``, not a mapping, sequence or dataclass) it passes on as it is, and
+    a DataLoader worker pickles it as any other object.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes ``lumastyle predict`` outputs exactly as ``lumastyle stylize`` writes them: the input's
     name, format and bit depth (``--format auto``: a JPEG for a JPEG at quality 95 and 4:4:4, PNG and TIFF
     kept with their bit depth, PNG for other formats), in the input's colour profile and with its
-    metadata (:func:`lumastyle.io.read_info`: the prediction itself is sRGB), and its alpha where the
-    batch carries it (:class:`lumastyle.data.folder.PhotoFolderDataModule`).
+    metadata (the prediction itself is sRGB), and its alpha where the batch carries it
+    (:class:`lumastyle.data.folder.PhotoFolderDataModule`). The profile and metadata are those the
+    batch carries (``info``: each photo's ``(profile, metadata)`` as the DataModule read them, in a
+    :class:`Carried`), else they are read again (:func:`lumastyle.io.read_info`).
 
     Each process writes its own share and counts it; at the end the counts are gathered and process 0
     prints one summary line: ``wrote N photo(s) to FOLDER``, then ``skipped M whose output exists``
     and ``failed K: NAME (reason); ...`` where there are any. A batch may name photos that could not
     be read (``failed``): they are counted, or, when the DataModule's ``on_bad_file`` is ``error``,
-    the run stops with the first one's line once the batch's other photos are written.
+    the run stops with the first one's line once the batch's other photos are written, in every
+    process at the same batch (see :meth:`on_predict_batch_end`).
 
     Args:
         output_dir: folder for the images (default: the DataModule's ``output`` where it has one, else
@@ -72,11 +92,15 @@ class PredictionWriter(BasePredictionWriter):
             self.record.add(self.record.path.parent / output_name(Path(path), "auto"), path)
         if outputs["path"]:
             self.record.save(every=SAVE_EVERY)
-        failed = list(batch.get("failed", ())) if isinstance(batch, dict) else []
-        self.failed.extend((str(path), str(reason)) for path, reason in failed)
-        if failed and getattr(trainer.datamodule, "on_bad_file", "skip") == "error":  # type: ignore[attr-defined]
-            path, reason = failed[0]
-            raise LumastyleError(f"{path}: {reason} (or pass --data.on_bad_file skip)")
+        if not isinstance(batch, dict) or "failed" not in batch:
+            return
+        failed = [(str(path), str(reason)) for path, reason in batch["failed"]]
+        self.failed.extend(failed)
+        if getattr(trainer.datamodule, "on_bad_file", "skip") == "error":  # type: ignore[attr-defined]
+            first = _first_failure(trainer, failed)
+            if first is not None:
+                path, reason = first
+                raise LumastyleError(f"{path}: {reason} (or pass --data.on_bad_file skip)")
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Gather every process's counts; the first one says what was written, skipped and failed."""
@@ -109,10 +133,12 @@ class PredictionWriter(BasePredictionWriter):
     ) -> None:
         alphas = batch.get("alpha") if isinstance(batch, dict) else None
         alphas = alphas or [None] * len(prediction["path"])
-        for path, depth, image, alpha in zip(
-            prediction["path"], prediction["bit_depth"], prediction["output"], alphas, strict=True
+        carried = batch.get("info") if isinstance(batch, dict) else None
+        infos = carried.value if isinstance(carried, Carried) else [None] * len(prediction["path"])
+        for path, depth, image, alpha, info in zip(
+            prediction["path"], prediction["bit_depth"], prediction["output"], alphas, infos, strict=True
         ):
-            profile, metadata = read_info(path)
+            profile, metadata = info if info is not None else read_info(path)
             image = image.float().cpu()
             write_image(
                 self.folder(trainer) / output_name(Path(path), "auto"),
@@ -121,6 +147,35 @@ class PredictionWriter(BasePredictionWriter):
                 profile=profile,
                 metadata=metadata,
             )
+
+
+def _local_log_dir(trainer: L.Trainer) -> str | None:
+    """``trainer.log_dir`` as this process finds it, without the broadcast of process 0's value that
+    Lightning's property makes: on an exception the other processes may have stopped already (all of
+    them do on a bad photo with ``on_bad_file: error``), and process 0 alone in a broadcast is a
+    traceback over gloo, a wait until the process group's timeout over NCCL. Lightning's own logic,
+    repeated: it has no form without the broadcast."""
+    if not trainer.loggers:
+        return trainer.default_root_dir
+    logger = trainer.loggers[0]
+    return logger.log_dir if isinstance(logger, (TensorBoardLogger, CSVLogger)) else logger.save_dir
+
+
+def _first_failure(trainer: L.Trainer, failed: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The first (path, reason) of any process's batch, the same in every process; None where no
+    process's batch had a photo that could not be read.
+
+    Every process calls it after each batch (with ``on_bad_file: error``), so all stop at the same
+    batch: a process that stopped alone would leave the others waiting for it in the end's gathering,
+    until the process group's timeout (30 minutes) or, where its connection closes as it exits
+    (gloo), with a traceback instead of the one line. A collective after each batch is what it takes (a
+    bad photo is found only by decoding it: checking the whole plan first would decode every photo
+    twice); it is one all-reduce of a flag (a millisecond), and the names are gathered only when one
+    is set. Every process has the same number of batches (PhotoFolderDataModule plans a multiple of
+    the number of processes), so each call meets its match in the others."""
+    if not trainer.strategy.reduce_boolean_decision(bool(failed), all=False):
+        return None
+    return min((first for firsts in _gathered(trainer, failed[:1]) for first in firsts), default=None)
 
 
 def _gathered(trainer: L.Trainer, value: Any) -> list[Any]:
@@ -220,8 +275,11 @@ class SaveConfig(SaveConfigCallback):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if trainer.is_global_zero and trainer.log_dir:
-            folder = Path(trainer.log_dir)
+        if not trainer.is_global_zero:
+            return
+        log_dir = _local_log_dir(trainer)  # not trainer.log_dir: see _local_log_dir
+        if log_dir:
+            folder = Path(log_dir)
             if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
                 shutil.rmtree(folder, ignore_errors=True)
                 if folder.parent.is_dir() and not any(folder.parent.iterdir()):  # the run's own folder

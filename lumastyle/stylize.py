@@ -139,8 +139,7 @@ def stylize(
         )
     max_pixels = pixel_limit(max_pixels)  # a bad value stops here, before any photo is read
     check_strength(strength)  # and a bad --strength, before the checkpoint is loaded
-    plan = _plan(photos, out_dir, format)
-    todo = [(photo, out) for photo, out in plan if not (skip_existing and out.is_file())]
+    todo, existing = plan_outputs(photos, out_dir, format, skip_existing)
     dev = _resolve_device(device)
     model = LumaStyle.from_checkpoint(find_checkpoint(ckpt), map_location=dev)
     run_precision = resolve_precision(precision, dev)
@@ -189,8 +188,8 @@ def stylize(
                     ]
                 )
                 del results
-    if len(todo) < len(plan):
-        print(f"left {len(plan) - len(todo)} photo(s) whose output exists (--skip_existing)")
+    if existing:
+        print(f"left {existing} photo(s) whose output exists (--skip_existing)")
     if skipped:
         warnings.warn(
             f"skipped {len(skipped)} unreadable photo(s) (--on_bad_file skip): {'; '.join(skipped)}",
@@ -241,26 +240,39 @@ def _same_size(loaded: list) -> list[list]:
     return groups
 
 
-def _plan(photos: list[Path], out_dir: Path, format: str = "auto") -> list[tuple[Path, Path]]:
-    """(photo, output file) pairs, each output named by :func:`~lumastyle.io.output_name` for
-    ``format``; an output that would be an input, or two photos writing one file (``a.png`` and
-    ``a.tif`` both become ``a.jpg`` with ``--format jpeg``), is a one-line error before anything is written."""
+def plan_outputs(
+    photos: list[Path],
+    out_dir: Path,
+    format: str = "auto",
+    skip_existing: bool = False,
+    option: str = "--output",
+) -> tuple[list[tuple[Path, Path]], int]:
+    """The (photo, output file) pairs still to write, each output in ``out_dir`` named by
+    :func:`~lumastyle.io.output_name` for ``format``, and how many photos were left out because their
+    output exists (``skip_existing``). An output that would be an input, or two photos writing one file
+    (``a.png`` and ``a.tif`` both become ``a.jpg`` with ``--format jpeg``), is a one-line error naming
+    ``option`` (the output folder's option) before anything is written. ``stylize`` and ``predict
+    --data PhotoFolderDataModule`` (``data.output``) both plan with it, so a photo gets one name."""
     inputs = {p.resolve() for p in photos}
-    plan: list[tuple[Path, Path]] = []
+    todo: list[tuple[Path, Path]] = []
     taken: dict[Path, Path] = {}
+    existing = 0
     for photo in photos:
         out = out_dir / output_name(photo, format)
         if out.resolve() in inputs:
             raise LumastyleError(
-                f"--output {out_dir}: stylizing {photo.name} would write over the input {out}; give another folder"
+                f"{option} {out_dir}: stylizing {photo.name} would write over the input {out}; give another folder"
             )
         if out in taken:
             raise LumastyleError(
                 f"{photo} and {taken[out]} would both be written to {out}; rename one or stylize them apart"
             )
         taken[out] = photo
-        plan.append((photo, out))
-    return plan
+        if skip_existing and out.is_file():
+            existing += 1
+        else:
+            todo.append((photo, out))
+    return todo, existing
 
 
 #: Seconds a thread of :class:`_Stream` waits on a queue before it looks again whether the run stopped.

@@ -6,17 +6,24 @@ photo directly inside ``DIR`` with Lightning's distribution (``configs/cpu-ddp.y
 several nodes) and :class:`lumastyle.callbacks.PredictionWriter` writes each one as ``lumastyle
 stylize`` does (same name, format, bit depth, alpha, profile and metadata). The contract:
 
-- Exactly once: process 0 lists the folder and plans every output (:func:`plan`), leaving out photos
-  whose output exists (``skip_existing``: a restarted run goes on where it stopped); every process
-  receives that one plan (a broadcast, so nodes that list a shared folder differently still agree)
-  and takes the groups ``rank, rank + world_size, ...`` of it
+- Exactly once: process 0 lists the folder and plans every output as ``stylize`` does
+  (:func:`lumastyle.stylize.plan_outputs`: the same names, the same one-line errors for two photos
+  that would write one file), leaving out photos whose output exists (``skip_existing``: a
+  restarted run goes on where it stopped); every process receives that one plan (a broadcast, so
+  nodes that list a shared folder differently still agree) and takes the groups ``rank, rank +
+  world_size, ...`` of it
   (:class:`~lightning.pytorch.overrides.distributed.UnrepeatedDistributedSampler`: torch's
   DistributedSampler would repeat photos to even the processes out, and two processes would write
-  one file). Every process gets at least one batch (an empty one where there are fewer groups than
-  processes), so each reaches the end of the run and the summary's gathering.
+  one file). Every process gets the same number of batches, at least one (the plan is padded with
+  empty groups to a multiple of the number of processes), so each reaches the end of the run and the
+  summary's gathering, and, with ``on_bad_file: error``, the writer's check after each batch.
 - A photo that cannot be read does not stop the others: the dataset gives it as a ``failed`` entry of
   its batch instead of its pixels; the writer counts it (``on_bad_file: skip``, the default here) or
-  stops with its one line after writing the batch's other photos (``error``).
+  stops with its one line after writing the batch's other photos (``error``), in every process at the
+  same batch (:meth:`lumastyle.callbacks.PredictionWriter.on_predict_batch_end`).
+- Each photo is read once: its colour profile and metadata travel from the dataset's read to the
+  writer in the batch (``info``, a :class:`~lumastyle.callbacks.Carried` that Lightning's transfer to
+  the device leaves alone), as its alpha does.
 - Photos of any size: one a batch by default; ``batch_size`` N groups up to N consecutive photos whose
   headers give one size (``stylize``'s grouping); photos in a group whose decoded sizes differ after
   all are stylized one by one.
@@ -32,42 +39,13 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
-from lumastyle.callbacks import PredictionWriter
+from lumastyle.callbacks import Carried, PredictionWriter
 from lumastyle.data.base import StyleDataModule
 from lumastyle.errors import LumastyleError
-from lumastyle.io import output_name, photos_at, read_photo
+from lumastyle.io import photos_at, read_photo
 
 #: One planned group: (photo, output file) pairs stylized in one batch.
 Group = list[tuple[Path, Path]]
-
-
-def plan(
-    photos: list[Path], out_dir: Path, skip_existing: bool
-) -> tuple[list[tuple[Path, Path]], int]:
-    """(photo, output) pairs still to write into ``out_dir`` (named by :func:`~lumastyle.io.output_name`
-    ``auto``, as ``stylize``), and how many photos were left out because their output exists. Two photos
-    that would write one file, or an output that would be a photo, are a one-line error first."""
-    inputs = {p.resolve() for p in photos}
-    taken: dict[Path, Path] = {}
-    todo: list[tuple[Path, Path]] = []
-    existing = 0
-    for photo in photos:
-        out = out_dir / output_name(photo, "auto")
-        if out.resolve() in inputs:
-            raise LumastyleError(
-                f"data.output {out_dir}: predicting {photo.name} would write over the input {out}; "
-                "give another folder"
-            )
-        if out in taken:
-            raise LumastyleError(
-                f"{photo} and {taken[out]} would both be written to {out}; rename one or predict them apart"
-            )
-        taken[out] = photo
-        if skip_existing and out.is_file():
-            existing += 1
-        else:
-            todo.append((photo, out))
-    return todo, existing
 
 
 def group(todo: list[tuple[Path, Path]], batch_size: int, max_pixels: int | None) -> list[Group]:
@@ -87,8 +65,9 @@ def _one(items: list[dict[str, Any]]) -> dict[str, Any]:
 class FolderDataset(Dataset):
     """Each item is one planned group decoded and batched as ``stylize`` reads it (alpha kept apart):
     ``input`` (B, 3, H, W) (a list of (3, H, W) where decoded sizes differ), ``alpha`` (each photo's
-    (1, H, W) or None), ``name``, ``path``, ``bit_depth`` (B,), and ``failed``: (path, reason) of each
-    photo of the group that could not be read."""
+    (1, H, W) or None), ``info`` (each photo's (colour profile, metadata) as read, in a
+    :class:`~lumastyle.callbacks.Carried`), ``name``, ``path``, ``bit_depth`` (B,), and ``failed``:
+    (path, reason) of each photo of the group that could not be read."""
 
     def __init__(self, groups: list[Group], max_pixels: int | None = None):
         self.groups = groups
@@ -98,7 +77,7 @@ class FolderDataset(Dataset):
         return len(self.groups)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        images, alphas, names, paths, depths, failed = [], [], [], [], [], []
+        images, alphas, infos, names, paths, depths, failed = [], [], [], [], [], [], []
         for photo, _ in self.groups[index]:
             try:
                 read = read_photo(photo, alpha=True, max_pixels=self.max_pixels)
@@ -107,6 +86,7 @@ class FolderDataset(Dataset):
                 continue
             images.append(read.image[:3])
             alphas.append(read.image[3:] if read.image.shape[0] == 4 else None)
+            infos.append((read.profile, read.metadata))
             names.append(photo.stem)
             paths.append(str(photo))
             depths.append(read.bit_depth)
@@ -115,6 +95,7 @@ class FolderDataset(Dataset):
         return {
             "input": batch,
             "alpha": alphas,
+            "info": Carried(infos),
             "name": names,
             "path": paths,
             "bit_depth": torch.tensor(depths, dtype=torch.long),
@@ -199,7 +180,8 @@ class PhotoFolderDataModule(StyleDataModule):
             raise LumastyleError(planned)
         groups, self.skipped_existing = planned
         world = trainer.world_size if trainer is not None else 1
-        self.groups = groups + [[] for _ in range(world - len(groups))]  # at least one batch each
+        pad = -len(groups) % world if groups else world  # as many batches each, at least one
+        self.groups = groups + [[] for _ in range(pad)]
 
     def _output_folder(self, trainer: Any) -> Path:
         """Where the outputs go: ``output``, else the predict writer's folder (every process asks: it
@@ -220,7 +202,11 @@ class PhotoFolderDataModule(StyleDataModule):
             raise LumastyleError(
                 f"data.output {out_dir} is data.root; give another folder so the photos are kept"
             )
-        todo, existing = plan(photos_at(self.root, "data.root"), out_dir, self.skip_existing)
+        # imported here: lumastyle.stylize imports lumastyle.data (via runs)
+        from lumastyle.stylize import plan_outputs
+
+        photos = photos_at(self.root, "data.root")
+        todo, existing = plan_outputs(photos, out_dir, skip_existing=self.skip_existing, option="data.output")
         return group(todo, self.batch_size, self.max_pixels), existing
 
     def predict_dataloader(self) -> DataLoader:
