@@ -322,9 +322,12 @@ def _raw_size(raw: rawpy.RawPy, path: Path, limit: int | None) -> tuple[int, int
 
 
 def _decode_raw(path: Path, limit: int | None) -> Decoded:
+    # read once: LibRaw decodes these bytes, which the truncation check and the metadata also read (by
+    # name, LibRaw would read the file again; its own complaints on stderr now say "unknown file", and
+    # the one-line error after them names it)
     data = path.read_bytes()
     with rawpy.RawPy() as raw:
-        raw.open_file(str(path))  # by name: LibRaw's own complaints on stderr then name the file
+        raw.open_buffer(io.BytesIO(data))
         _raw_size(raw, path, limit)  # before a pixel is unpacked
         _check_complete(data)
         raw.unpack()
