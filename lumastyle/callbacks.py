@@ -171,8 +171,9 @@ def _first_failure(trainer: L.Trainer, failed: list[tuple[str, str]]) -> tuple[s
     (gloo), with a traceback instead of the one line. A collective after each batch is what it takes (a
     bad photo is found only by decoding it: checking the whole plan first would decode every photo
     twice); it is one all-reduce of a flag (0.56 ms over gloo, 2 processes on a 2-core CPU), and the
-    names are gathered only when one is set. Every process has the same number of batches (PhotoFolderDataModule plans a multiple of
-    the number of processes), so each call meets its match in the others."""
+    names are gathered only when one is set. Every process has the same number of batches
+    (PhotoFolderDataModule plans a multiple of the number of processes), so each call meets its
+    match in the others."""
     if not trainer.strategy.reduce_boolean_decision(bool(failed), all=False):
         return None
     return min((first for firsts in _gathered(trainer, failed[:1]) for first in firsts), default=None)
