@@ -14,10 +14,11 @@
   own (:func:`restore_random_state`) before the next epoch starts, so the resumed epochs draw the same
   shuffles, crops and flips on every process as an uninterrupted run and reach the same weights and
   metrics (the samplers' positions follow: checkpoints end epochs, and a distributed sampler's order
-  is its seed and the epoch). A run resumed by another number of processes splits the photos
-  differently, so it cannot be exact: it says so in one warning line, and each process still takes its
-  rank's state where the checkpoint holds one. Stored as tensors and plain numbers, so checkpoints still
-  load with ``weights_only=True``.
+  is its seed and the epoch, which :func:`lumastyle.data.base.epoch_sampler` sets before a resumed
+  run's first iterator takes it; loader workers are seeded from the restored state). A run resumed by
+  another number of processes splits the photos differently, so it cannot be exact: it says so in one
+  warning line, and each process still takes its rank's state where the checkpoint holds one. Stored
+  as tensors and plain numbers, so checkpoints still load with ``weights_only=True``.
 - **Small**: a backbone whose conv1-conv5 are frozen at exactly lumastyle's bundled VGG-16 weights
   (the CPU preset) is saved without them: :func:`leave_out_bundled` records the weights file's name,
   the SHA-256 of its tensors (:func:`lumastyle.backbone.bundled_features`) and which backbones, and

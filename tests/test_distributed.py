@@ -79,13 +79,15 @@ def test_ddp_trains_and_validates_like_one_process(pairs: Path, tmp_path: Path, 
 
 
 def test_ddp_killed_mid_epoch_resumes_to_the_uninterrupted_weights(pairs: Path, tmp_path: Path, tally):
-    """2 processes, 4 steps an epoch, 2 epochs; killed (SIGKILL, each process at step 6, inside epoch
-    1), then resumed with --ckpt_path last from epoch 0's checkpoint. Every weight equals the
-    uninterrupted run's bit for bit: each process restored its own random state (the two draw
-    different crops and flips; given rank 0's, process 1 draws other crops and 68 tensors differ).
-    Crops are drawn in the processes (no loader workers: with them a 2-process resume is not exact yet)."""
+    """2 processes with a loader worker each, 4 steps an epoch, 2 epochs; killed (SIGKILL, each process
+    at step 6, inside epoch 1), then resumed with --ckpt_path last from epoch 0's checkpoint. Every
+    weight equals the uninterrupted run's bit for bit: each process restored its own random state (its
+    worker's crops and flips are seeded from it; given rank 0's, process 1 draws other crops and
+    68 tensors differ), and the resumed epoch 1 is drawn in epoch 1's order (Lightning's sampler,
+    set to the epoch after the iterator took its order, trains it in epoch 0's: 68 tensors differ).
+    Without workers the crops are drawn in the processes from the same restored states."""
     ddp = [*TINY, "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
-           "--trainer.strategy", "ddp", "--data.root", str(pairs)]  # fmt: skip
+           "--trainer.strategy", "ddp", "--data.root", str(pairs), "--data.num_workers", "1"]  # fmt: skip
     env = {"PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "helpers"), os.environ.get("PYTHONPATH", "")])}
     killed = ["--trainer.callbacks+=kill.KillAt", "--trainer.callbacks.init_args.step", "6"]
     for folder in ("a", "b"):

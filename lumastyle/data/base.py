@@ -5,11 +5,14 @@ A subclass turns its source (pair folders, an action applied to photos, a releas
 ``discover()``; this base checks them before training starts, splits them and serves them through the
 datasets of :mod:`lumastyle.data.datasets`. It offers the model what
 :mod:`lumastyle.style_data` asks of a DataModule (the training photos, the context cache's entries).
+In a distributed fit the training loader's sampler holds the run's epoch from the start
+(:func:`epoch_sampler`), so a resumed run with loader workers trains its first epoch in that epoch's order.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +22,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from lumastyle.cache import CacheEntry, ContextCache, entries_of
@@ -76,6 +79,33 @@ def photos_by_stem(folder: Path, bad: Callable[[Path, str], None] | None = None)
         assert bad is not None
         bad(found.pop(stem), f"shares its stem '{stem}' with another file")
     return found
+
+
+def epoch_sampler(dataset: Dataset, trainer: L.Trainer | None) -> DistributedSampler | None:
+    """In a distributed fit, the training sampler Lightning would give each process (a shuffling
+    ``DistributedSampler`` seeded with ``seed_everything``'s seed, this process's share), already set
+    to the epoch the run is at; None otherwise (the loader is used as Lightning makes it).
+
+    Lightning (2.5.3 to at least 2.6.6, its issue #21938) creates a run's first training iterator before
+    it sets the sampler's epoch, and a loader with workers takes the epoch's order when its iterator is
+    created (it hands the workers their first indices): a run resumed at epoch N would train epoch N on
+    epoch 0's order, and no longer reach the uninterrupted run's weights. Built here, the sampler holds
+    the right epoch from the start; Lightning keeps a ``DistributedSampler`` it is given and still sets
+    its epoch every epoch. Written by hand because Lightning's builder of its sampler is private."""
+    # only where Lightning would put in its own (its own test, on private flags: renamed, Lightning's
+    # sampler is used, as before)
+    connector = getattr(trainer, "_accelerator_connector", None)
+    if not (
+        getattr(connector, "use_distributed_sampler", False) and getattr(connector, "is_distributed", False)
+    ):
+        return None
+    assert trainer is not None and trainer.distributed_sampler_kwargs is not None  # a distributed strategy's
+    kwargs = {**trainer.distributed_sampler_kwargs, "shuffle": True}  # overfit_batches replaces it
+    kwargs.setdefault("seed", int(os.getenv("PL_GLOBAL_SEED", 0)))  # Lightning's seed for its sampler
+    sampler: DistributedSampler = DistributedSampler(dataset, **kwargs)
+    progress: Any = trainer.fit_loop.epoch_progress.current  # a tracker of processed epochs in a fit loop
+    sampler.set_epoch(progress.processed)  # the epoch Lightning sets it to
+    return sampler
 
 
 class StyleDataModule(L.LightningDataModule, CachedContextData):
@@ -325,10 +355,12 @@ class StyleDataModule(L.LightningDataModule, CachedContextData):
     def _loader(
         self, dataset: CropDataset | WholeImageDataset | PhotoDataset, batch_size: int, shuffle: bool
     ) -> DataLoader:
+        sampler = epoch_sampler(dataset, self.trainer) if shuffle else None
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle if sampler is None else None,
+            sampler=sampler,
             num_workers=self.num_workers,
             # training workers start each epoch, seeded from this process's random state (which a
             # checkpoint holds, so a resumed epoch draws the crops an uninterrupted one does); kept
