@@ -21,6 +21,8 @@ from torch import Tensor, nn
 #: Offsets and scales mapping Lab (L in [0, 100], a/b in about [-110, 110]) to roughly [-1, 1].
 LAB_SHIFT = (50.0, 0.0, 0.0)
 LAB_SCALE = (50.0, 100.0, 100.0)
+#: Rec. 709 / sRGB relative luminance weights of linear R, G, B.
+LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
 
 
 def check_image(image: Tensor, name: str) -> None:

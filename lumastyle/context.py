@@ -21,10 +21,11 @@ from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
+from kornia.color import rgb_to_linear_rgb
 from torch import Tensor, nn
 
 from lumastyle.backbone import STRIDE, DilatedVGG16
-from lumastyle.color import denormalize_lab, full_precision, lab_to_rgb
+from lumastyle.color import LUMA_WEIGHTS, denormalize_lab, full_precision, lab_to_rgb
 from lumastyle.geometry import blur, flat_batch, reflect_pad, resize, scaled_size
 from lumastyle.superpixels import region_means, slic_labels
 
@@ -182,9 +183,16 @@ class TwoScaleContext(nn.Module):
 
 #: Percentiles of the photo's lightness and of its sRGB channels in :func:`photo_statistics`.
 PHOTO_PERCENTILES = (0.01, 0.5, 0.99)
+#: The last channels of :func:`photo_statistics`, in linear light and as natural logarithms: the linear
+#: RGB channels' means, the Rec. 709 luminance's mean and its value at each of :data:`PHOTO_PERCENTILES`,
+#: and the channels' 99th percentiles. An exposure or white-balance gain is multiplicative in linear
+#: light, so it is additive in these (what :class:`lumastyle.correction.PhotoCorrection` reads).
+LOG_LIGHT_CHANNELS = 3 + 1 + len(PHOTO_PERCENTILES) + 3
 #: Channels :func:`photo_statistics` gives: mean L, a, b; L at each of :data:`PHOTO_PERCENTILES`; the
-#: sRGB channels' means and their 99th percentiles.
-PHOTO_CHANNELS = 3 + len(PHOTO_PERCENTILES) + 3 + 3
+#: sRGB channels' means and their 99th percentiles; then the :data:`LOG_LIGHT_CHANNELS`.
+PHOTO_CHANNELS = 3 + len(PHOTO_PERCENTILES) + 3 + 3 + LOG_LIGHT_CHANNELS
+#: Linear light below this counts as this in the logarithms (a black photo's logs stay finite).
+LOG_LIGHT_FLOOR = 1e-4
 
 
 def _percentiles(x: Tensor, qs: Sequence[float]) -> Tensor:
@@ -204,20 +212,32 @@ def photo_statistics(lab_n: Tensor) -> Tensor:
     mean-based exposure read), its lightness at the 1st, 50th and 99th percentiles (black point,
     median and white point: what auto exposure and auto levels read), and its sRGB channels' means and
     99th percentiles (white patch and per-channel levels), the last two mapped to [-1, 1] like the
-    normalised Lab. Each is a few pixels' worth of a statistic the image-adaptive LUT papers'
-    weight predictors and HDRNet's global path learn from a thumbnail; what each group is worth is
-    measured in benchmarks/README.md ("Per-photo edits"). They do not change when the photo is
-    flipped, and they are computed on the copy the context is (the training scale, the context cap),
-    so a training crop, ``stylize`` and an export read the same numbers for a photo.
+    normalised Lab; then the same kinds of numbers in linear light, as logarithms
+    (:data:`LOG_LIGHT_CHANNELS`), where exposure and white balance are sums. Each is a few pixels' worth
+    of a statistic the image-adaptive LUT papers' weight predictors and HDRNet's global path learn from a
+    thumbnail; what each group is worth is measured in benchmarks/README.md ("Per-photo edits"). They do
+    not change when the photo is flipped, and they are computed on the copy the context is (the training
+    scale, the context cap), so a training crop, ``stylize`` and an export read the same numbers for a
+    photo.
     """
     lab_n = full_precision(lab_n)
     flat = lab_n.flatten(-2)  # (B, 3, N)
-    rgb = lab_to_rgb(denormalize_lab(lab_n)).flatten(-2) * 2 - 1
+    srgb = lab_to_rgb(denormalize_lab(lab_n))
+    rgb = srgb.flatten(-2) * 2 - 1
+    linear = rgb_to_linear_rgb(srgb).flatten(-2)
+    luma = (linear * linear.new_tensor(LUMA_WEIGHTS)[:, None]).sum(dim=-2, keepdim=True)
+    light = [
+        linear.mean(dim=-1),
+        luma.mean(dim=-1),
+        _percentiles(luma, PHOTO_PERCENTILES)[..., 0, :],
+        _percentiles(linear, (0.99,))[..., 0],
+    ]
     parts = [
         flat.mean(dim=-1),
         _percentiles(flat[..., :1, :], PHOTO_PERCENTILES)[..., 0, :],
         rgb.mean(dim=-1),
         _percentiles(rgb, (0.99,))[..., 0],
+        torch.cat(light, dim=-1).clamp_min(LOG_LIGHT_FLOOR).log(),
     ]
     return torch.cat(parts, dim=-1).float()
 
@@ -278,7 +298,10 @@ class LowLevelContext(nn.Module):
         self.pairs = list(itertools.combinations(range(len(self.radii)), 2)) if self.contrast else []
         self.photo = bool(photo)
         self.out_channels = (
-            3 * len(self.radii) + len(self.pairs) + 3 * len(self.regions) + (PHOTO_CHANNELS if self.photo else 0)
+            3 * len(self.radii)
+            + len(self.pairs)
+            + 3 * len(self.regions)
+            + (PHOTO_CHANNELS if self.photo else 0)
         )
         self.stride = 1 if self.regions else STRIDE
 

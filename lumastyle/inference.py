@@ -152,7 +152,7 @@ def stylize_tensor(
             else:
                 lab_n = normalize_lab(lab)
                 coefficients = slice_coefficients(grid, (h, w), rows)
-                new = denormalize_lab(network.head.apply_coefficients(lab_n, coefficients))
+                new = denormalize_lab(network.apply_head_coefficients(lab_n, coefficients))
             styled = lab_to_rgb(new)
             if strength != 1:
                 styled = blend_strength(batch[..., rows[0] : rows[1], :], styled, strength)
@@ -252,7 +252,7 @@ def slice_grid(
     if grid_hw == out_hw:
         return None
     context = [sample_context(m.features, m.scaled_hw, m.pad, grid_hw, None, m.stride) for m in maps]
-    coefficients = network.head.coefficients(normalize_lab(rgb_to_lab(small)), context)
+    coefficients = network.head_coefficients(normalize_lab(rgb_to_lab(small)), context)
     return None if coefficients is None else coefficients.float()
 
 

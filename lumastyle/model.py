@@ -154,6 +154,11 @@ class LumaStyle(L.LightningModule):
             backbone, input_norm=resolve_input_norm(backbone.weights, backbone.input_norm)
         )
         self.backbone_options, self.context_options, self.color_options = backbone, context, color_context
+        if color_context.correction and not closed_form_start:
+            raise LumastyleError(
+                "model.color_context.correction is fitted by the closed-form start before training: set "
+                "model.closed_form_start true"
+            )
         self.closed_form_start = closed_form_start
         self.check_finite_every_n_steps = check_finite_every_n_steps
         # the optimiser is configuration of a run (config.yaml records it), not of the network; the
@@ -180,6 +185,7 @@ class LumaStyle(L.LightningModule):
             low_level_contrast=color_context.contrast,
             low_level_regions=color_context.regions,
             photo_context=color_context.photo,
+            photo_correction=color_context.correction,
         )
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints
@@ -390,6 +396,9 @@ class LumaStyle(L.LightningModule):
             raise LumastyleError(
                 "model.closed_form_start needs a lumastyle DataModule (it reads the training photos)"
             )
+        if self.network.correction is not None:
+            self.network.fit_correction(data.correction_pairs())
+            rank_zero_info("closed-form start: each photo's white balance and exposure gains fitted on the training photos")
         fit = self.network.start_from_closed_form(data.training_pairs(), data.validation_pairs())
         if fit.errors:
             photo = f", photo-level ridge {fit.photo_ridge:g}" if self.color_options.photo else ""

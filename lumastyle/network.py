@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from lumastyle.backbone import DilatedVGG16, FreezeName, InputNorm
-from lumastyle.color import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
+from lumastyle.color import denormalize_lab, fit_color_map, lab_to_rgb, normalize_lab, rgb_to_lab
 from lumastyle.context import (
     PHOTO_CHANNELS,
     PHOTO_PERCENTILES,
@@ -36,13 +36,18 @@ from lumastyle.context import (
     ContextWindow,
     LowLevelContext,
     TwoScaleContext,
+    photo_statistics,
     sample_context,
     sample_window,
 )
+from lumastyle.correction import PhotoCorrection, apply_gains, fit_photo_correction
 from lumastyle.errors import LumastyleError
 from lumastyle.fitting import CLOSED_FORM_RIDGES, ClosedForm, Terms, conv5_scales, fit_closed_form
-from lumastyle.geometry import image_hw
+from lumastyle.geometry import capped_size, image_hw, resize
 from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead, build_head, resolve_head
+
+#: :meth:`StyleNetwork.fit_correction` fits on copies of the training photos this long at most.
+CORRECTION_LONG_SIDE = 128
 
 
 class StyleNetwork(nn.Module):
@@ -79,6 +84,12 @@ class StyleNetwork(nn.Module):
             (:func:`lumastyle.context.photo_statistics`: what the whole photo looks like, the same at
             every pixel), so with ``low_level_linear`` each photo gets its own colour map (not in the
             paper; the image-adaptive LUT papers' and HDRNet's global path).
+        photo_correction: each photo's white balance and exposure gains, predicted from its
+            photo-level statistics (:class:`~lumastyle.correction.PhotoCorrection`), are applied to
+            its colours before the head (needs ``photo_context``). The gains travel as three constant
+            channels after the head's encoding of the low-level map, so every path that samples the
+            context (training windows, ``stylize``'s exact and sliced paths, LUT baking, export)
+            applies them.
     """
 
     def __init__(
@@ -98,6 +109,7 @@ class StyleNetwork(nn.Module):
         low_level_contrast: bool = False,
         low_level_regions: Sequence[float] = (),
         photo_context: bool = False,
+        photo_correction: bool = False,
     ) -> None:
         super().__init__()
         if context_pad < 0:
@@ -137,6 +149,12 @@ class StyleNetwork(nn.Module):
                 "model.color_context.linear needs colour context: set model.color_context.blur_radii (say [4.0, 16.0]) "
                 "or model.color_context.photo"
             )
+        if photo_correction and not photo_context:
+            raise LumastyleError(
+                "model.color_context.correction predicts each photo's gains from its photo-level statistics: "
+                "set model.color_context.photo true too"
+            )
+        self.correction = PhotoCorrection() if photo_correction else None
         self.head = build_head(head, context_channels, len(scales), low_channels, low_level_linear)
 
     def encode_context(self, context_rgb: Tensor, photo: Tensor | None = None) -> list[ContextMap]:
@@ -158,7 +176,53 @@ class StyleNetwork(nn.Module):
         """What :meth:`lower_context` returns -> the maps the head samples (conv6/conv7, then its encoding)."""
         n = self.num_scales
         maps = (self.context.upper(maps[:n]) if self.context is not None else []) + list(maps[n:])
-        return [m._replace(features=self.head.encode_context(i, m.features)) for i, m in enumerate(maps)]
+        return [m._replace(features=self._encode(i, m.features)) for i, m in enumerate(maps)]
+
+    def _encode(self, index: int, features: Tensor) -> Tensor:
+        """The head's encoding of map ``index``; the low-level map's is followed by the photo's log gains
+        (3 constant channels) when there is a :attr:`correction`."""
+        encoded = self.head.encode_context(index, features)
+        if self.correction is None or index != self.num_scales:
+            return encoded
+        statistics = features[:, -PHOTO_CHANNELS:, 0, 0]  # the same at every cell
+        gains = self.correction.log_gains(statistics).to(encoded.dtype)
+        return torch.cat([encoded, gains[..., None, None].expand(-1, -1, *encoded.shape[-2:])], dim=-3)
+
+    def _split_gains(self, context: Sequence[Tensor]) -> tuple[Tensor | None, list[Tensor]]:
+        """The sampled context -> (the photo's log gains (B, 3, h, W), or None without a
+        :attr:`correction`; the context the head reads, without them)."""
+        context = list(context)
+        if self.correction is None:
+            return None, context
+        gains = context[-1][:, -3:]
+        context[-1] = context[-1][:, :-3]
+        return gains, context
+
+    def _head(self, lab: Tensor, context: Sequence[Tensor]) -> Tensor:
+        """New Lab for Lab (B, 3, h, W) from its sampled context: the photo's gains applied first."""
+        gains, context = self._split_gains(context)
+        if gains is not None:
+            lab = apply_gains(lab, gains)
+        return denormalize_lab(self.head(normalize_lab(lab), context))
+
+    def head_coefficients(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor | None:
+        """:meth:`lumastyle.heads.Head.coefficients` for normalised Lab and this network's sampled
+        context, followed by the photo's log gains when there is a :attr:`correction` (constant, so
+        the fast path interpolates them exactly); None when the head cannot be split."""
+        gains, context = self._split_gains(context)
+        if gains is not None:
+            lab_n = normalize_lab(apply_gains(denormalize_lab(lab_n), gains))
+        coefficients = self.head.coefficients(lab_n, context)
+        if coefficients is None or gains is None:
+            return coefficients
+        return torch.cat([coefficients, gains.to(coefficients.dtype)], dim=-3)
+
+    def apply_head_coefficients(self, lab_n: Tensor, coefficients: Tensor) -> Tensor:
+        """Normalised Lab and :meth:`head_coefficients` (interpolated) -> transformed normalised Lab."""
+        if self.correction is not None:
+            lab_n = normalize_lab(apply_gains(denormalize_lab(lab_n), coefficients[:, -3:]))
+            coefficients = coefficients[:, :-3]
+        return self.head.apply_coefficients(lab_n, coefficients)
 
     def encode_windows(self, windows: Sequence[ContextWindow]) -> list[ContextWindow]:
         """Windows of :meth:`lower_context` maps (the backbone ones with conv6's margin, see
@@ -167,8 +231,10 @@ class StyleNetwork(nn.Module):
         for i, w in enumerate(windows):
             features = w.features.float()
             if i < self.num_scales:
-                features = self.backbones[i if len(self.backbones) > 1 else 0].upper(features, with_margin=True)
-            out.append(w._replace(features=self.head.encode_context(i, features)))
+                features = self.backbones[i if len(self.backbones) > 1 else 0].upper(
+                    features, with_margin=True
+                )
+            out.append(w._replace(features=self._encode(i, features)))
         return out
 
     def transform_windows(
@@ -178,7 +244,7 @@ class StyleNetwork(nn.Module):
         ``photo_hw`` (B, 2), from windows of their whole photos' context (:meth:`encode_windows`)."""
         crop_hw = image_hw(lab)
         context = [sample_window(w, origin, photo_hw, crop_hw) for w in windows]
-        return denormalize_lab(self.head(normalize_lab(lab), context))
+        return self._head(lab, context)
 
     def low_level_at_pixels(self, rgb: Tensor) -> Tensor:
         """The low-level context of a whole photo (3, H, W) sampled at its pixels: (C, H, W) on the CPU
@@ -198,7 +264,36 @@ class StyleNetwork(nn.Module):
         low-level context at every pixel when the head's matrix is linear in it (else None)."""
         local = isinstance(self.head, ColorMapHead) and self.head.low_level_linear
         context = self.low_level_at_pixels(rgb) if local else None
-        return normalize_lab(rgb_to_lab(rgb)), normalize_lab(rgb_to_lab(target)), context
+        lab = rgb_to_lab(rgb)
+        if self.correction is not None:  # the map applies to the corrected colours
+            with torch.no_grad():
+                gains = self.correction.log_gains(photo_statistics(normalize_lab(lab[None])))
+            lab = apply_gains(lab[None], gains[..., None, None].to(lab))[0]
+        return normalize_lab(lab), normalize_lab(rgb_to_lab(target)), context
+
+    def fit_correction(
+        self, pairs: Iterable[tuple[Tensor, Tensor]], long_side: int = CORRECTION_LONG_SIDE
+    ) -> None:
+        """Fit :attr:`correction` (with one global colour map beside it) on whole training photos and
+        their targets (3, H, W) (:func:`lumastyle.correction.fit_photo_correction`): the image-adaptive
+        part of the closed-form start, before :meth:`start_from_closed_form` fits the head's map to
+        the corrected photos. Each photo's statistics are its own (as its context's are); the fit
+        reads copies of at most ``long_side`` pixels."""
+        head = self.head
+        if self.correction is None or not isinstance(head, ColorMapHead):
+            return
+        photos = []
+        for rgb, target in pairs:
+            statistics = photo_statistics(normalize_lab(rgb_to_lab(rgb[None])))[0]
+            hw = image_hw(rgb)
+            if max(hw) > long_side:
+                small = capped_size(*hw, long_side)
+                rgb, target = (resize(x[None], small, antialias=True)[0].clamp(0, 1) for x in (rgb, target))
+            photos.append((normalize_lab(rgb_to_lab(rgb)), normalize_lab(rgb_to_lab(target)), statistics))
+        if not photos:
+            raise LumastyleError("model.color_context.correction found no training photos")
+        start = fit_color_map(((s, t) for s, t, _ in photos), type(head).basis)
+        fit_photo_correction(self.correction, photos, type(head).basis, start)
 
     def start_from_closed_form(
         self,
@@ -302,7 +397,7 @@ class StyleNetwork(nn.Module):
             low = self.low_level
             radii = (*radii, "regions", *low.regions, low.compactness, low.shifts)
         if self.low_level is not None and self.low_level.photo:
-            radii = (*radii, "photo", *PHOTO_PERCENTILES)
+            radii = (*radii, "photo", *PHOTO_PERCENTILES, "log-light")
         parts.append(
             f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}|sizes3"
         )  # sizes3: capped sizes round half up (lumastyle.geometry)
@@ -318,7 +413,7 @@ class StyleNetwork(nn.Module):
         """New Lab for the pixels ``lab`` (B, 3, h, W): rows ``rows`` of an ``out_hw`` photo (default: all)."""
         out_hw = image_hw(lab) if out_hw is None else out_hw
         context = [sample_context(m.features, m.scaled_hw, m.pad, out_hw, rows, m.stride) for m in maps]
-        return denormalize_lab(self.head(normalize_lab(lab), context))
+        return self._head(lab, context)
 
     def forward_lab(
         self, rgb: Tensor, context_rgb: Tensor | None = None, photo: Tensor | None = None

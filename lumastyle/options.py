@@ -120,6 +120,9 @@ class ColorContextOptions:
             sRGB channels' means and white points; lumastyle.context.photo_statistics), the same at
             every pixel, so with ``linear`` each photo gets its own colour map (the per-photo
             corrections real catalogues hold: exposure, white balance, levels).
+        correction: each photo's white balance and exposure (gains in linear light) are predicted from
+            its photo-level statistics and applied before the head's colour map
+            (lumastyle.correction.PhotoCorrection; needs ``photo``); the closed-form start fits them first.
     """
 
     blur_radii: tuple[float, ...] = ()
@@ -127,6 +130,7 @@ class ColorContextOptions:
     regions: tuple[float, ...] = ()
     linear: bool = False
     photo: bool = False
+    correction: bool = False
 
 
 #: The blocks' defaults (frozen, so one instance serves every model).

@@ -93,6 +93,11 @@ class TrainingPhotos(ABC):
     def validation_pairs(self) -> Iterator[tuple[Tensor, Tensor]]:
         """The whole validation photos and their targets, loaded as the training photos are."""
 
+    def correction_pairs(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """What a per-photo correction is fitted on (:meth:`lumastyle.network.StyleNetwork.fit_correction`):
+        the training pairs; a DataModule that can make more (a look renders any photo) adds them."""
+        return self.training_pairs()
+
 
 class CachedContextData(TrainingPhotos):
     """A DataModule that serves its crops and photos with windows of cached context maps."""

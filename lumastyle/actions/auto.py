@@ -36,8 +36,9 @@ import torch
 from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 from torch import Tensor
 
-from lumastyle.actions.ops import LUMA_WEIGHTS, checked_number, finish_image, luminance, prepare_image
+from lumastyle.actions.ops import checked_number, finish_image, luminance, prepare_image
 from lumastyle.actions.registry import operation
+from lumastyle.color import LUMA_WEIGHTS
 from lumastyle.errors import LumastyleError
 
 #: Percentiles of a photo are taken on at most this many of its pixels (2 MP: a 1920x1080 frame whole).

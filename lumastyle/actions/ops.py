@@ -27,12 +27,11 @@ from kornia.color import hsv_to_rgb, linear_rgb_to_rgb, rgb_to_grayscale, rgb_to
 from torch import Tensor
 
 from lumastyle.actions.registry import operation
-from lumastyle.color import check_image, full_precision
+from lumastyle.color import LUMA_WEIGHTS, check_image, full_precision
 from lumastyle.errors import LumastyleError
 
 Points = Sequence[Sequence[float]]
 PerChannel = float | Sequence[float]
-LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)  # Rec. 709 / sRGB relative luminance weights
 #: The curve that changes nothing, as control points.
 IDENTITY_CURVE = [[0.0, 0.0], [1.0, 1.0]]
 

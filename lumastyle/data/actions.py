@@ -3,16 +3,27 @@ such as .cube or .xmp), global or local. ``GlobalActionDataModule`` is its name 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from lumastyle.actions import Action, load_action
 from lumastyle.data.base import Example, StyleDataModule, photos_by_stem
+from lumastyle.data.datasets import Relit
 from lumastyle.errors import LumastyleDeprecationWarning, LumastyleError
 from lumastyle.io import read_image, write_image
+
+#: sd of the natural-log exposure gain of a training photo's ``variants`` (0.5: about 0.7 stop)
+EXPOSURE_SD = 0.5
+#: sd of each channel's natural-log white-balance gain of a ``variants`` copy (0.12: about 12 %)
+WHITE_BALANCE_SD = 0.12
 
 #: What the ``action`` option accepts: a list of operations, a preset name, or a recipe/.cube/.acv/.xmp file.
 ActionSpec = str | list[dict[str, Any]]
@@ -33,6 +44,15 @@ class LookDataModule(StyleDataModule):
         action: the look to learn: a list of operations, a preset name (``spring``, ``cold``), or a recipe YAML, ``.cube``, ``.acv`` or ``.xmp`` file.
         photos: folder of input photos (null: the bundled sample photos).
         cache_dir: render each target once into this folder (as 16-bit PNG) instead of on every load.
+        variants: a model with a per-photo correction (``model.color_context.correction``) fits it on
+            the training photos and on this many copies of each lit otherwise: exposure and white
+            balance changed (:class:`~lumastyle.data.datasets.Relit`; log gains drawn from a normal
+            distribution, sd :data:`EXPOSURE_SD` for all channels and :data:`WHITE_BALANCE_SD` per
+            channel, seeded by the photo's name), each target rendered by the look from its copy
+            (:meth:`correction_pairs`). A look that corrects each photo (``auto_exposure``,
+            ``auto_white_balance``) then shows how its correction follows a photo's light on many more
+            photos than the folder holds (benchmarks/README.md, "Per-photo edits"). Crops, validation
+            and test photos are the photos as they are.
         **kwargs: crops, batches, split and loading options of :class:`StyleDataModule`.
     """
 
@@ -43,9 +63,15 @@ class LookDataModule(StyleDataModule):
         cache_dir: str | None = None,
         test_fraction: float = 0.4,
         val_fraction: float = 0.1,
+        variants: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(test_fraction=test_fraction, val_fraction=val_fraction, **kwargs)
+        if variants < 0:
+            raise LumastyleError(
+                f"data.variants must be 0 or more copies of each training photo, got {variants}"
+            )
+        self.variants = int(variants)
         # a training target is what a colour map can learn: film grain is left out (with a warning)
         self.action: Action = load_action(action).for_training()
         self.photos = Path(photos).expanduser() if photos else sample_photos_dir()
@@ -71,6 +97,19 @@ class LookDataModule(StyleDataModule):
             return [Example(p.stem, p, render=self.action) for p in photos]
         folder = self.cache_dir / self.action.fingerprint()
         return [Example(p.stem, p, target=self._cached_target(p, folder)) for p in photos]
+
+    def correction_pairs(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """The whole training photos and their targets, then ``variants`` copies of each lit otherwise
+        (:class:`~lumastyle.data.datasets.Relit`), each target rendered by the look from its copy."""
+        yield from self.training_pairs()
+        for ex in self._examples("train"):
+            generator = torch.Generator().manual_seed(int(hashlib.sha1(ex.name.encode()).hexdigest()[:8], 16))
+            for _ in range(self.variants):
+                logs = torch.randn(3, generator=generator) * WHITE_BALANCE_SD
+                logs += torch.randn(1, generator=generator) * EXPOSURE_SD
+                r, g, b = logs.exp().tolist()
+                relit = dataclasses.replace(ex, target=None, render=self.action, decode=Relit((r, g, b)))
+                yield relit.load(self.long_side)
 
     def _cached_target(self, photo: Path, folder: Path) -> Path:
         """The photo's rendered target in ``folder``, rendered now if absent.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, overload
 
 import torch
+from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -44,6 +45,21 @@ class Renderer(Protocol):
     def __call__(self, rgb: Tensor, /) -> Tensor:
         """The target of sRGB ``rgb`` (3, H, W) (positional: any parameter name will do)."""
         ...
+
+
+@dataclass(frozen=True)
+class Relit:
+    """A decode that changes a photo's exposure and white balance: linear R, G, B times ``gains``,
+    clipped (a brightened highlight goes white). What :class:`~lumastyle.data.actions.LookDataModule`'s
+    ``variants`` give a training photo: the same scene as another photo of a catalogue would come, lit
+    or metered otherwise, so a per-photo correction (:mod:`lumastyle.correction`) sees many more
+    exposures and casts than the training photos hold. Its ``repr`` names it in the context cache's key."""
+
+    gains: tuple[float, float, float]
+
+    def __call__(self, rgb: Tensor) -> Tensor:
+        gains = torch.tensor(self.gains, dtype=rgb.dtype).view(3, *([1] * (rgb.ndim - 1)))
+        return linear_rgb_to_rgb((rgb_to_linear_rgb(rgb) * gains).clamp(0, 1))
 
 
 @dataclass(frozen=True)

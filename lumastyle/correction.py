@@ -1,0 +1,146 @@
+"""Per-photo white balance and exposure before the look: the correction a photographer sets photo by
+photo, predicted from what the whole photo looks like.
+
+A catalogue's before/after pairs (and MIT-Adobe FiveK's) are a per-photo correction (exposure, white
+balance) followed by a consistent look. The correction is a gain per channel in linear light, and what
+sets it is the photo's own light: grey-world white balance divides by the channel means, auto exposure
+by the median luminance. In logarithms both are sums, so :class:`PhotoCorrection` predicts each
+photo's three log gains from the logarithmic statistics of :func:`lumastyle.context.photo_statistics`
+(:data:`~lumastyle.context.LOG_LIGHT_CHANNELS`: channel means, luminance mean and percentiles, channel
+white points) with a small MLP (one tanh layer: a clamp such as "at most one stop" is a bend a linear
+map cannot make), and applies them to every pixel before the head's colour map. The image-adaptive
+LUT papers' weight predictors and HDRNet's global path play this part there; "Exposure" (Hu et al.,
+SIGGRAPH 2018) predicts such global filters' parameters from the photo, as here.
+
+Contract:
+- :meth:`PhotoCorrection.log_gains`: statistics (B, PHOTO_CHANNELS) -> log gains (B, 3); zero (the
+  identity) until trained or fitted, so a model starts as the one without it.
+- :func:`apply_gains`: Lab (B, 3, H, W) and log gains (B, 3, 1, 1) or any shape that broadcasts
+  (a map of constant gains, as sampled context is) -> Lab of the corrected photo; linear light above 1
+  is clipped, as a camera's is. Plain torch (exportable), float32 at least.
+- :func:`fit_photo_correction`: the correction and one global colour map on the head's basis, fitted
+  together by gradient descent on whole training photos (the image-adaptive part of the closed-form
+  start; a least-squares solve cannot reach a gain inside the basis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
+from torch import Tensor, nn
+
+from lumastyle.color import (
+    apply_color_transform,
+    denormalize_lab,
+    full_precision,
+    lab_to_rgb,
+    normalize_lab,
+    rgb_to_lab,
+)
+from lumastyle.context import LOG_LIGHT_CHANNELS, PHOTO_CHANNELS
+
+#: Log gains are clamped to this many natural-log units either way (about 3 stops).
+MAX_LOG_GAIN = 2.0
+
+
+def apply_gains(lab: Tensor, log_gains: Tensor) -> Tensor:
+    """Lab (B, 3, H, W) -> Lab after multiplying linear R, G, B by ``exp(log_gains)`` (broadcast to
+    (B, 3, H, W)), clipped to [0, 1] in linear light."""
+    dtype = torch.promote_types(lab.dtype, torch.float32)
+    linear = rgb_to_linear_rgb(lab_to_rgb(lab.to(dtype)))
+    corrected = (linear * log_gains.to(dtype).exp()).clamp(0, 1)
+    return rgb_to_lab(linear_rgb_to_rgb(corrected))
+
+
+class PhotoCorrection(nn.Module):
+    """Each photo's white balance and exposure gains from its photo-level statistics.
+
+    Args:
+        hidden: width of the one hidden layer (tanh).
+
+    The statistics are centred and scaled by :attr:`center` and :attr:`scale` (set from the training
+    photos by :func:`fit_photo_correction`, saved with the weights) before the MLP. It does not train
+    with the rest of the network: it is fitted once, before the first epoch.
+    """
+
+    center: Tensor
+    scale: Tensor
+
+    def __init__(self, hidden: int = 16) -> None:
+        super().__init__()
+        self.register_buffer("center", torch.zeros(LOG_LIGHT_CHANNELS))
+        self.register_buffer("scale", torch.ones(LOG_LIGHT_CHANNELS))
+        self.mlp = nn.Sequential(nn.Linear(LOG_LIGHT_CHANNELS, hidden), nn.Tanh(), nn.Linear(hidden, 3))
+        last = self.mlp[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        # fitted once, before training, on the training photos and their relit copies
+        # (fit_photo_correction); trained further on a few photos' crops it would learn them
+        self.requires_grad_(False)
+
+    def log_gains(self, statistics: Tensor) -> Tensor:
+        """(B, PHOTO_CHANNELS) photo-level statistics -> (B, 3) log gains of linear R, G, B."""
+        light = full_precision(statistics)[..., PHOTO_CHANNELS - LOG_LIGHT_CHANNELS :]
+        x = (light - self.center) / self.scale
+        return self.mlp(x.to(self.center.dtype)).clamp(-MAX_LOG_GAIN, MAX_LOG_GAIN)
+
+    def standardize(self, statistics: Tensor) -> None:
+        """Centre and scale the MLP's inputs on these (N, PHOTO_CHANNELS) statistics of training photos."""
+        light = statistics[..., PHOTO_CHANNELS - LOG_LIGHT_CHANNELS :].float()
+        self.center.copy_(light.mean(dim=0))
+        spread = light.std(dim=0) if len(light) > 1 else torch.ones_like(self.scale)
+        self.scale.copy_(torch.where(spread > 1e-3, spread, torch.ones_like(spread)))
+
+
+def fit_photo_correction(
+    correction: PhotoCorrection,
+    photos: Sequence[tuple[Tensor, Tensor, Tensor]],
+    basis: Callable[[Tensor], Tensor],
+    matrix: Tensor,
+    *,
+    steps: int = 300,
+    batch: int = 32,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> Tensor:
+    """Fit ``correction`` and a global colour map together on whole photos; returns the map (3, K).
+
+    Args:
+        correction: trained in place (its inputs standardised on these photos first).
+        photos: per training photo, (normalised Lab (3, h, w), target normalised Lab (3, h, w), its
+            photo-level statistics (PHOTO_CHANNELS,)); small copies serve (the fit is global).
+        basis: the head's colour basis V(c) ((*, 3, H, W) -> (*, K, H, W)).
+        matrix: the global map to start from (3, K), the least-squares one on the uncorrected photos.
+        steps, batch, lr, weight_decay: Adam on the mean per-pixel Lab distance of ``batch`` photos
+            drawn at random each step, with an L2 penalty ``weight_decay`` on the MLP's weights.
+        seed: the draws' seed (the fit is the same on every process).
+    """
+    if not photos:
+        raise ValueError("no training photos")
+    stats = torch.stack([s for _, _, s in photos]).float()
+    correction.standardize(stats)
+    colour = matrix.detach().double().clone().requires_grad_(True)
+    params = list(correction.parameters())
+    correction.requires_grad_(True)
+    optimizer = torch.optim.Adam([*params, colour], lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.enable_grad():
+        for _ in range(steps):
+            chosen = torch.randperm(len(photos), generator=generator)[:batch].tolist()
+            loss = torch.zeros((), dtype=torch.float64)
+            for i in chosen:
+                source, target, s = photos[i]
+                gains = correction.log_gains(s[None])[..., None, None]
+                corrected = normalize_lab(apply_gains(denormalize_lab(source[None]), gains)).double()
+                out = apply_color_transform(colour.reshape(-1, 1, 1), basis(corrected))
+                loss = loss + (out - target[None].double()).square().sum(dim=-3).add(1e-12).sqrt().mean()
+            loss = loss / len(chosen) + weight_decay * sum(p.square().sum() for p in params if p.ndim > 1)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    correction.requires_grad_(False)
+    return colour.detach().float()

@@ -1,0 +1,260 @@
+"""The per-photo correction (lumastyle.correction): gains in linear light against a reference written
+here, the fit recovering each photo's exposure and white balance on photos it has not seen, every path
+of the network applying the same gains (exact, sliced, LUT, training windows), relit copies of a look's
+training photos, and a short training run through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import smooth_photo
+
+from lumastyle.color import (
+    apply_color_transform,
+    denormalize_lab,
+    fit_color_map,
+    lab_distance,
+    lab_to_rgb,
+    normalize_lab,
+    quadratic_basis,
+    rgb_to_lab,
+)
+from lumastyle.context import photo_statistics
+from lumastyle.correction import PhotoCorrection, apply_gains, fit_photo_correction
+from lumastyle.data.actions import LookDataModule
+from lumastyle.data.datasets import Relit
+from lumastyle.errors import LumastyleError
+from lumastyle.inference import stylize_tensor
+from lumastyle.io import write_image
+from lumastyle.network import StyleNetwork
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1's decoding, written here as the reference."""
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0), 1 / 2.4) - 0.055)
+
+
+def relight(rgb: torch.Tensor, gains: tuple[float, float, float]) -> torch.Tensor:
+    """The reference: sRGB -> linear, times the gains, clipped, -> sRGB (numpy)."""
+    x = srgb_to_linear(rgb.double().numpy()) * np.array(gains).reshape(3, 1, 1)
+    return torch.from_numpy(linear_to_srgb(np.clip(x, 0, 1)))
+
+
+def test_gains_multiply_linear_light_as_the_reference_does():
+    rgb = smooth_photo(12, 16, seed=1).double()
+    gains = (1.6, 1.0, 0.7)
+    lab = rgb_to_lab(rgb[None])
+    got = lab_to_rgb(apply_gains(lab, torch.tensor(gains).log().view(1, 3, 1, 1)))[0]
+    torch.testing.assert_close(got, relight(rgb, gains), atol=2e-5, rtol=0)
+    # zero log gains change nothing; a batch is its photos one by one
+    torch.testing.assert_close(apply_gains(lab, torch.zeros(1, 3, 1, 1)), lab, atol=1e-6, rtol=0)
+    two = torch.stack([rgb, rgb.flip(-1)])
+    both = apply_gains(rgb_to_lab(two), torch.tensor([[0.3, 0.0, -0.2], [0.0, 0.1, 0.0]]).view(2, 3, 1, 1))
+    one = apply_gains(rgb_to_lab(two[1:]), torch.tensor([[0.0, 0.1, 0.0]]).view(1, 3, 1, 1))
+    torch.testing.assert_close(both[1:], one, atol=1e-9, rtol=0)
+    # Relit (what a look's relit training copies are decoded with) is the same operation
+    torch.testing.assert_close(Relit(gains)(rgb), relight(rgb, gains), atol=1e-9, rtol=0)
+
+
+def test_gains_have_gradients():
+    lab = rgb_to_lab(smooth_photo(5, 6, seed=2).double()[None] * 0.8)
+    gains = torch.tensor([[0.1, -0.2, 0.05]], dtype=torch.float64).view(1, 3, 1, 1).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda g: apply_gains(lab, g), (gains,))
+
+
+def test_a_new_correction_is_the_identity_and_is_not_trained_by_the_optimiser():
+    correction = PhotoCorrection()
+    stats = photo_statistics(normalize_lab(rgb_to_lab(smooth_photo(10, 10, seed=0)[None])))
+    assert torch.equal(correction.log_gains(stats), torch.zeros(1, 3))
+    assert not any(p.requires_grad for p in correction.parameters())
+
+
+def scene(seed: int) -> torch.Tensor:
+    """A photo whose channels average to the same grey in linear light (the grey-world assumption
+    holds), so its exposure and cast can be told from its statistics."""
+    rgb = smooth_photo(16, 20, seed=seed).double()
+    means = srgb_to_linear(rgb.numpy()).reshape(3, -1).mean(axis=1)
+    return relight(rgb, tuple(0.18 / means)).float()
+
+
+def test_the_fit_recovers_each_photos_exposure_and_white_balance_on_photos_it_has_not_seen():
+    """Targets are well-exposed photos with a fixed look; inputs are the same photos under- or
+    over-exposed with a cast. No single colour map fits them all; the correction fitted on 20 photos
+    undoes 6 others' exposure and cast."""
+    torch.manual_seed(0)
+
+    def pairs(seeds: range) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        g = torch.Generator().manual_seed(seeds.start)
+        out = []
+        for s in seeds:
+            stops = float(torch.empty(()).uniform_(-1.2, 1.2, generator=g))
+            cast = [float(c) for c in torch.empty(3).uniform_(0.75, 1.25, generator=g)]
+            photo = scene(s)
+            rgb = relight(photo, (2**stops * cast[0], 2**stops * cast[1], 2**stops * cast[2])).float()
+            out.append((rgb, photo.pow(0.8)))  # the fixed look after the correction: a gamma
+        return out
+
+    train, test = pairs(range(20)), pairs(range(100, 106))
+
+    def terms(rgb: torch.Tensor, target: torch.Tensor):
+        return (
+            normalize_lab(rgb_to_lab(rgb)),
+            normalize_lab(rgb_to_lab(target)),
+            photo_statistics(normalize_lab(rgb_to_lab(rgb[None])))[0],
+        )
+
+    photos = [terms(*p) for p in train]
+    start = fit_color_map((a, b) for a, b, _ in photos)
+    correction = PhotoCorrection()
+    matrix = fit_photo_correction(correction, photos, quadratic_basis, start, steps=100)
+
+    def error(rgb: torch.Tensor, target: torch.Tensor, gains: torch.Tensor | None, m: torch.Tensor) -> float:
+        lab = rgb_to_lab(rgb[None])
+        if gains is not None:
+            lab = apply_gains(lab, gains[..., None, None])
+        out = denormalize_lab(apply_color_transform(m.reshape(-1, 1, 1), quadratic_basis(normalize_lab(lab))))
+        return float(lab_distance(out, rgb_to_lab(target[None])).mean())
+
+    with torch.no_grad():
+        corrected = [error(a, b, correction.log_gains(terms(a, b)[2][None]), matrix) for a, b in test]
+        global_only = [error(a, b, None, start) for a, b in test]
+    assert np.mean(corrected) < 0.4 * np.mean(global_only), (corrected, global_only)
+
+
+def correction_network(seed: int = 0, scales: tuple[float, ...] = ()) -> StyleNetwork:
+    """A network with colour context, photo-level statistics and a correction whose gains differ
+    from photo to photo (random weights)."""
+    torch.manual_seed(seed)
+    net = StyleNetwork(
+        scales=scales,
+        low_level=(4.0,),
+        photo_context=True,
+        photo_correction=True,
+        low_level_linear=True,
+        backbone_width=0.125,
+        top_channels=8,
+    ).eval()
+    assert net.correction is not None
+    with torch.no_grad():
+        for p in net.correction.mlp.parameters():
+            p.copy_(torch.randn_like(p) * 0.5)
+    return net
+
+
+def test_the_correction_changes_the_output_by_the_photos_gains():
+    """The network's output is its head applied to the photo with its gains applied: the same as
+    the network with the correction removed, given the corrected colours and the original context."""
+    net = correction_network()
+    rgb = smooth_photo(20, 28, seed=4)[None]
+    with torch.no_grad():
+        maps = net.encode_context(rgb)
+        out = net.transform(rgb_to_lab(rgb), maps)
+        gains = net.correction.log_gains(photo_statistics(normalize_lab(rgb_to_lab(rgb))))
+        assert gains.abs().min() > 1e-3
+        corrected = apply_gains(rgb_to_lab(rgb), gains[..., None, None])
+        correction, net.correction = net.correction, None
+        plain_maps = [m._replace(features=m.features[:, :-3]) for m in maps]
+        expected = net.transform(corrected, plain_maps)
+        without = net.transform(rgb_to_lab(rgb), plain_maps)
+        net.correction = correction
+    torch.testing.assert_close(out, expected, atol=1e-4, rtol=0)
+    assert (out - without).abs().max() > 0.5
+
+
+@pytest.mark.parametrize("scales", [(), (1.0,)])
+def test_the_fast_paths_apply_the_same_gains(scales: tuple[float, ...]):
+    """stylize's sliced path (a network with a backbone) and its LUT path (a colour-only network)
+    carry the gains: each within the fast path's usual error of the exact path, far closer than the
+    output without the correction."""
+    net = correction_network(seed=1, scales=scales)
+    rgb = smooth_photo(96, 128, seed=7)
+    with torch.no_grad():
+        exact = stylize_tensor(net, rgb, context_long_side=48, fast=False)
+        fast = stylize_tensor(net, rgb, context_long_side=48, fast=True, lut_points=33)
+    fast_error = lab_distance(rgb_to_lab(fast), rgb_to_lab(exact)).mean()
+    assert fast_error < 0.3, fast_error
+
+
+def test_the_network_refuses_a_correction_without_photo_level_context():
+    with pytest.raises(LumastyleError, match=r"model\.color_context\.photo"):
+        StyleNetwork(scales=(), low_level=(4.0,), photo_correction=True)
+
+
+def test_relit_copies_of_a_looks_training_photos(tmp_path: Path):
+    """``variants`` adds relit copies of each training photo to what the correction is fitted on
+    (targets rendered by the look from each copy), the same copies every time; training crops,
+    validation and test photos stay the photos as they are."""
+    for k in range(6):
+        write_image(tmp_path / f"p{k}.png", smooth_photo(20, 24, seed=k))
+    kwargs = dict(
+        photos=str(tmp_path),
+        action="spring",
+        long_side=24,
+        num_workers=0,
+        test_fraction=0.34,
+        val_fraction=0.2,
+    )
+    dm = LookDataModule(variants=3, **kwargs)
+    dm.setup()
+    train = dm.splits["train"]
+    pairs = list(dm.correction_pairs())
+    assert len(pairs) == 4 * len(train)
+    plain = list(dm.training_pairs())
+    for (a, b), (c, d) in zip(pairs[: len(train)], plain, strict=True):
+        assert torch.equal(a, c) and torch.equal(b, d)
+    for i, (rgb, target) in enumerate(pairs[len(train) :]):
+        original = plain[i // 3][0]
+        assert not torch.allclose(rgb, original, atol=1e-3)  # lit otherwise
+        torch.testing.assert_close(target, dm.action(rgb))  # the look's render of the copy
+    again = list(dm.correction_pairs())
+    assert all(torch.equal(a, c) for (a, _), (c, _) in zip(pairs, again, strict=True))
+    no_copies = LookDataModule(**kwargs)
+    no_copies.setup()
+    assert len(list(no_copies.correction_pairs())) == len(train)
+    assert [ex.name for ex in no_copies.splits["train"]] == [ex.name for ex in train]
+    with pytest.raises(LumastyleError, match=r"data\.variants"):
+        LookDataModule(variants=-1, **kwargs)
+
+
+def test_the_model_refuses_a_correction_without_the_closed_form_start():
+    from lumastyle.model import LumaStyle
+    from lumastyle.options import ColorContextOptions, ContextOptions
+
+    with pytest.raises(LumastyleError, match="closed_form_start"):
+        LumaStyle(
+            context=ContextOptions(scales=()), color_context=ColorContextOptions(photo=True, correction=True)
+        )
+
+
+def test_a_short_training_run_fits_the_correction_and_stylize_applies_it(tmp_path: Path):
+    """Through the CLI: the closed-form start fits the correction (it is no longer the identity), the
+    checkpoint keeps it, and ``stylize`` writes what the loaded network with its gains gives."""
+    from conftest import COLOUR_ONLY, train
+
+    from lumastyle.cli import main
+    from lumastyle.io import read_image
+    from lumastyle.model import LumaStyle
+
+    options = ["--model.color_context.photo", "true", "--model.color_context.correction", "true"]
+    last = train(tmp_path, "corrected", *COLOUR_ONLY, "--model.closed_form_start", "true", *options)
+    model = LumaStyle.from_checkpoint(last)
+    correction = model.network.correction
+    assert correction is not None and correction.scale.ne(1).any()  # standardised on the photos
+    assert correction.mlp[-1].weight.abs().sum() > 0  # fitted, no longer the identity
+    photo = tmp_path / "in" / "dark.png"
+    rgb = smooth_photo(24, 32, seed=9) * 0.5
+    write_image(photo, rgb)
+    main(["stylize", "--ckpt", str(last), "--input", str(photo.parent), "--output", str(tmp_path / "out")])
+    written = read_image(tmp_path / "out" / "dark.png")[0]
+    with torch.no_grad():
+        expected = model.stylize(read_image(photo)[0])
+        gains = correction.log_gains(photo_statistics(normalize_lab(rgb_to_lab(read_image(photo)[0][None]))))
+    assert gains.abs().max() > 1e-3
+    assert (written - expected).abs().max() <= 1 / 255 + 1e-6
