@@ -46,19 +46,36 @@ CONTEXTS = {
     },
     "photo-level alone": {"photo": True},
     "blur 4, 16, 48 + contrast + photo-level": {"blur_radii": (4.0, 16.0, 48.0), "contrast": True, "photo": True},
+    # configs/photo-correction.yaml: the per-photo correction fitted first (on the style's relit
+    # copies of the training photos when it gives data.variants), then the map linear in the context
+    "blur 4, 16, 48 + contrast + photo-level + correction": {
+        "blur_radii": (4.0, 16.0, 48.0),
+        "contrast": True,
+        "photo": True,
+        "correction": True,
+    },
+    "photo-level + correction": {"photo": True, "correction": True},
 }
 
 
-def splits(style: str, long_side: int) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
-    data = yaml.safe_load((REPO / "styles" / f"{style}.yaml").read_text())["data"]["init_args"]
+def look_data(style: str, long_side: int) -> LookDataModule:
+    """A style's LookDataModule: ``style`` is a name in styles/ or a style file's path."""
+    path = Path(style) if style.endswith(".yaml") else REPO / "styles" / f"{style}.yaml"
+    data = yaml.safe_load(path.read_text())["data"]["init_args"]
     dm = LookDataModule(**{**data, "num_workers": 0, "long_side": long_side})
     dm.setup()
+    return dm
+
+
+def splits(style: str, long_side: int) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    dm = look_data(style, long_side)
     return {s: whole_pairs(dm, s) for s in ("train", "val", "test")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--styles", nargs="+", default=list(PAPER), choices=list(PAPER))
+    parser.add_argument("--styles", nargs="+", default=list(PAPER),
+                        help=f"styles ({', '.join(PAPER)}) or style files (benchmarks/unseen/*.yaml)")  # fmt: skip
     parser.add_argument("--long-side", type=int, default=384)
     parser.add_argument("--contexts", nargs="+", default=list(CONTEXTS), choices=list(CONTEXTS),
                         help="which colour contexts (columns); the first is the ratios' reference")  # fmt: skip
@@ -68,18 +85,21 @@ def main() -> None:
     print("| style | " + " | ".join(names) + " | per-photo oracle |")
     print("|---|" + "---:|" * (len(names) + 1))
     for style in args.styles:
-        photos = splits(style, args.long_side)
+        dm = look_data(style, args.long_side)
+        photos = {s: whole_pairs(dm, s) for s in ("train", "val", "test")}
         errors = []
         for options in (CONTEXTS[name] for name in names):
             colour = ColorContextOptions(linear=bool(options), **options)
             model = LumaStyle(context=ContextOptions(scales=(), long_side=args.long_side if options else None),
                               color_context=colour, closed_form_start=True)  # fmt: skip
+            if options.get("correction"):
+                model.network.fit_correction(dm.correction_pairs())
             model.network.start_from_closed_form(photos["train"], photos["val"])
             with torch.no_grad():
                 errors.append(mean_distance(photos["test"], model_predictor(model)))
         oracle = per_photo_oracle(photos["test"])
         row = [f"{e:.2f} ({e / errors[0]:.2f})" for e in [*errors, oracle]]
-        print(f"| {style} | " + " | ".join(row) + " |", flush=True)
+        print(f"| {Path(style).stem} | " + " | ".join(row) + " |", flush=True)
 
 
 if __name__ == "__main__":

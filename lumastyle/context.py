@@ -183,10 +183,12 @@ class TwoScaleContext(nn.Module):
 
 #: Percentiles of the photo's lightness and of its sRGB channels in :func:`photo_statistics`.
 PHOTO_PERCENTILES = (0.01, 0.5, 0.99)
-#: The last channels of :func:`photo_statistics`, in linear light and as natural logarithms: the linear
-#: RGB channels' means, the Rec. 709 luminance's mean and its value at each of :data:`PHOTO_PERCENTILES`,
+#: The last channels of :func:`photo_statistics`, in linear light and as logarithms: the linear RGB
+#: channels' means, the Rec. 709 luminance's mean and its value at each of :data:`PHOTO_PERCENTILES`,
 #: and the channels' 99th percentiles. An exposure or white-balance gain is multiplicative in linear
-#: light, so it is additive in these (what :class:`lumastyle.correction.PhotoCorrection` reads).
+#: light, so it is additive in these (what :class:`lumastyle.correction.PhotoCorrection` reads). Each
+#: is ``1 + ln(max(x, LOG_LIGHT_FLOOR)) / ln(1 / sqrt(LOG_LIGHT_FLOOR))``: [floor, 1] maps to [-1, 1],
+#: the range of the other statistics.
 LOG_LIGHT_CHANNELS = 3 + 1 + len(PHOTO_PERCENTILES) + 3
 #: Channels :func:`photo_statistics` gives: mean L, a, b; L at each of :data:`PHOTO_PERCENTILES`; the
 #: sRGB channels' means and their 99th percentiles; then the :data:`LOG_LIGHT_CHANNELS`.
@@ -237,7 +239,7 @@ def photo_statistics(lab_n: Tensor) -> Tensor:
         _percentiles(flat[..., :1, :], PHOTO_PERCENTILES)[..., 0, :],
         rgb.mean(dim=-1),
         _percentiles(rgb, (0.99,))[..., 0],
-        torch.cat(light, dim=-1).clamp_min(LOG_LIGHT_FLOOR).log(),
+        1 + torch.cat(light, dim=-1).clamp_min(LOG_LIGHT_FLOOR).log() / (-0.5 * math.log(LOG_LIGHT_FLOOR)),
     ]
     return torch.cat(parts, dim=-1).float()
 

@@ -121,9 +121,11 @@ def fit_photo_correction(
     """
     if not photos:
         raise ValueError("no training photos")
+    device = correction.center.device  # the network's (a GPU's in a GPU run); the photos are moved there
+    photos = [(a.to(device), b.to(device), s.to(device)) for a, b, s in photos]
     stats = torch.stack([s for _, _, s in photos]).float()
     correction.standardize(stats)
-    colour = matrix.detach().double().clone().requires_grad_(True)
+    colour = matrix.detach().to(device, torch.float64).clone().requires_grad_(True)
     params = list(correction.parameters())
     correction.requires_grad_(True)
     optimizer = torch.optim.Adam([*params, colour], lr=lr)
@@ -131,7 +133,7 @@ def fit_photo_correction(
     with torch.enable_grad():
         for _ in range(steps):
             chosen = torch.randperm(len(photos), generator=generator)[:batch].tolist()
-            loss = torch.zeros((), dtype=torch.float64)
+            loss = torch.zeros((), dtype=torch.float64, device=device)
             for i in chosen:
                 source, target, s = photos[i]
                 gains = correction.log_gains(s[None])[..., None, None]
@@ -143,4 +145,4 @@ def fit_photo_correction(
             loss.backward()
             optimizer.step()
     correction.requires_grad_(False)
-    return colour.detach().float()
+    return colour.detach().float().cpu()

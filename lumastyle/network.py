@@ -267,7 +267,8 @@ class StyleNetwork(nn.Module):
         lab = rgb_to_lab(rgb)
         if self.correction is not None:  # the map applies to the corrected colours
             with torch.no_grad():
-                gains = self.correction.log_gains(photo_statistics(normalize_lab(lab[None])))
+                statistics = photo_statistics(normalize_lab(lab[None])).to(self.correction.center.device)
+                gains = self.correction.log_gains(statistics)
             lab = apply_gains(lab[None], gains[..., None, None].to(lab))[0]
         return normalize_lab(lab), normalize_lab(rgb_to_lab(target)), context
 
@@ -397,7 +398,7 @@ class StyleNetwork(nn.Module):
             low = self.low_level
             radii = (*radii, "regions", *low.regions, low.compactness, low.shifts)
         if self.low_level is not None and self.low_level.photo:
-            radii = (*radii, "photo", *PHOTO_PERCENTILES, "log-light")
+            radii = (*radii, "photo", *PHOTO_PERCENTILES, "log-light/2")
         parts.append(
             f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}|sizes3"
         )  # sizes3: capped sizes round half up (lumastyle.geometry)

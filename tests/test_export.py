@@ -23,10 +23,12 @@ from lumastyle.model import LumaStyle
 def context_model(tmp_path_factory) -> Path:
     """A model with two-scale context and low-level context (with the contrast channels, as the CPU
     preset's, and photo-level context, linear in the colour matrix as configs/photo-context.yaml
-    makes it), its context capped at 48 pixels."""
+    makes it, and the per-photo correction of configs/photo-correction.yaml), its context capped at 48
+    pixels."""
     return train(tmp_path_factory.mktemp("ctx"), "ctx", "--model.color_context.blur_radii", "[4.0, 16.0]",
                  "--model.color_context.contrast", "true", "--model.color_context.photo", "true",
-                 "--model.color_context.linear", "true", "--model.context.long_side", "48")  # fmt: skip
+                 "--model.color_context.linear", "true", "--model.context.long_side", "48",
+                 "--model.color_context.correction", "true", "--model.closed_form_start", "true")  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from skimage.color import lab2rgb
 from lumastyle.actions.cube import CubeLUT, read_cube, write_cube
 from lumastyle.actions.ops import lut3d
 from lumastyle.color import denormalize_lab, lab_distance, normalize_lab, rgb_to_lab
-from lumastyle.context import LOG_LIGHT_CHANNELS, PHOTO_CHANNELS, LowLevelContext, photo_statistics
+from lumastyle.context import PHOTO_CHANNELS, LowLevelContext, photo_statistics
 from lumastyle.data.datasets import CropDataset
 from lumastyle.data.pairs import PairDataModule
 from lumastyle.export import _average_context, _bake
@@ -46,12 +46,12 @@ def test_statistics_match_numpy_and_scikit_image():
             np.percentile(x[0], [1, 50, 99], method="nearest"),
             srgb.mean(axis=1) * 2 - 1,
             np.percentile(srgb, 99, axis=1, method="nearest") * 2 - 1,
-            np.log(np.concatenate([
+            1 + np.log(np.concatenate([
                 linear.mean(axis=1),
                 [luma.mean()],
                 np.percentile(luma, [1, 50, 99], method="nearest"),
                 np.percentile(linear, 99, axis=1, method="nearest"),
-            ])),
+            ])) / (0.5 * np.log(1e4)),
         ])  # fmt: skip
         np.testing.assert_allclose(got[b].numpy(), expected, atol=2e-4)
     # each photo its own: the two photos of the batch differ, and one alone gives the same numbers
@@ -92,9 +92,7 @@ def photo_network(seed: int = 0) -> StyleNetwork:
     torch.manual_seed(seed)
     net = StyleNetwork(scales=(), photo_context=True, low_level_linear=True, head="quadratic").eval()
     identity = net.head.out.bias.detach().view(3, 10).clone()  # the head starts as the identity map
-    weights = torch.randn(3, 10, PHOTO_CHANNELS) * 0.05
-    weights[..., -LOG_LIGHT_CHANNELS:] *= 0.1  # logarithms of linear light: values of -1 to -9
-    net.head.start_from(identity, weights)
+    net.head.start_from(identity, torch.randn(3, 10, PHOTO_CHANNELS) * 0.05)
     return net
 
 
