@@ -43,7 +43,7 @@ from lumastyle.checkpoints import (
     restore_random_state,
 )
 from lumastyle.color import lab_distance, lab_to_rgb, rgb_to_lab
-from lumastyle.context import ContextWindow
+from lumastyle.context import PHOTO_CHANNELS, ContextWindow
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead
 from lumastyle.inference import TILE_PIXELS, Precision, resolve_precision, stylize_tensor
@@ -431,6 +431,8 @@ class LumaStyle(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()  # never write weights trained on a NaN
         checkpoint["lumastyle"] = extra_state(self.trained_long_side)
+        if self.color_options.photo:
+            checkpoint["lumastyle"]["photo_channels"] = PHOTO_CHANNELS
         # frozen bundled conv1-conv5 are referred to, not stored (lumastyle.checkpoints)
         backbones = {f"{name}.": m for name, m in self.named_modules() if isinstance(m, DilatedVGG16)}
         leave_out_bundled(checkpoint, backbones)
@@ -441,6 +443,8 @@ class LumaStyle(L.LightningModule):
         trainer = self._trainer
         restore_bundled(checkpoint, trainer.ckpt_path if trainer is not None else None)
         extra = checkpoint.get("lumastyle", {})
+        if self.color_options.photo:
+            _check_photo_channels(extra, trainer.ckpt_path if trainer is not None else "the checkpoint")
         self.trained_long_side = extra.get("trained_long_side")
         if trainer is not None and trainer.state.fn == "fit":
             # resuming: nothing draws random numbers between here and the next epoch's first shuffle
@@ -454,7 +458,10 @@ class LumaStyle(L.LightningModule):
 
         A path that is not such a checkpoint raises a one-line :class:`LumastyleError`.
         """
-        saved = check_checkpoint(path).get("hyper_parameters", {})
+        checkpoint = check_checkpoint(path)
+        saved = checkpoint.get("hyper_parameters", {})
+        if isinstance(saved.get("color_context"), dict) and saved["color_context"].get("photo"):
+            _check_photo_channels(checkpoint.get("lumastyle", {}), path)
         # the weights come from the checkpoint: build the backbone without loading any
         if isinstance(saved.get("backbone"), dict):
             no_weights: dict[str, Any] = {"backbone": {**saved["backbone"], "weights": None}}
@@ -462,6 +469,18 @@ class LumaStyle(L.LightningModule):
             no_weights = {"backbone_weights": None}
         model = cls.load_from_checkpoint(Path(path), map_location=map_location, weights_only=True, **no_weights)
         return model.eval()
+
+
+def _check_photo_channels(extra: dict[str, Any], path: object) -> None:
+    """Refuse, in one line, a checkpoint with photo-level context written when
+    :func:`lumastyle.context.photo_statistics` gave another number of statistics (12 before the
+    logarithmic linear-light ones): its weights read other numbers than the network would give them."""
+    written = extra.get("photo_channels", 12)
+    if written != PHOTO_CHANNELS:
+        raise LumastyleError(
+            f"{path}: its model reads {written} photo-level statistics (model.color_context.photo) and this "
+            f"lumastyle gives {PHOTO_CHANNELS}; train it again with this version (its config.yaml is beside it)"
+        )
 
 
 def _plain_hparams(hparams: Any) -> None:

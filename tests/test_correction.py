@@ -258,3 +258,9 @@ def test_a_short_training_run_fits_the_correction_and_stylize_applies_it(tmp_pat
         gains = correction.log_gains(photo_statistics(normalize_lab(rgb_to_lab(read_image(photo)[0][None]))))
     assert gains.abs().max() > 1e-3
     assert (written - expected).abs().max() <= 1 / 255 + 1e-6
+    # a checkpoint written before the logarithmic statistics (12 of them) is refused in one line
+    old = torch.load(last, weights_only=False)
+    del old["lumastyle"]["photo_channels"]
+    torch.save(old, tmp_path / "old.ckpt")
+    with pytest.raises(LumastyleError, match=r"old\.ckpt: its model reads 12 photo-level statistics"):
+        LumaStyle.from_checkpoint(tmp_path / "old.ckpt")
