@@ -15,7 +15,9 @@ URLs (``s3://...``), ``..`` that stays inside (``a/../b``), names that merely co
 (``a..b``), text that is not a path (``see ../x``), interpolations (``${trainer.default_root_dir}``,
 resolved after the files are merged), and every value given on the command line (``--data.root
 ../x``: the user's own typing). A file that is not there or not YAML is left to jsonargparse, which
-names it. Split files have the stricter rule of :func:`lumastyle.data.splits.read_split_file`.
+names it. A run's own ``config.yaml`` (beside its ``checkpoints/``, :func:`is_run_config`) records
+command-line values as typed and is not checked. Split files have the stricter rule of
+:func:`lumastyle.data.splits.read_split_file`.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
 def check_config_file(path: str | os.PathLike) -> None:
     """Raise a one-line LumastyleError at the first value of the config file ``path`` that
     :func:`climbs_out` (see the module's contract); a file that cannot be read is not checked."""
+    if is_run_config(Path(path)):
+        return  # lumastyle wrote it: it records what was typed on the command line, '..' and all
     try:
         content = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -76,6 +80,13 @@ def check_config_file(path: str | os.PathLike) -> None:
                 "path in a config is read from the folder lumastyle runs in); write an absolute path "
                 f"if you mean it, or give it on the command line{option}"
             )
+
+
+def is_run_config(path: Path) -> bool:
+    """Whether ``path`` is a run's own record of its configuration (``config.yaml``, or ``test-``/
+    ``predict-config.yaml``, beside the run's ``checkpoints/``), written by lumastyle from what was
+    given, command-line values included: given back as ``--config`` it is not checked."""
+    return path.name.endswith("config.yaml") and (path.parent / "checkpoints").is_dir()
 
 
 def check_config_files(paths: Sequence[str | os.PathLike]) -> None:

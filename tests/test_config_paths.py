@@ -73,6 +73,20 @@ def test_absolute_paths_in_a_config_and_dots_on_the_command_line_pass(workdir, c
     assert "root: ../../x" in printed and "default_root_dir: ../r" in printed
 
 
+def test_a_runs_own_config_records_command_line_dots_and_is_read_back(workdir, capsys):
+    """A run's config.yaml (beside its checkpoints/) holds '--data.root ../x' as typed; given back as
+    --config it is read, while the same file elsewhere is refused."""
+    run = workdir / "runs" / "x" / "version_0"
+    (run / "checkpoints").mkdir(parents=True)
+    text = "data:\n  class_path: PairDataModule\n  init_args:\n    root: ../photos\n"
+    (run / "config.yaml").write_text(text)
+    (workdir / "tmp" / "config.yaml").write_text(text)
+    printed = _printed_config(["fit", "--config", str(REPO / "styles" / "pairs.yaml"), "--config", str(run / "config.yaml")], capsys)
+    assert "root: ../photos" in printed
+    err = _error(["fit", "--config", str(REPO / "styles" / "pairs.yaml"), "--config", "tmp/config.yaml"], capsys)
+    assert "tmp/config.yaml: data.init_args.root '../photos' reaches outside" in err
+
+
 @pytest.mark.parametrize(
     ("value", "climbs"),
     [
