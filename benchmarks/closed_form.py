@@ -92,9 +92,7 @@ def main() -> None:
             colour = ColorContextOptions(linear=bool(options), **options)
             model = LumaStyle(context=ContextOptions(scales=(), long_side=args.long_side if options else None),
                               color_context=colour, closed_form_start=True)  # fmt: skip
-            if options.get("correction"):
-                model.network.fit_correction(dm.correction_pairs())
-            model.network.start_from_closed_form(photos["train"], photos["val"])
+            model.network.start_from_closed_form(photos["train"], photos["val"], correction_pairs=dm.correction_pairs())
             with torch.no_grad():
                 errors.append(mean_distance(photos["test"], model_predictor(model)))
         oracle = per_photo_oracle(photos["test"])

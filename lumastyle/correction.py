@@ -15,6 +15,8 @@ SIGGRAPH 2018) predicts such global filters' parameters from the photo, as here.
 Contract:
 - :meth:`PhotoCorrection.log_gains`: statistics (B, PHOTO_CHANNELS) -> log gains (B, 3); zero (the
   identity) until trained or fitted, so a model starts as the one without it.
+- :func:`relight`: the same on sRGB (what a look's relit training copies are decoded with,
+  :class:`lumastyle.data.datasets.Relit`).
 - :func:`apply_gains`: Lab (B, 3, H, W) and log gains (B, 3, 1, 1) or any shape that broadcasts
   (a map of constant gains, as sampled context is) -> Lab of the corrected photo; linear light above 1
   is clipped, as a camera's is. Plain torch (exportable), float32 at least.
@@ -45,13 +47,18 @@ from lumastyle.context import LOG_LIGHT_CHANNELS, PHOTO_CHANNELS
 MAX_LOG_GAIN = 2.0
 
 
+def relight(rgb: Tensor, log_gains: Tensor) -> Tensor:
+    """sRGB (*, 3, H, W) -> sRGB with linear R, G, B multiplied by ``exp(log_gains)`` (broadcast),
+    clipped to [0, 1] in linear light (a brightened highlight goes white), float32 at least."""
+    dtype = torch.promote_types(rgb.dtype, torch.float32)
+    linear = rgb_to_linear_rgb(rgb.to(dtype))
+    return linear_rgb_to_rgb((linear * log_gains.to(dtype).exp()).clamp(0, 1))
+
+
 def apply_gains(lab: Tensor, log_gains: Tensor) -> Tensor:
-    """Lab (B, 3, H, W) -> Lab after multiplying linear R, G, B by ``exp(log_gains)`` (broadcast to
-    (B, 3, H, W)), clipped to [0, 1] in linear light."""
-    dtype = torch.promote_types(lab.dtype, torch.float32)
-    linear = rgb_to_linear_rgb(lab_to_rgb(lab.to(dtype)))
-    corrected = (linear * log_gains.to(dtype).exp()).clamp(0, 1)
-    return rgb_to_lab(linear_rgb_to_rgb(corrected))
+    """Lab (B, 3, H, W) -> Lab after :func:`relight` (log gains (B, 3, 1, 1) or any shape that
+    broadcasts to (B, 3, H, W))."""
+    return rgb_to_lab(relight(lab_to_rgb(lab.to(torch.promote_types(lab.dtype, torch.float32))), log_gains))
 
 
 class PhotoCorrection(nn.Module):

@@ -43,7 +43,7 @@ from lumastyle.checkpoints import (
     restore_random_state,
 )
 from lumastyle.color import lab_distance, lab_to_rgb, rgb_to_lab
-from lumastyle.context import PHOTO_CHANNELS, ContextWindow
+from lumastyle.context import ContextWindow
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead
 from lumastyle.inference import TILE_PIXELS, Precision, resolve_precision, stylize_tensor
@@ -396,10 +396,15 @@ class LumaStyle(L.LightningModule):
             raise LumastyleError(
                 "model.closed_form_start needs a lumastyle DataModule (it reads the training photos)"
             )
-        if self.network.correction is not None:
-            self.network.fit_correction(data.correction_pairs())
+        fit = self.network.start_from_closed_form(
+            data.training_pairs(), data.validation_pairs(), correction_pairs=data.correction_pairs()
+        )
+        correction = self.network.correction
+        if correction is not None:
+            if self.trainer.world_size > 1:  # the same fit on every process; made certain with one exchange
+                state = self.trainer.strategy.broadcast(correction.state_dict(), src=0)
+                correction.load_state_dict(state)
             rank_zero_info("closed-form start: each photo's white balance and exposure gains fitted on the training photos")
-        fit = self.network.start_from_closed_form(data.training_pairs(), data.validation_pairs())
         if fit.errors:
             photo = f", photo-level ridge {fit.photo_ridge:g}" if self.color_options.photo else ""
             rank_zero_info(
@@ -431,8 +436,6 @@ class LumaStyle(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite()  # never write weights trained on a NaN
         checkpoint["lumastyle"] = extra_state(self.trained_long_side)
-        if self.color_options.photo:
-            checkpoint["lumastyle"]["photo_channels"] = PHOTO_CHANNELS
         # frozen bundled conv1-conv5 are referred to, not stored (lumastyle.checkpoints)
         backbones = {f"{name}.": m for name, m in self.named_modules() if isinstance(m, DilatedVGG16)}
         leave_out_bundled(checkpoint, backbones)
@@ -442,9 +445,8 @@ class LumaStyle(L.LightningModule):
         # weights go back in first
         trainer = self._trainer
         restore_bundled(checkpoint, trainer.ckpt_path if trainer is not None else None)
+        _check_fits(checkpoint["state_dict"], self.state_dict(), trainer.ckpt_path if trainer is not None else None)
         extra = checkpoint.get("lumastyle", {})
-        if self.color_options.photo:
-            _check_photo_channels(extra, trainer.ckpt_path if trainer is not None else "the checkpoint")
         self.trained_long_side = extra.get("trained_long_side")
         if trainer is not None and trainer.state.fn == "fit":
             # resuming: nothing draws random numbers between here and the next epoch's first shuffle
@@ -458,28 +460,43 @@ class LumaStyle(L.LightningModule):
 
         A path that is not such a checkpoint raises a one-line :class:`LumastyleError`.
         """
-        checkpoint = check_checkpoint(path)
-        saved = checkpoint.get("hyper_parameters", {})
-        if isinstance(saved.get("color_context"), dict) and saved["color_context"].get("photo"):
-            _check_photo_channels(checkpoint.get("lumastyle", {}), path)
+        saved = check_checkpoint(path).get("hyper_parameters", {})
         # the weights come from the checkpoint: build the backbone without loading any
         if isinstance(saved.get("backbone"), dict):
             no_weights: dict[str, Any] = {"backbone": {**saved["backbone"], "weights": None}}
         else:  # written before the option blocks
             no_weights = {"backbone_weights": None}
-        model = cls.load_from_checkpoint(Path(path), map_location=map_location, weights_only=True, **no_weights)
+        try:
+            model = cls.load_from_checkpoint(Path(path), map_location=map_location, weights_only=True, **no_weights)
+        except CheckpointMismatch as mismatch:
+            raise LumastyleError(f"{path}: {mismatch}") from None
         return model.eval()
 
 
-def _check_photo_channels(extra: dict[str, Any], path: object) -> None:
-    """Refuse, in one line, a checkpoint with photo-level context written when
-    :func:`lumastyle.context.photo_statistics` gave another number of statistics (12 before the
-    logarithmic linear-light ones): its weights read other numbers than the network would give them."""
-    written = extra.get("photo_channels", 12)
-    if written != PHOTO_CHANNELS:
-        raise LumastyleError(
-            f"{path}: its model reads {written} photo-level statistics (model.color_context.photo) and this "
-            f"lumastyle gives {PHOTO_CHANNELS}; train it again with this version (its config.yaml is beside it)"
+class CheckpointMismatch(LumastyleError):
+    """A checkpoint's weights do not fit the model its own configuration builds (raised before
+    Lightning's loading would, with a traceback)."""
+
+
+def _check_fits(saved: dict[str, Any], built: dict[str, Tensor], path: object | None) -> None:
+    """Raise :class:`CheckpointMismatch` in one line when the saved state dict's keys or shapes differ
+    from the model's: a checkpoint with photo-level context written when
+    :func:`lumastyle.context.photo_statistics` gave 12 numbers (now 22), or a run resumed with a
+    config that changes the model (``configs/photo-correction.yaml`` added, say)."""
+    problem = ""
+    for key, tensor in built.items():
+        if key not in saved:
+            problem = f"{key} is not in it"
+        elif tuple(saved[key].shape) != tuple(tensor.shape):
+            problem = f"{key} is {tuple(saved[key].shape)} there and {tuple(tensor.shape)} here"
+        if problem:
+            break
+    if problem:
+        where = f"{path}: " if path is not None else ""
+        raise CheckpointMismatch(
+            f"{where}its weights do not fit the model its configuration builds in this lumastyle ({problem}: "
+            "written by a lumastyle whose photo-level context had 12 statistics, or resumed with a config "
+            "that changes the model); train it again, or resume with the config it was trained with"
         )
 
 

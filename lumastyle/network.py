@@ -156,6 +156,11 @@ class StyleNetwork(nn.Module):
             )
         self.correction = PhotoCorrection() if photo_correction else None
         self.head = build_head(head, context_channels, len(scales), low_channels, low_level_linear)
+        if photo_correction and not isinstance(self.head, ColorMapHead):
+            raise LumastyleError(
+                f"model.color_context.correction is fitted beside a colour map on the head's basis; "
+                f"{type(self.head).__name__} has none (use a lumastyle.heads.ColorMapHead such as QuadraticHead)"
+            )
 
     def encode_context(self, context_rgb: Tensor, photo: Tensor | None = None) -> list[ContextMap]:
         """sRGB (B, 3, h, w) -> per scale, the head's encoding of the backbone map (at 1/8 resolution),
@@ -185,7 +190,9 @@ class StyleNetwork(nn.Module):
         if self.correction is None or index != self.num_scales:
             return encoded
         statistics = features[:, -PHOTO_CHANNELS:, 0, 0]  # the same at every cell
-        gains = self.correction.log_gains(statistics).to(encoded.dtype)
+        with torch.autocast(statistics.device.type, enabled=False):  # float32 gains under bf16 context
+            gains = self.correction.log_gains(statistics.float())
+        encoded = encoded.float()  # the gains are not rounded to the context's precision
         return torch.cat([encoded, gains[..., None, None].expand(-1, -1, *encoded.shape[-2:])], dim=-3)
 
     def _split_gains(self, context: Sequence[Tensor]) -> tuple[Tensor | None, list[Tensor]]:
@@ -301,18 +308,23 @@ class StyleNetwork(nn.Module):
         pairs: Iterable[tuple[Tensor, Tensor]],
         validation: Iterable[tuple[Tensor, Tensor]] = (),
         ridges: Sequence[float] = CLOSED_FORM_RIDGES,
+        correction_pairs: Iterable[tuple[Tensor, Tensor]] | None = None,
     ) -> ClosedForm:
         """Fit the least-squares colour map on the head's basis to the (input, target) sRGB pairs (whole
         photos (3, H, W)) and start the head from it (:func:`lumastyle.fitting.fit_closed_form`): a
         global map, or with a ``low_level_linear`` head one also linear in the low-level context, its
-        ridge chosen on the ``validation`` pairs. Every process reads the same photos and gets the
-        same map, so no exchange is needed."""
+        ridge chosen on the ``validation`` pairs. With a :attr:`correction`, it is fitted first
+        (:meth:`fit_correction`, on ``correction_pairs``, default ``pairs``: give ``pairs`` as a list
+        then) and the map is fitted to the corrected photos. Every process reads the same photos and
+        gets the same map, so no exchange is needed."""
         head = self.head
         if not isinstance(head, ColorMapHead):
             raise LumastyleError(
                 f"model.closed_form_start needs a head with a colour basis (a lumastyle.heads.ColorMapHead such "
                 f"as QuadraticHead or AffineHead); {type(head).__name__} has none"
             )
+        if self.correction is not None:
+            self.fit_correction(pairs if correction_pairs is None else correction_pairs)
         held_out = [self.closed_form_terms(a, b) for a, b in validation] if head.low_level_linear else []
         try:
             fit = fit_closed_form(

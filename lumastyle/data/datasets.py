@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, overload
 
 import torch
-from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from lumastyle.cache import ContextCache, entry_of
 from lumastyle.color import normalize_lab, rgb_to_lab
 from lumastyle.context import photo_statistics
+from lumastyle.correction import relight
 from lumastyle.geometry import fit_long_side, image_hw, resize
 from lumastyle.io import read_image
 
@@ -53,13 +53,14 @@ class Relit:
     clipped (a brightened highlight goes white). What :class:`~lumastyle.data.actions.LookDataModule`'s
     ``variants`` give a training photo: the same scene as another photo of a catalogue would come, lit
     or metered otherwise, so a per-photo correction (:mod:`lumastyle.correction`) sees many more
-    exposures and casts than the training photos hold. Its ``repr`` names it in the context cache's key."""
+    exposures and casts than the training photos hold (only its fit reads them: they never reach the
+    context cache)."""
 
     gains: tuple[float, float, float]
 
     def __call__(self, rgb: Tensor) -> Tensor:
-        gains = torch.tensor(self.gains, dtype=rgb.dtype).view(3, *([1] * (rgb.ndim - 1)))
-        return linear_rgb_to_rgb((rgb_to_linear_rgb(rgb) * gains).clamp(0, 1))
+        log_gains = torch.tensor(self.gains, dtype=torch.float64).log().view(3, *([1] * (rgb.ndim - 1)))
+        return relight(rgb, log_gains).to(rgb.dtype)
 
 
 @dataclass(frozen=True)
