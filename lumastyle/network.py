@@ -273,8 +273,10 @@ class StyleNetwork(nn.Module):
         context = self.low_level_at_pixels(rgb) if local else None
         lab = rgb_to_lab(rgb)
         if self.correction is not None:  # the map applies to the corrected colours
-            with torch.no_grad():
-                statistics = photo_statistics(normalize_lab(lab[None])).to(self.correction.center.device)
+            with torch.no_grad():  # the statistics are the colour context's last channels, when it is here
+                own = context[-PHOTO_CHANNELS:, 0, 0][None] if context is not None else None
+                statistics = photo_statistics(normalize_lab(lab[None])) if own is None else own
+                statistics = statistics.to(self.correction.center.device)
                 gains = self.correction.log_gains(statistics)
             lab = apply_gains(lab[None], gains[..., None, None].to(lab))[0]
         return normalize_lab(lab), normalize_lab(rgb_to_lab(target)), context
