@@ -191,8 +191,12 @@ PHOTO_PERCENTILES = (0.01, 0.5, 0.99)
 #: the range of the other statistics.
 LOG_LIGHT_CHANNELS = 3 + 1 + len(PHOTO_PERCENTILES) + 3
 #: Channels :func:`photo_statistics` gives: mean L, a, b; L at each of :data:`PHOTO_PERCENTILES`; the
-#: sRGB channels' means and their 99th percentiles; then the :data:`LOG_LIGHT_CHANNELS`.
-PHOTO_CHANNELS = 3 + len(PHOTO_PERCENTILES) + 3 + 3 + LOG_LIGHT_CHANNELS
+#: sRGB channels' means, their 99th and their 1st percentiles, the darkest channel's 1st percentile and
+#: the brightest channel's 99th; then the :data:`LOG_LIGHT_CHANNELS`.
+PHOTO_CHANNELS = 3 + len(PHOTO_PERCENTILES) + 3 + 3 + 3 + 2 + LOG_LIGHT_CHANNELS
+#: Where :func:`photo_statistics` holds the levels' statistics (mapped to [-1, 1]): the sRGB channels'
+#: 99th percentiles (3), their 1st percentiles (3), the darkest channel's 1st and the brightest's 99th.
+LEVEL_STATISTICS = slice(3 + len(PHOTO_PERCENTILES) + 3, 3 + len(PHOTO_PERCENTILES) + 3 + 3 + 3 + 2)
 #: Linear light below this counts as this in the logarithms (a black photo's logs stay finite).
 LOG_LIGHT_FLOOR = 1e-4
 
@@ -212,9 +216,10 @@ def photo_statistics(lab_n: Tensor) -> Tensor:
 
     The photo's mean Lab (its colour cast and brightness, what grey-world white balance and
     mean-based exposure read), its lightness at the 1st, 50th and 99th percentiles (black point,
-    median and white point: what auto exposure and auto levels read), and its sRGB channels' means and
-    99th percentiles (white patch and per-channel levels), the last two mapped to [-1, 1] like the
-    normalised Lab; then the same kinds of numbers in linear light, as logarithms
+    median and white point: what auto exposure and auto levels read), its sRGB channels' means, 99th
+    and 1st percentiles (white patch and per-channel levels), and the 1st percentile of each pixel's
+    darkest channel and the 99th of its brightest (the black and white points of a contrast stretch
+    that keeps colour), the sRGB ones mapped to [-1, 1] like the normalised Lab; then the same kinds of numbers in linear light, as logarithms
     (:data:`LOG_LIGHT_CHANNELS`), where exposure and white balance are sums. Each is a few pixels' worth
     of a statistic the image-adaptive LUT papers' weight predictors and HDRNet's global path learn from a
     thumbnail; what each group is worth is measured in benchmarks/README.md ("Per-photo edits"). They do
@@ -238,7 +243,9 @@ def photo_statistics(lab_n: Tensor) -> Tensor:
         flat.mean(dim=-1),
         _percentiles(flat[..., :1, :], PHOTO_PERCENTILES)[..., 0, :],
         rgb.mean(dim=-1),
-        _percentiles(rgb, (0.99,))[..., 0],
+        _percentiles(rgb, (0.99, 0.01)).transpose(-1, -2).flatten(-2),
+        _percentiles(rgb.amin(dim=-2, keepdim=True), (0.01,))[..., 0],
+        _percentiles(rgb.amax(dim=-2, keepdim=True), (0.99,))[..., 0],
         1 + torch.cat(light, dim=-1).clamp_min(LOG_LIGHT_FLOOR).log() / (-0.5 * math.log(LOG_LIGHT_FLOOR)),
     ]
     return torch.cat(parts, dim=-1).float()

@@ -1,28 +1,36 @@
-"""Per-photo white balance and exposure before the look: the correction a photographer sets photo by
-photo, predicted from what the whole photo looks like.
+"""Per-photo white balance, exposure and levels before the look: the correction a photographer sets
+photo by photo, predicted from what the whole photo looks like.
 
 A catalogue's before/after pairs (and MIT-Adobe FiveK's) are a per-photo correction (exposure, white
-balance) followed by a consistent look. The correction is a gain per channel in linear light, and what
-sets it is the photo's own light: grey-world white balance divides by the channel means, auto exposure
-by the median luminance. In logarithms both are sums, so :class:`PhotoCorrection` predicts each
-photo's three log gains from the logarithmic statistics of :func:`lumastyle.context.photo_statistics`
-(:data:`~lumastyle.context.LOG_LIGHT_CHANNELS`: channel means, luminance mean and percentiles, channel
-white points) with a small MLP (one tanh layer: a clamp such as "at most one stop" is a bend a linear
-map cannot make), and applies them to every pixel before the head's colour map. The image-adaptive
-LUT papers' weight predictors and HDRNet's global path play this part there; "Exposure" (Hu et al.,
+balance, black and white points) followed by a consistent look. White balance and exposure are a gain
+per channel in linear light, and what sets them is the photo's own light: grey-world white balance
+divides by the channel means, auto exposure by the median luminance. In logarithms both are sums, so
+:class:`PhotoCorrection` predicts each photo's three log gains from the logarithmic statistics of
+:func:`lumastyle.context.photo_statistics` (:data:`~lumastyle.context.LOG_LIGHT_CHANNELS`) with a small
+MLP (one tanh layer: a clamp such as "at most one stop" is a bend a linear map cannot make). Levels (a
+black and a white point per channel in the sRGB values, as Photoshop's and Lightroom's are set) stretch
+a photo's contrast, and what sets them is where its darkest and brightest pixels lie: each black point
+is a learned mix of the photo's own dark percentiles (its channel's 1st, the darkest channel's 1st, a
+constant), each white point of its bright ones, taken after the gains (a percentile of a channel moves
+with that channel's gain). The mix is 18 numbers for all photos, so 15 training scenes fit it without
+learning the scenes (an MLP predicting the points from the statistics did: benchmarks/README.md, "Per-photo
+edits"). Everything is applied to every pixel before the head's colour map. The image-adaptive LUT
+papers' weight predictors and HDRNet's global path play this part there; "Exposure" (Hu et al.,
 SIGGRAPH 2018) predicts such global filters' parameters from the photo, as here.
 
 Contract:
-- :meth:`PhotoCorrection.log_gains`: statistics (B, PHOTO_CHANNELS) -> log gains (B, 3); zero (the
-  identity) until trained or fitted, so a model starts as the one without it.
-- :func:`relight`: the same on sRGB (what a look's relit training copies are decoded with,
-  :class:`lumastyle.data.datasets.Relit`).
-- :func:`apply_gains`: Lab (B, 3, H, W) and log gains (B, 3, 1, 1) or any shape that broadcasts
-  (a map of constant gains, as sampled context is) -> Lab of the corrected photo; linear light above 1
-  is clipped, as a camera's is. Plain torch (exportable), float32 at least.
+- :meth:`PhotoCorrection.predict`: statistics (B, PHOTO_CHANNELS) -> parameters (B,
+  CORRECTION_PARAMETERS); zero (the identity) until trained or fitted, so a model starts as the one
+  without it.
+- :func:`correct`: sRGB (*, 3, H, W) and parameters (*, CORRECTION_PARAMETERS, 1, 1), or any shape that
+  broadcasts (a map of constant parameters, as sampled context is) -> the corrected sRGB: linear R, G,
+  B times the gains, clipped to [0, 1] (as a camera's light is), then each channel mapped from
+  [black, white] to [0, 1] and clipped. Plain torch (exportable), float32 at least.
+- :func:`apply_correction`: the same on Lab; :func:`relight`: the gains alone, on sRGB (what a look's
+  relit training copies are decoded with, :class:`lumastyle.data.datasets.Relit`).
 - :func:`fit_photo_correction`: the correction and one global colour map on the head's basis, fitted
   together by gradient descent on whole training photos (the image-adaptive part of the closed-form
-  start; a least-squares solve cannot reach a gain inside the basis).
+  start; a least-squares solve cannot reach a gain or a black point inside the basis).
 """
 
 from __future__ import annotations
@@ -41,10 +49,15 @@ from lumastyle.color import (
     normalize_lab,
     rgb_to_lab,
 )
-from lumastyle.context import LOG_LIGHT_CHANNELS, PHOTO_CHANNELS
+from lumastyle.context import LEVEL_STATISTICS, LOG_LIGHT_CHANNELS, PHOTO_CHANNELS
 
 #: Log gains are clamped to this many natural-log units either way (about 3 stops).
 MAX_LOG_GAIN = 2.0
+#: What :meth:`PhotoCorrection.predict` gives a photo: log gains of linear R, G, B; the sRGB value of each
+#: channel's black point; each white point's distance below 1 (all zero: the identity).
+CORRECTION_PARAMETERS = 9
+#: Black points and white points move at most this far from 0 and 1.
+MAX_LEVEL_SHIFT = 0.5
 
 
 def relight(rgb: Tensor, log_gains: Tensor) -> Tensor:
@@ -55,44 +68,72 @@ def relight(rgb: Tensor, log_gains: Tensor) -> Tensor:
     return linear_rgb_to_rgb((linear * log_gains.to(dtype).exp()).clamp(0, 1))
 
 
-def apply_gains(lab: Tensor, log_gains: Tensor) -> Tensor:
-    """Lab (B, 3, H, W) -> Lab after :func:`relight` (log gains (B, 3, 1, 1) or any shape that
-    broadcasts to (B, 3, H, W))."""
-    return rgb_to_lab(relight(lab_to_rgb(lab.to(torch.promote_types(lab.dtype, torch.float32))), log_gains))
+def correct(rgb: Tensor, parameters: Tensor) -> Tensor:
+    """sRGB (*, 3, H, W) -> sRGB corrected by ``parameters`` (*, CORRECTION_PARAMETERS, 1, 1) or any shape
+    that broadcasts: :func:`relight` by the gains, then each channel's [black, white] stretched to [0, 1]
+    and clipped (Levels); float32 at least."""
+    gains, black, white = parameters.split(3, dim=-3)
+    lit = relight(rgb, gains)
+    black = black.to(lit.dtype)
+    span = (1 - white.to(lit.dtype) - black).clamp_min(1 / 16)
+    return ((lit - black) / span).clamp(0, 1)
+
+
+def apply_correction(lab: Tensor, parameters: Tensor) -> Tensor:
+    """Lab (B, 3, H, W) -> Lab after :func:`correct` (parameters (B, CORRECTION_PARAMETERS, 1, 1) or any
+    shape that broadcasts to (B, CORRECTION_PARAMETERS, H, W))."""
+    return rgb_to_lab(correct(lab_to_rgb(lab.to(torch.promote_types(lab.dtype, torch.float32))), parameters))
 
 
 class PhotoCorrection(nn.Module):
-    """Each photo's white balance and exposure gains from its photo-level statistics.
+    """Each photo's white balance and exposure gains and its levels from its photo-level statistics.
 
     Args:
-        hidden: width of the one hidden layer (tanh).
+        hidden: width of the gains' one hidden layer (tanh).
 
-    The statistics are centred and scaled by :attr:`center` and :attr:`scale` (set from the training
-    photos by :func:`fit_photo_correction`, saved with the weights) before the MLP. It does not train
-    with the rest of the network: it is fitted once, before the first epoch.
+    The logarithmic statistics are centred and scaled by :attr:`center` and :attr:`scale` (set from the
+    training photos by :func:`fit_photo_correction`, saved with the weights) before the MLP;
+    :attr:`levels` (2, 3, 3) weighs, for the black and the white points of each channel, the photo's own
+    percentile, the darkest (brightest) channel's and a constant. It does not train with the rest of
+    the network: it is fitted once, before the first epoch.
     """
 
     center: Tensor
     scale: Tensor
+    limit: Tensor
 
     def __init__(self, hidden: int = 16) -> None:
         super().__init__()
         self.register_buffer("center", torch.zeros(LOG_LIGHT_CHANNELS))
         self.register_buffer("scale", torch.ones(LOG_LIGHT_CHANNELS))
+        self.register_buffer("limit", torch.tensor([MAX_LOG_GAIN] * 3 + [MAX_LEVEL_SHIFT] * 6), persistent=False)
         self.mlp = nn.Sequential(nn.Linear(LOG_LIGHT_CHANNELS, hidden), nn.Tanh(), nn.Linear(hidden, 3))
         last = self.mlp[-1]
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
+        self.levels = nn.Parameter(torch.zeros(2, 3, 3))
         # fitted once, before training, on the training photos and their relit copies
         # (fit_photo_correction); trained further on a few photos' crops it would learn them
         self.requires_grad_(False)
 
-    def log_gains(self, statistics: Tensor) -> Tensor:
-        """(B, PHOTO_CHANNELS) photo-level statistics -> (B, 3) log gains of linear R, G, B."""
-        light = full_precision(statistics)[..., PHOTO_CHANNELS - LOG_LIGHT_CHANNELS :]
-        x = (light - self.center) / self.scale
-        return self.mlp(x.to(self.center.dtype)).clamp(-MAX_LOG_GAIN, MAX_LOG_GAIN)
+    def predict(self, statistics: Tensor) -> Tensor:
+        """(B, PHOTO_CHANNELS) photo-level statistics -> (B, CORRECTION_PARAMETERS) (:func:`correct`)."""
+        statistics = full_precision(statistics).to(self.center.dtype)
+        light = statistics[..., PHOTO_CHANNELS - LOG_LIGHT_CHANNELS :]
+        log_gains = self.mlp((light - self.center) / self.scale).clamp(-MAX_LOG_GAIN, MAX_LOG_GAIN)
+        srgb = (statistics[..., LEVEL_STATISTICS] + 1) / 2  # back from [-1, 1]
+        gained = relight(srgb[..., :6].reshape(-1, 2, 3, 1, 1), log_gains[:, None, :, None, None])[..., 0, 0]
+        white, black = gained.unbind(-2)
+        # the darkest (brightest) channel's percentile after the gains: each channel's gain tried on it
+        darkest = relight(srgb[..., 6:7, None, None].expand(-1, 3, 1, 1), log_gains[..., None, None])
+        brightest = relight(srgb[..., 7:8, None, None].expand(-1, 3, 1, 1), log_gains[..., None, None])
+        one = torch.ones_like(black)
+        blacks = torch.stack([black, darkest.amin(dim=-3)[..., 0].expand_as(black), one], dim=-1)
+        whites = torch.stack([1 - white, 1 - brightest.amax(dim=-3)[..., 0].expand_as(white), one], dim=-1)
+        points = torch.cat([(self.levels[0] * blacks).sum(-1), (self.levels[1] * whites).sum(-1)], dim=-1)
+        parameters = torch.cat([log_gains, points], dim=-1)
+        return torch.maximum(torch.minimum(parameters, self.limit), -self.limit)
 
     def standardize(self, statistics: Tensor) -> None:
         """Centre and scale the MLP's inputs on these (N, PHOTO_CHANNELS) statistics of training photos."""
@@ -143,11 +184,11 @@ def fit_photo_correction(
             loss = torch.zeros((), dtype=torch.float64, device=device)
             for i in chosen:
                 source, target, s = photos[i]
-                gains = correction.log_gains(s[None])[..., None, None]
-                corrected = normalize_lab(apply_gains(denormalize_lab(source[None]), gains)).double()
+                parameters = correction.predict(s[None])[..., None, None]
+                corrected = normalize_lab(apply_correction(denormalize_lab(source[None]), parameters)).double()
                 out = apply_color_transform(colour.reshape(-1, 1, 1), basis(corrected))
                 loss = loss + (out - target[None].double()).square().sum(dim=-3).add(1e-12).sqrt().mean()
-            loss = loss / len(chosen) + weight_decay * sum(p.square().sum() for p in params if p.ndim > 1)
+            loss = loss / len(chosen) + weight_decay * sum(p.square().sum() for p in correction.mlp.parameters() if p.ndim > 1)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -404,7 +404,7 @@ class LumaStyle(L.LightningModule):
             if self.trainer.world_size > 1:  # the same fit on every process; made certain with one exchange
                 state = self.trainer.strategy.broadcast(correction.state_dict(), src=0)
                 correction.load_state_dict(state)
-            rank_zero_info("closed-form start: each photo's white balance and exposure gains fitted on the training photos")
+            rank_zero_info("closed-form start: each photo's white balance, exposure and levels fitted on the training photos")
         if fit.errors:
             photo = f", photo-level ridge {fit.photo_ridge:g}" if self.color_options.photo else ""
             rank_zero_info(
@@ -481,7 +481,8 @@ class CheckpointMismatch(LumastyleError):
 def _check_fits(saved: dict[str, Any], built: dict[str, Tensor], path: object | None) -> None:
     """Raise :class:`CheckpointMismatch` in one line when the saved state dict's keys or shapes differ
     from the model's: a checkpoint with photo-level context written when
-    :func:`lumastyle.context.photo_statistics` gave 12 numbers (now 22), or a run resumed with a
+    :func:`lumastyle.context.photo_statistics` gave fewer numbers (12, then 22; now 27), or a
+    correction without levels, or a run resumed with a
     config that changes the model (``configs/photo-correction.yaml`` added, say)."""
     problem = ""
     for key, tensor in built.items():
@@ -495,7 +496,7 @@ def _check_fits(saved: dict[str, Any], built: dict[str, Tensor], path: object | 
         where = f"{path}: " if path is not None else ""
         raise CheckpointMismatch(
             f"{where}its weights do not fit the model its configuration builds in this lumastyle ({problem}: "
-            "written by a lumastyle whose photo-level context had 12 statistics, or resumed with a config "
+            "written by a lumastyle whose photo-level context had fewer statistics, or resumed with a config "
             "that changes the model); train it again, or resume with the config it was trained with"
         )
 

@@ -40,7 +40,12 @@ from lumastyle.context import (
     sample_context,
     sample_window,
 )
-from lumastyle.correction import PhotoCorrection, apply_gains, fit_photo_correction
+from lumastyle.correction import (
+    CORRECTION_PARAMETERS,
+    PhotoCorrection,
+    apply_correction,
+    fit_photo_correction,
+)
 from lumastyle.errors import LumastyleError
 from lumastyle.fitting import CLOSED_FORM_RIDGES, ClosedForm, Terms, conv5_scales, fit_closed_form
 from lumastyle.geometry import capped_size, image_hw, resize
@@ -84,10 +89,10 @@ class StyleNetwork(nn.Module):
             (:func:`lumastyle.context.photo_statistics`: what the whole photo looks like, the same at
             every pixel), so with ``low_level_linear`` each photo gets its own colour map (not in the
             paper; the image-adaptive LUT papers' and HDRNet's global path).
-        photo_correction: each photo's white balance and exposure gains, predicted from its
-            photo-level statistics (:class:`~lumastyle.correction.PhotoCorrection`), are applied to
-            its colours before the head (needs ``photo_context``). The gains travel as three constant
-            channels after the head's encoding of the low-level map, so every path that samples the
+        photo_correction: each photo's white balance and exposure gains and its levels, predicted from
+            its photo-level statistics (:class:`~lumastyle.correction.PhotoCorrection`), are applied to
+            its colours before the head (needs ``photo_context``). They travel as CORRECTION_PARAMETERS
+            constant channels after the head's encoding of the low-level map, so every path that samples the
             context (training windows, ``stylize``'s exact and sliced paths, LUT baking, export)
             applies them.
     """
@@ -151,7 +156,7 @@ class StyleNetwork(nn.Module):
             )
         if photo_correction and not photo_context:
             raise LumastyleError(
-                "model.color_context.correction predicts each photo's gains from its photo-level statistics: "
+                "model.color_context.correction predicts each photo's correction from its photo-level statistics: "
                 "set model.color_context.photo true too"
             )
         self.correction = PhotoCorrection() if photo_correction else None
@@ -184,51 +189,51 @@ class StyleNetwork(nn.Module):
         return [m._replace(features=self._encode(i, m.features)) for i, m in enumerate(maps)]
 
     def _encode(self, index: int, features: Tensor) -> Tensor:
-        """The head's encoding of map ``index``; the low-level map's is followed by the photo's log gains
-        (3 constant channels) when there is a :attr:`correction`."""
+        """The head's encoding of map ``index``; the low-level map's is followed by the photo's correction
+        (CORRECTION_PARAMETERS constant channels) when there is a :attr:`correction`."""
         encoded = self.head.encode_context(index, features)
         if self.correction is None or index != self.num_scales:
             return encoded
         statistics = features[:, -PHOTO_CHANNELS:, 0, 0]  # the same at every cell
-        with torch.autocast(statistics.device.type, enabled=False):  # float32 gains under bf16 context
-            gains = self.correction.log_gains(statistics.float())
-        encoded = encoded.float()  # the gains are not rounded to the context's precision
-        return torch.cat([encoded, gains[..., None, None].expand(-1, -1, *encoded.shape[-2:])], dim=-3)
+        with torch.autocast(statistics.device.type, enabled=False):  # float32 under a bf16 context
+            parameters = self.correction.predict(statistics.float())
+        encoded = encoded.float()  # the parameters are not rounded to the context's precision
+        return torch.cat([encoded, parameters[..., None, None].expand(-1, -1, *encoded.shape[-2:])], dim=-3)
 
-    def _split_gains(self, context: Sequence[Tensor]) -> tuple[Tensor | None, list[Tensor]]:
-        """The sampled context -> (the photo's log gains (B, 3, h, W), or None without a
-        :attr:`correction`; the context the head reads, without them)."""
+    def _split_correction(self, context: Sequence[Tensor]) -> tuple[Tensor | None, list[Tensor]]:
+        """The sampled context -> (the photo's correction (B, CORRECTION_PARAMETERS, h, W), or None
+        without a :attr:`correction`; the context the head reads, without it)."""
         context = list(context)
         if self.correction is None:
             return None, context
-        gains = context[-1][:, -3:]
-        context[-1] = context[-1][:, :-3]
-        return gains, context
+        parameters = context[-1][:, -CORRECTION_PARAMETERS:]
+        context[-1] = context[-1][:, :-CORRECTION_PARAMETERS]
+        return parameters, context
 
     def _head(self, lab: Tensor, context: Sequence[Tensor]) -> Tensor:
-        """New Lab for Lab (B, 3, h, W) from its sampled context: the photo's gains applied first."""
-        gains, context = self._split_gains(context)
-        if gains is not None:
-            lab = apply_gains(lab, gains)
+        """New Lab for Lab (B, 3, h, W) from its sampled context: the photo's correction applied first."""
+        parameters, context = self._split_correction(context)
+        if parameters is not None:
+            lab = apply_correction(lab, parameters)
         return denormalize_lab(self.head(normalize_lab(lab), context))
 
     def head_coefficients(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor | None:
         """:meth:`lumastyle.heads.Head.coefficients` for normalised Lab and this network's sampled
-        context, followed by the photo's log gains when there is a :attr:`correction` (constant, so
-        the fast path interpolates them exactly); None when the head cannot be split."""
-        gains, context = self._split_gains(context)
-        if gains is not None:
-            lab_n = normalize_lab(apply_gains(denormalize_lab(lab_n), gains))
+        context, followed by the photo's correction when there is a :attr:`correction` (constant, so
+        the fast path interpolates it exactly); None when the head cannot be split."""
+        parameters, context = self._split_correction(context)
+        if parameters is not None:
+            lab_n = normalize_lab(apply_correction(denormalize_lab(lab_n), parameters))
         coefficients = self.head.coefficients(lab_n, context)
-        if coefficients is None or gains is None:
+        if coefficients is None or parameters is None:
             return coefficients
-        return torch.cat([coefficients, gains.to(coefficients.dtype)], dim=-3)
+        return torch.cat([coefficients, parameters.to(coefficients.dtype)], dim=-3)
 
     def apply_head_coefficients(self, lab_n: Tensor, coefficients: Tensor) -> Tensor:
         """Normalised Lab and :meth:`head_coefficients` (interpolated) -> transformed normalised Lab."""
         if self.correction is not None:
-            lab_n = normalize_lab(apply_gains(denormalize_lab(lab_n), coefficients[:, -3:]))
-            coefficients = coefficients[:, :-3]
+            lab_n = normalize_lab(apply_correction(denormalize_lab(lab_n), coefficients[:, -CORRECTION_PARAMETERS:]))
+            coefficients = coefficients[:, :-CORRECTION_PARAMETERS]
         return self.head.apply_coefficients(lab_n, coefficients)
 
     def encode_windows(self, windows: Sequence[ContextWindow]) -> list[ContextWindow]:
@@ -277,8 +282,8 @@ class StyleNetwork(nn.Module):
                 own = context[-PHOTO_CHANNELS:, 0, 0][None] if context is not None else None
                 statistics = photo_statistics(normalize_lab(lab[None])) if own is None else own
                 statistics = statistics.to(self.correction.center.device)
-                gains = self.correction.log_gains(statistics)
-            lab = apply_gains(lab[None], gains[..., None, None].to(lab))[0]
+                parameters = self.correction.predict(statistics)
+            lab = apply_correction(lab[None], parameters[..., None, None].to(lab))[0]
         return normalize_lab(lab), normalize_lab(rgb_to_lab(target)), context
 
     def fit_correction(
@@ -412,7 +417,7 @@ class StyleNetwork(nn.Module):
             low = self.low_level
             radii = (*radii, "regions", *low.regions, low.compactness, low.shifts)
         if self.low_level is not None and self.low_level.photo:
-            radii = (*radii, "photo", *PHOTO_PERCENTILES, "log-light/2")
+            radii = (*radii, "photo", *PHOTO_PERCENTILES, "levels/3")
         parts.append(
             f"{scales}|{pad}|{radii}|{torch.__version__.split('+')[0]}|sizes3"
         )  # sizes3: capped sizes round half up (lumastyle.geometry)

@@ -117,11 +117,12 @@ class ColorContextOptions:
         linear: this context also enters the head's colour matrix linearly (heads with a colour basis,
             lumastyle.heads.ColorMapHead), so the closed-form start is the best colour map linear in it.
         photo: photo-level context: statistics of the whole photo (mean Lab, lightness percentiles, the
-            sRGB channels' means and white points, and those in linear light as logarithms;
+            sRGB channels' means, black and white points, and those in linear light as logarithms;
             lumastyle.context.photo_statistics), the same at
             every pixel, so with ``linear`` each photo gets its own colour map (the per-photo
             corrections real catalogues hold: exposure, white balance, levels).
-        correction: each photo's white balance and exposure (gains in linear light) are predicted from
+        correction: each photo's white balance and exposure (gains in linear light) and levels (a black
+            and a white point per channel) are predicted from
             its photo-level statistics and applied before the head's colour map
             (lumastyle.correction.PhotoCorrection; needs ``photo``); the closed-form start fits them first.
     """

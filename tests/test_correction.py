@@ -1,7 +1,8 @@
-"""The per-photo correction (lumastyle.correction): gains in linear light against a reference written
-here, the fit recovering each photo's exposure and white balance on photos it has not seen, every path
-of the network applying the same gains (exact, sliced, LUT, training windows), relit copies of a look's
-training photos, and a short training run through the CLI."""
+"""The per-photo correction (lumastyle.correction): gains in linear light and levels against a
+reference written here, the fit recovering each photo's exposure and white balance, and each photo's
+contrast stretch, on photos it has not seen, every path of the network applying the same correction
+(exact, sliced, LUT, training windows), relit copies of a look's training photos, and a short training
+run through the CLI."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ from lumastyle.color import (
     rgb_to_lab,
 )
 from lumastyle.context import photo_statistics
-from lumastyle.correction import PhotoCorrection, apply_gains, fit_photo_correction
+from lumastyle.correction import (
+    CORRECTION_PARAMETERS,
+    PhotoCorrection,
+    apply_correction,
+    fit_photo_correction,
+)
 from lumastyle.data.actions import LookDataModule
 from lumastyle.data.datasets import Relit
 from lumastyle.errors import LumastyleError
@@ -47,32 +53,48 @@ def relight(rgb: torch.Tensor, gains: tuple[float, float, float]) -> torch.Tenso
     return torch.from_numpy(linear_to_srgb(np.clip(x, 0, 1)))
 
 
-def test_gains_multiply_linear_light_as_the_reference_does():
+def parameters(gains=(1.0, 1.0, 1.0), black=(0.0, 0.0, 0.0), white=(1.0, 1.0, 1.0)) -> torch.Tensor:
+    """Correction parameters (1, CORRECTION_PARAMETERS, 1, 1) from gains and sRGB black and white points."""
+    values = [*np.log(gains), *black, *(1 - np.array(white))]
+    return torch.tensor(values, dtype=torch.float64).view(1, CORRECTION_PARAMETERS, 1, 1)
+
+
+def levels(rgb: torch.Tensor, black: tuple[float, ...], white: tuple[float, ...]) -> torch.Tensor:
+    """The reference Levels: each channel's [black, white] to [0, 1], clipped (numpy)."""
+    b, w = np.array(black).reshape(3, 1, 1), np.array(white).reshape(3, 1, 1)
+    return torch.from_numpy(np.clip((rgb.double().numpy() - b) / (w - b), 0, 1))
+
+
+def test_gains_multiply_linear_light_and_levels_stretch_as_the_reference_does():
     rgb = smooth_photo(12, 16, seed=1).double()
     gains = (1.6, 1.0, 0.7)
     lab = rgb_to_lab(rgb[None])
-    got = lab_to_rgb(apply_gains(lab, torch.tensor(gains).log().view(1, 3, 1, 1)))[0]
+    got = lab_to_rgb(apply_correction(lab, parameters(gains)))[0]
     torch.testing.assert_close(got, relight(rgb, gains), atol=2e-5, rtol=0)
-    # zero log gains change nothing; a batch is its photos one by one
-    torch.testing.assert_close(apply_gains(lab, torch.zeros(1, 3, 1, 1)), lab, atol=1e-6, rtol=0)
+    # levels after the gains
+    black, white = (0.05, 0.1, 0.0), (0.9, 1.0, 0.8)
+    got = lab_to_rgb(apply_correction(lab, parameters(gains, black, white)))[0]
+    torch.testing.assert_close(got, levels(relight(rgb, gains), black, white), atol=2e-5, rtol=0)
+    # zero parameters change nothing; a batch is its photos one by one
+    torch.testing.assert_close(apply_correction(lab, parameters()), lab, atol=1e-6, rtol=0)
     two = torch.stack([rgb, rgb.flip(-1)])
-    both = apply_gains(rgb_to_lab(two), torch.tensor([[0.3, 0.0, -0.2], [0.0, 0.1, 0.0]]).view(2, 3, 1, 1))
-    one = apply_gains(rgb_to_lab(two[1:]), torch.tensor([[0.0, 0.1, 0.0]]).view(1, 3, 1, 1))
+    both = apply_correction(rgb_to_lab(two), torch.cat([parameters((1.3, 1.0, 0.8)), parameters(black=black)]))
+    one = apply_correction(rgb_to_lab(two[1:]), parameters(black=black))
     torch.testing.assert_close(both[1:], one, atol=1e-9, rtol=0)
-    # Relit (what a look's relit training copies are decoded with) is the same operation
+    # Relit (what a look's relit training copies are decoded with) is the gains alone
     torch.testing.assert_close(Relit(gains)(rgb), relight(rgb, gains), atol=1e-9, rtol=0)
 
 
-def test_gains_have_gradients():
-    lab = rgb_to_lab(smooth_photo(5, 6, seed=2).double()[None] * 0.8)
-    gains = torch.tensor([[0.1, -0.2, 0.05]], dtype=torch.float64).view(1, 3, 1, 1).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda g: apply_gains(lab, g), (gains,))
+def test_the_correction_has_gradients():
+    lab = rgb_to_lab(smooth_photo(5, 6, seed=2).double()[None] * 0.8 + 0.1)
+    start = parameters((1.1, 0.8, 1.05), (0.02, 0.03, 0.01), (0.97, 0.99, 0.95)).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda p: apply_correction(lab, p), (start,))
 
 
 def test_a_new_correction_is_the_identity_and_is_not_trained_by_the_optimiser():
     correction = PhotoCorrection()
     stats = photo_statistics(normalize_lab(rgb_to_lab(smooth_photo(10, 10, seed=0)[None])))
-    assert torch.equal(correction.log_gains(stats), torch.zeros(1, 3))
+    assert torch.equal(correction.predict(stats), torch.zeros(1, CORRECTION_PARAMETERS))
     assert not any(p.requires_grad for p in correction.parameters())
 
 
@@ -102,30 +124,66 @@ def test_the_fit_recovers_each_photos_exposure_and_white_balance_on_photos_it_ha
         return out
 
     train, test = pairs(range(20)), pairs(range(100, 106))
-
-    def terms(rgb: torch.Tensor, target: torch.Tensor):
-        return (
-            normalize_lab(rgb_to_lab(rgb)),
-            normalize_lab(rgb_to_lab(target)),
-            photo_statistics(normalize_lab(rgb_to_lab(rgb[None])))[0],
-        )
-
     photos = [terms(*p) for p in train]
     start = fit_color_map((a, b) for a, b, _ in photos)
     correction = PhotoCorrection()
     matrix = fit_photo_correction(correction, photos, quadratic_basis, start, steps=100)
 
-    def error(rgb: torch.Tensor, target: torch.Tensor, gains: torch.Tensor | None, m: torch.Tensor) -> float:
-        lab = rgb_to_lab(rgb[None])
-        if gains is not None:
-            lab = apply_gains(lab, gains[..., None, None])
-        out = denormalize_lab(apply_color_transform(m.reshape(-1, 1, 1), quadratic_basis(normalize_lab(lab))))
-        return float(lab_distance(out, rgb_to_lab(target[None])).mean())
-
     with torch.no_grad():
-        corrected = [error(a, b, correction.log_gains(terms(a, b)[2][None]), matrix) for a, b in test]
+        corrected = [error(a, b, correction, matrix) for a, b in test]
         global_only = [error(a, b, None, start) for a, b in test]
     assert np.mean(corrected) < 0.4 * np.mean(global_only), (corrected, global_only)
+
+
+def terms(rgb: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What fit_photo_correction reads of a pair: normalised Lab of both, the input's statistics."""
+    return (
+        normalize_lab(rgb_to_lab(rgb)),
+        normalize_lab(rgb_to_lab(target)),
+        photo_statistics(normalize_lab(rgb_to_lab(rgb[None])))[0],
+    )
+
+
+def error(rgb: torch.Tensor, target: torch.Tensor, correction: PhotoCorrection | None, m: torch.Tensor) -> float:
+    """Mean Lab distance to ``target`` of the colour map ``m`` applied after the correction (if any)."""
+    lab = rgb_to_lab(rgb[None])
+    if correction is not None:
+        lab = apply_correction(lab, correction.predict(terms(rgb, target)[2][None])[..., None, None])
+    out = denormalize_lab(apply_color_transform(m.reshape(-1, 1, 1), quadratic_basis(normalize_lab(lab))))
+    return float(lab_distance(out, rgb_to_lab(target[None])).mean())
+
+
+def test_the_fit_recovers_each_photos_contrast_stretch_on_photos_it_has_not_seen():
+    """Inputs are scenes faded by their own black and white points (a lifted, hazy black; a dull
+    white, per channel: a cast in the extremes); targets are each scene stretched from its 1st and
+    99th percentiles to [0, 1] (auto levels), then a fixed look. The correction's levels, fitted on 20 photos, undo 6 others' fading; one colour
+    map for all cannot, and neither can the gains alone."""
+    def pairs(seeds: range) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        g = torch.Generator().manual_seed(seeds.start)
+        out = []
+        for s in seeds:
+            photo = smooth_photo(16, 20, seed=s).double()
+            low, high = photo.flatten(1).quantile(torch.tensor([0.01, 0.99], dtype=photo.dtype), dim=1)
+            full = ((photo - low.view(3, 1, 1)) / (high - low).view(3, 1, 1)).clamp(0, 1)  # 1st, 99th to 0, 1
+            black = torch.empty(3, 1, 1, dtype=torch.float64).uniform_(0.0, 0.25, generator=g)
+            white = torch.empty(3, 1, 1, dtype=torch.float64).uniform_(0.7, 1.0, generator=g)
+            out.append(((black + full * (white - black)).float(), full.pow(0.8).float()))
+        return out
+
+    train, test = pairs(range(20)), pairs(range(100, 106))
+    photos = [terms(*p) for p in train]
+    start = fit_color_map((a, b) for a, b, _ in photos)
+    results = {}
+    for name in ("levels", "gains alone"):
+        correction = PhotoCorrection()
+        if name == "gains alone":
+            correction.limit[3:] = 0
+        matrix = fit_photo_correction(correction, photos, quadratic_basis, start, steps=150)
+        with torch.no_grad():
+            results[name] = np.mean([error(a, b, correction, matrix) for a, b in test])
+    global_only = np.mean([error(a, b, None, start) for a, b in test])
+    assert results["levels"] < 0.4 * global_only, (results, global_only)
+    assert results["levels"] < 0.6 * results["gains alone"], (results, global_only)
 
 
 def correction_network(seed: int = 0, scales: tuple[float, ...] = ()) -> StyleNetwork:
@@ -145,6 +203,7 @@ def correction_network(seed: int = 0, scales: tuple[float, ...] = ()) -> StyleNe
     with torch.no_grad():
         for p in net.correction.mlp.parameters():
             p.copy_(torch.randn_like(p) * 0.5)
+        net.correction.levels.copy_(torch.rand_like(net.correction.levels) * 0.2)
     return net
 
 
@@ -156,11 +215,11 @@ def test_the_correction_changes_the_output_by_the_photos_gains():
     with torch.no_grad():
         maps = net.encode_context(rgb)
         out = net.transform(rgb_to_lab(rgb), maps)
-        gains = net.correction.log_gains(photo_statistics(normalize_lab(rgb_to_lab(rgb))))
-        assert gains.abs().min() > 1e-3
-        corrected = apply_gains(rgb_to_lab(rgb), gains[..., None, None])
+        given = net.correction.predict(photo_statistics(normalize_lab(rgb_to_lab(rgb))))
+        assert given.abs().min() > 1e-3  # gains and levels, each its own
+        corrected = apply_correction(rgb_to_lab(rgb), given[..., None, None])
         correction, net.correction = net.correction, None
-        plain_maps = [m._replace(features=m.features[:, :-3]) for m in maps]
+        plain_maps = [m._replace(features=m.features[:, :-CORRECTION_PARAMETERS]) for m in maps]
         expected = net.transform(corrected, plain_maps)
         without = net.transform(rgb_to_lab(rgb), plain_maps)
         net.correction = correction
@@ -181,12 +240,12 @@ def test_the_fast_paths_apply_the_same_gains(scales: tuple[float, ...]):
         correction = net.correction
         assert correction is not None
         with torch.no_grad():
-            last = correction.mlp[-1]
-            saved = [p.clone() for p in last.parameters()]
-            for p in last.parameters():
-                p.zero_()  # the same network with identity gains
+            fitted = [*correction.mlp[-1].parameters(), correction.levels]
+            saved = [p.clone() for p in fitted]
+            for p in fitted:
+                p.zero_()  # the same network with the identity correction
             without = stylize_tensor(net, rgb, context_long_side=48, fast=True, lut_points=33)
-            for p, v in zip(last.parameters(), saved, strict=True):
+            for p, v in zip(fitted, saved, strict=True):
                 p.copy_(v)
     fast_error = lab_distance(rgb_to_lab(fast), rgb_to_lab(exact)).mean()
     without_error = lab_distance(rgb_to_lab(without), rgb_to_lab(exact)).mean()
@@ -266,8 +325,8 @@ def test_a_short_training_run_fits_the_correction_and_stylize_applies_it(tmp_pat
     written = read_image(tmp_path / "out" / "dark.png")[0]
     with torch.no_grad():
         expected = model.stylize(read_image(photo)[0])
-        gains = correction.log_gains(photo_statistics(normalize_lab(rgb_to_lab(read_image(photo)[0][None]))))
-    assert gains.abs().max() > 1e-3
+        given = correction.predict(photo_statistics(normalize_lab(rgb_to_lab(read_image(photo)[0][None]))))
+    assert given.abs().max() > 1e-3
     assert (written - expected).abs().max() <= 1 / 255 + 1e-6
     # a checkpoint written before the logarithmic statistics (12 of them, so 12 fewer inputs to the
     # head's low-level layers) is refused in one line naming it

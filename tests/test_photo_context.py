@@ -29,7 +29,8 @@ def lab_n_of(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def test_statistics_match_numpy_and_scikit_image():
-    """Mean Lab, nearest-rank lightness percentiles, sRGB means and 99th percentiles, per photo of a batch."""
+    """Mean Lab, nearest-rank lightness percentiles, sRGB means, 99th and 1st percentiles, the darkest
+    channel's 1st and the brightest's 99th, the logarithms of linear light, per photo of a batch."""
     torch.manual_seed(0)
     rgb = torch.rand(2, 3, 7, 11, dtype=torch.float64)  # 77 pixels: no percentile rank falls on a half
     lab_n = lab_n_of(rgb)
@@ -46,6 +47,9 @@ def test_statistics_match_numpy_and_scikit_image():
             np.percentile(x[0], [1, 50, 99], method="nearest"),
             srgb.mean(axis=1) * 2 - 1,
             np.percentile(srgb, 99, axis=1, method="nearest") * 2 - 1,
+            np.percentile(srgb, 1, axis=1, method="nearest") * 2 - 1,
+            [np.percentile(srgb.min(axis=0), 1, method="nearest") * 2 - 1],
+            [np.percentile(srgb.max(axis=0), 99, method="nearest") * 2 - 1],
             1 + np.log(np.concatenate([
                 linear.mean(axis=1),
                 [luma.mean()],
