@@ -496,7 +496,8 @@ def _check_fits(saved: dict[str, Any], built: dict[str, Tensor], path: object | 
         where = f"{path}: " if path is not None else ""
         raise CheckpointMismatch(
             f"{where}its weights do not fit the model its configuration builds in this lumastyle ({problem}: "
-            "written by a lumastyle whose photo-level context had fewer statistics, or resumed with a config "
+            "written by an earlier lumastyle, whose photo-level context had fewer statistics or whose correction had "
+            "no levels, or resumed with a config "
             "that changes the model); train it again, or resume with the config it was trained with"
         )
 

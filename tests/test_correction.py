@@ -338,3 +338,9 @@ def test_a_short_training_run_fits_the_correction_and_stylize_applies_it(tmp_pat
     with pytest.raises(LumastyleError, match=r"old\.ckpt: its weights do not fit .* is \(\d+, 12, 1, 1\) there") as info:
         LumaStyle.from_checkpoint(tmp_path / "old.ckpt")
     assert "\n" not in str(info.value)
+    # so is one whose correction had gains alone (before levels)
+    gains_only = torch.load(last, weights_only=False)
+    gains_only["state_dict"].pop("network.correction.levels")
+    torch.save(gains_only, tmp_path / "gains_only.ckpt")
+    with pytest.raises(LumastyleError, match=r"gains_only\.ckpt: .*correction\.levels is not in it.*no levels"):
+        LumaStyle.from_checkpoint(tmp_path / "gains_only.ckpt")
