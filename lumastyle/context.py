@@ -220,8 +220,8 @@ def photo_statistics(lab_n: Tensor) -> Tensor:
     and 1st percentiles (white patch and per-channel levels), and the 1st percentile of each pixel's
     darkest channel and the 99th of its brightest (the black and white points of a contrast stretch
     that keeps colour), the sRGB ones mapped to [-1, 1] like the normalised Lab; then the same kinds
-    of numbers in linear light, as logarithms (:data:`LOG_LIGHT_CHANNELS`), where exposure and white balance are sums. Each is a few pixels' worth
-    of a statistic the image-adaptive LUT papers' weight predictors and HDRNet's global path learn from a
+    of numbers in linear light, as logarithms (:data:`LOG_LIGHT_CHANNELS`), where exposure and white
+    balance are sums. Each is a few pixels' worth of a statistic the image-adaptive LUT papers' weight predictors and HDRNet's global path learn from a
     thumbnail; what each group is worth is measured in benchmarks/README.md ("Per-photo edits"). They do
     not change when the photo is flipped, and they are computed on the copy the context is (the training
     scale, the context cap), so a training crop, ``stylize`` and an export read the same numbers for a
