@@ -214,18 +214,18 @@ def photo_statistics(lab_n: Tensor) -> Tensor:
     """What the whole photo looks like, as :data:`PHOTO_CHANNELS` numbers a photo: normalised Lab
     (B, 3, h, w) of the context copy -> (B, PHOTO_CHANNELS) float32.
 
-    The photo's mean Lab (its colour cast and brightness, what grey-world white balance and
-    mean-based exposure read), its lightness at the 1st, 50th and 99th percentiles (black point,
-    median and white point: what auto exposure and auto levels read), its sRGB channels' means, 99th
-    and 1st percentiles (white patch and per-channel levels), and the 1st percentile of each pixel's
-    darkest channel and the 99th of its brightest (the black and white points of a contrast stretch
-    that keeps colour), the sRGB ones mapped to [-1, 1] like the normalised Lab; then the same kinds
-    of numbers in linear light, as logarithms (:data:`LOG_LIGHT_CHANNELS`), where exposure and white
-    balance are sums. Each is a few pixels' worth of a statistic the image-adaptive LUT papers' weight predictors and HDRNet's global path learn from a
-    thumbnail; what each group is worth is measured in benchmarks/README.md ("Per-photo edits"). They do
-    not change when the photo is flipped, and they are computed on the copy the context is (the training
-    scale, the context cap), so a training crop, ``stylize`` and an export read the same numbers for a
-    photo.
+    The photo's mean Lab (its colour cast and brightness, what grey-world white balance and mean-based
+    exposure read), its lightness at the 1st, 50th and 99th percentiles (black point, median and white
+    point: what auto exposure and auto levels read), its sRGB channels' means, 99th and 1st percentiles
+    (white patch and per-channel levels), and the 1st percentile of each pixel's darkest channel and the
+    99th of its brightest (the black and white points of a contrast stretch that keeps colour), the sRGB
+    ones mapped to [-1, 1] like the normalised Lab; then the same kinds of numbers in linear light, as
+    logarithms (:data:`LOG_LIGHT_CHANNELS`), where exposure and white balance are sums. Each is a few
+    pixels' worth of a statistic the image-adaptive LUT papers' weight predictors and HDRNet's global
+    path learn from a thumbnail; what each group is worth is measured in benchmarks/README.md
+    ("Per-photo edits"). They do not change when the photo is flipped, and they are computed on the copy
+    the context is (the training scale, the context cap), so a training crop, ``stylize`` and an export
+    read the same numbers for a photo.
     """
     lab_n = full_precision(lab_n)
     flat = lab_n.flatten(-2)  # (B, 3, N)
