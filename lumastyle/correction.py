@@ -122,7 +122,8 @@ class PhotoCorrection(nn.Module):
         statistics = full_precision(statistics).to(self.center.dtype)
         light = statistics[..., PHOTO_CHANNELS - LOG_LIGHT_CHANNELS :]
         log_gains = self.mlp((light - self.center) / self.scale).clamp(-MAX_LOG_GAIN, MAX_LOG_GAIN)
-        srgb = (statistics[..., LEVEL_STATISTICS] + 1) / 2  # back from [-1, 1]
+        # back from [-1, 1]: channels' 99th (:3) and 1st (3:6) percentiles, darkest's 1st (6), brightest's 99th (7)
+        srgb = (statistics[..., LEVEL_STATISTICS] + 1) / 2
         gained = relight(srgb[..., :6].reshape(-1, 2, 3, 1, 1), log_gains[:, None, :, None, None])[..., 0, 0]
         white, black = gained.unbind(-2)
         # the darkest (brightest) channel's percentile after the gains: each channel's gain tried on it

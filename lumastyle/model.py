@@ -481,9 +481,9 @@ class CheckpointMismatch(LumastyleError):
 def _check_fits(saved: dict[str, Any], built: dict[str, Tensor], path: object | None) -> None:
     """Raise :class:`CheckpointMismatch` in one line when the saved state dict's keys or shapes differ
     from the model's: a checkpoint with photo-level context written when
-    :func:`lumastyle.context.photo_statistics` gave fewer numbers (12, then 22; now 27), or a
-    correction without levels, or a run resumed with a
-    config that changes the model (``configs/photo-correction.yaml`` added, say)."""
+    :func:`lumastyle.context.photo_statistics` gave fewer numbers (12, then 22; now 27), one whose
+    correction had no levels, or a run resumed with a config that changes the model
+    (``configs/photo-correction.yaml`` added, say)."""
     problem = ""
     for key, tensor in built.items():
         if key not in saved:
@@ -496,9 +496,9 @@ def _check_fits(saved: dict[str, Any], built: dict[str, Tensor], path: object | 
         where = f"{path}: " if path is not None else ""
         raise CheckpointMismatch(
             f"{where}its weights do not fit the model its configuration builds in this lumastyle ({problem}: "
-            "written by an earlier lumastyle, whose photo-level context had fewer statistics or whose correction had "
-            "no levels, or resumed with a config "
-            "that changes the model); train it again, or resume with the config it was trained with"
+            "written by an earlier lumastyle, whose photo-level context had fewer statistics or whose correction "
+            "had no levels, or resumed with a config that changes the model); train it again, or resume with the "
+            "config it was trained with"
         )
 
 
