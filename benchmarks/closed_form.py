@@ -44,6 +44,12 @@ CONTEXTS = {
         "contrast": True,
         "regions": (8.0, 16.0, 32.0),
     },
+    # styles/render_popout_global.yaml: the frequency-tuned saliency, normalised by each whole photo
+    "blur 4, 16, 48 + contrast + saliency 16, 48": {
+        "blur_radii": (4.0, 16.0, 48.0),
+        "contrast": True,
+        "saliency": (16.0, 48.0),
+    },
     "photo-level alone": {"photo": True},
     "blur 4, 16, 48 + contrast + photo-level": {"blur_radii": (4.0, 16.0, 48.0), "contrast": True, "photo": True},
     # configs/photo-correction.yaml: the per-photo correction fitted first (on the style's relit

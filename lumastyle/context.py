@@ -197,6 +197,9 @@ PHOTO_CHANNELS = 3 + len(PHOTO_PERCENTILES) + 3 + 3 + 3 + 2 + LOG_LIGHT_CHANNELS
 #: Where :func:`photo_statistics` holds the levels' statistics (mapped to [-1, 1]): the sRGB channels'
 #: 99th percentiles (3), their 1st percentiles (3), the darkest channel's 1st and the brightest's 99th.
 LEVEL_STATISTICS = slice(3 + len(PHOTO_PERCENTILES) + 3, 3 + len(PHOTO_PERCENTILES) + 3 + 3 + 3 + 2)
+#: The light blur (sigma, pixels) before the frequency-tuned saliency's distance from the mean colour:
+#: Achanta et al. 2009 blur with a 5x5 binomial kernel, whose sigma is 1 pixel.
+SALIENCY_LIGHT_BLUR = 1.0
 #: Linear light below this counts as this in the logarithms (a black photo's logs stay finite).
 LOG_LIGHT_FLOOR = 1e-4
 
@@ -265,6 +268,15 @@ class LowLevelContext(nn.Module):
             copies, one channel each: a centre-surround difference (Itti, Koch and Niebur 1998), how
             much a region stands out from its surroundings. A distance is not linear in the blurred
             colours, so neither the closed-form start nor the head's first layer could form it.
+        saliency: also, for each radius (pixels), a frequency-tuned saliency map (Achanta, Hemami, Estrada
+            and Süsstrunk 2009): each pixel's CIELab distance, after a light blur
+            (:data:`SALIENCY_LIGHT_BLUR`), from the photo's mean colour, smoothed at that radius and divided
+            by its photo's maximum, one channel each. How far a region stands out from the whole photo,
+            relative to the photo's most salient region: a photo-wide normalisation no local blur shows,
+            so a pop-out whose strength follows the whole photo is one linear step away. Distances are in
+            CIELab units (not the normalised Lab the other channels use), as the paper computes them.
+            The mean and the maximum are those of the image given: the whole photo for ``stylize``, the
+            context cache and the closed-form start; a crop's own in training without the cache.
         regions: also, for each size (pixels), the mean Lab of each pixel's SLIC superpixel of about
             that side (:mod:`lumastyle.superpixels`), 3 channels each: regional colour that stops at
             edges, which a blur smears across them, so a look that flattens regions is one linear step
@@ -291,9 +303,10 @@ class LowLevelContext(nn.Module):
         compactness: float = 10.0,
         shifts: int = 2,
         photo: bool = False,
+        saliency: Sequence[float] = (),
     ) -> None:
         super().__init__()
-        if not (radii or regions or photo) or any(r <= 0 for r in radii):
+        if not (radii or regions or photo or saliency) or any(r <= 0 for r in radii):
             raise ValueError(f"low-level context radii must be positive, got {list(radii)}")
         if any(not 1 <= r < math.inf for r in regions) or compactness <= 0 or shifts < 1:
             raise ValueError(
@@ -305,10 +318,14 @@ class LowLevelContext(nn.Module):
         self.regions = tuple(float(r) for r in regions)
         self.compactness = float(compactness)
         self.pairs = list(itertools.combinations(range(len(self.radii)), 2)) if self.contrast else []
+        if any(not 0 < r < math.inf for r in saliency):
+            raise ValueError(f"saliency radii must be positive and finite, got {list(saliency)}")
+        self.saliency = tuple(float(r) for r in saliency)
         self.photo = bool(photo)
         self.out_channels = (
             3 * len(self.radii)
             + len(self.pairs)
+            + len(self.saliency)
             + 3 * len(self.regions)
             + (PHOTO_CHANNELS if self.photo else 0)
         )
@@ -319,6 +336,17 @@ class LowLevelContext(nn.Module):
         if math.isinf(radius):  # the photo's mean colour everywhere
             return lab_n.mean(dim=(-2, -1), keepdim=True).expand_as(lab_n)
         return blur(lab_n, radius)
+
+    def _saliency(self, lab_n: Tensor) -> list[Tensor]:
+        """The frequency-tuned saliency maps of normalised Lab (B, 3, h, w), one (B, 1, h, w) per radius."""
+        lab = denormalize_lab(full_precision(lab_n))
+        mean = lab.mean(dim=(-2, -1), keepdim=True)
+        distance = (blur(lab, SALIENCY_LIGHT_BLUR) - mean).norm(dim=-3, keepdim=True)
+        maps = []
+        for radius in self.saliency:
+            smoothed = blur(distance, radius)
+            maps.append((smoothed / smoothed.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)).to(lab_n.dtype))
+        return maps
 
     def _region_means(self, flat: Tensor, rgb: Tensor, size: float) -> Tensor:
         """Each pixel's superpixel mean of ``flat`` (N, 3, h, w; its sRGB ``rgb`` is what SLIC segments),
@@ -337,7 +365,7 @@ class LowLevelContext(nn.Module):
 
     def forward(self, lab_n: Tensor, photo: Tensor | None = None) -> ContextMap:
         """Normalised Lab (B, 3, h, w) of the context image -> its blurred copies (then their
-        distances, then its region means, then the photo-level statistics) at 1/``stride``.
+        distances, its saliency maps, its region means, then the photo-level statistics) at 1/``stride``.
         ``photo``: the (B, PHOTO_CHANNELS) statistics to use instead of ``lab_n``'s own (a crop's
         whole photo's)."""
         h, w = lab_n.shape[-2:]
@@ -354,7 +382,8 @@ class LowLevelContext(nn.Module):
         if self.photo:
             stats = photo_statistics(lab_n) if photo is None else photo.to(lab_n)
             constant = [stats[..., None, None].expand(*stats.shape, h, w).to(lab_n.dtype)]
-        maps = torch.cat(blurred + distances + regions + constant, dim=-3)
+        salient = self._saliency(lab_n) if self.saliency else []
+        maps = torch.cat(blurred + distances + salient + regions + constant, dim=-3)
         if self.stride == 1:
             return ContextMap(maps, (h, w), 0, 1)
         # pad to whole cells so cell j covers pixels [STRIDE*j, STRIDE*(j+1)), as the backbone's do

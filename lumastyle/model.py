@@ -86,8 +86,8 @@ class LumaStyle(L.LightningModule):
         context: what the backbone looks at (:class:`~lumastyle.options.ContextOptions`: scales, pad,
             long_side, cache).
         color_context: regional colour beside the backbone's context, not in the paper
-            (:class:`~lumastyle.options.ColorContextOptions`: blur_radii, contrast, regions, linear,
-            photo).
+            (:class:`~lumastyle.options.ColorContextOptions`: blur_radii, contrast, regions, saliency,
+            linear, photo, correction).
         closed_form_start: before the first step, fit the best single global colour map on the head's
             basis to the training photos by least squares and start the head there (it learns the
             residual): from step 0 the model is as good as the global fit. With
@@ -186,6 +186,7 @@ class LumaStyle(L.LightningModule):
             low_level_regions=color_context.regions,
             photo_context=color_context.photo,
             photo_correction=color_context.correction,
+            low_level_saliency=color_context.saliency,
         )
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints

@@ -32,6 +32,7 @@ from lumastyle.color import denormalize_lab, fit_color_map, lab_to_rgb, normaliz
 from lumastyle.context import (
     PHOTO_CHANNELS,
     PHOTO_PERCENTILES,
+    SALIENCY_LIGHT_BLUR,
     ContextMap,
     ContextWindow,
     LowLevelContext,
@@ -95,6 +96,8 @@ class StyleNetwork(nn.Module):
             constant channels after the head's encoding of the low-level map, so every path that samples the
             context (training windows, ``stylize``'s exact and sliced paths, LUT baking, export)
             applies them.
+        low_level_saliency: smoothing radii in pixels: the low-level context also holds the photo's
+            frequency-tuned saliency map at each (:class:`~lumastyle.context.LowLevelContext`'s ``saliency``).
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class StyleNetwork(nn.Module):
         low_level_regions: Sequence[float] = (),
         photo_context: bool = False,
         photo_correction: bool = False,
+        low_level_saliency: Sequence[float] = (),
     ) -> None:
         super().__init__()
         if context_pad < 0:
@@ -143,16 +147,23 @@ class StyleNetwork(nn.Module):
             raise LumastyleError(
                 f"model.color_context.regions are superpixel sizes in pixels, each >= 1, got {list(low_level_regions)}"
             )
+        if any(not 0 < r < float("inf") for r in low_level_saliency):
+            raise LumastyleError(
+                "model.color_context.saliency are smoothing radii in pixels, each positive and finite, "
+                f"got {list(low_level_saliency)}"
+            )
         self.low_level = (
-            LowLevelContext(low_level, low_level_contrast, low_level_regions, photo=photo_context)
-            if low_level or low_level_regions or photo_context
+            LowLevelContext(
+                low_level, low_level_contrast, low_level_regions, photo=photo_context, saliency=low_level_saliency
+            )
+            if low_level or low_level_regions or photo_context or low_level_saliency
             else None
         )
         low_channels = self.low_level.out_channels if self.low_level else 0
         if low_level_linear and not low_channels:
             raise LumastyleError(
-                "model.color_context.linear needs colour context: set model.color_context.blur_radii (say [4.0, 16.0]) "
-                "or model.color_context.photo"
+                "model.color_context.linear needs colour context: set model.color_context.blur_radii (say [4.0, 16.0]), "
+                "model.color_context.saliency or model.color_context.photo"
             )
         if photo_correction and not photo_context:
             raise LumastyleError(
@@ -391,7 +402,9 @@ class StyleNetwork(nn.Module):
         colour context (photo-level statistics and photo-wide means, radius inf, are the same at every
         pixel), so each photo's map is one colour map (:func:`lumastyle.inference.bake_lut`)."""
         low = self.low_level
-        local = low is not None and (bool(low.regions) or any(math.isfinite(r) for r in low.radii))
+        local = low is not None and (
+            bool(low.regions) or bool(low.saliency) or any(math.isfinite(r) for r in low.radii)
+        )
         return self.context is None and not local
 
     @property
@@ -413,6 +426,8 @@ class StyleNetwork(nn.Module):
         radii: tuple[float | str, ...] = self.low_level.radii if self.low_level is not None else ()
         if self.low_level is not None and self.low_level.contrast:
             radii = (*radii, "contrast")
+        if self.low_level is not None and self.low_level.saliency:
+            radii = (*radii, "saliency", SALIENCY_LIGHT_BLUR, *self.low_level.saliency)
         if self.low_level is not None and self.low_level.regions:
             low = self.low_level
             radii = (*radii, "regions", *low.regions, low.compactness, low.shifts)

@@ -114,6 +114,10 @@ class ColorContextOptions:
             region stands out from its surroundings (needs two or more radii).
         regions: superpixel sizes in pixels: each pixel's SLIC superpixel mean colour at each size
             (scikit-image; the model then cannot be exported to onnx/pt2).
+        saliency: smoothing radii in pixels: the photo's frequency-tuned saliency (Achanta et al. 2009:
+            each pixel's CIELab distance from the photo's mean colour), smoothed at each radius and
+            divided by the photo's most salient value, one channel each: how far a region stands out
+            from the whole photo (lumastyle.context.LowLevelContext), for a pop-out that follows it.
         linear: this context also enters the head's colour matrix linearly (heads with a colour basis,
             lumastyle.heads.ColorMapHead), so the closed-form start is the best colour map linear in it.
         photo: photo-level context: statistics of the whole photo (mean Lab, lightness percentiles, the
@@ -130,6 +134,7 @@ class ColorContextOptions:
     blur_radii: tuple[float, ...] = ()
     contrast: bool = False
     regions: tuple[float, ...] = ()
+    saliency: tuple[float, ...] = ()
     linear: bool = False
     photo: bool = False
     correction: bool = False
@@ -224,7 +229,7 @@ def refuse_silent_combinations(
         set_ = [f"model.backbone.{f.name}" for f in dataclasses.fields(backbone)
                 if f.name not in ("weights", "input_norm") and getattr(backbone, f.name) != f.default]  # fmt: skip
         # the cap also sizes the copy the colour context is computed on
-        colour = color_context.blur_radii or color_context.regions or color_context.photo
+        colour = color_context.blur_radii or color_context.regions or color_context.photo or color_context.saliency
         unused = ("pad", "cache") if colour else ("pad", "long_side", "cache")
         set_ += [f"model.context.{name}" for name in unused
                  if getattr(context, name) != getattr(DEFAULT_CONTEXT, name)]  # fmt: skip

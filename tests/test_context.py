@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -192,6 +193,52 @@ class TestLowLevelContext:
             shifted = low(lab_n[..., 4:, 4:]).features[..., 3:, :, :]
             change[shifts] = (whole - shifted)[..., 8:-8, 8:-8].norm(dim=1).mean().item()
         assert change[3] < 0.6 * change[1], change
+
+    def test_saliency_is_the_frequency_tuned_map_of_scikit_image_lab(self):
+        """Each saliency channel is Achanta et al.'s frequency-tuned saliency: the CIELab distance of the
+        lightly blurred photo from its mean colour, smoothed at the channel's radius and divided by its
+        maximum. Reference: scikit-image's Lab and scipy's Gaussian filter (mirror padding, 3 sigma)."""
+        from scipy.ndimage import gaussian_filter
+        from skimage.color import rgb2lab
+
+        from lumastyle.color import normalize_lab, rgb_to_lab
+        from lumastyle.context import SALIENCY_LIGHT_BLUR, LowLevelContext
+
+        g = torch.Generator().manual_seed(3)
+        rgb = torch.rand(1, 3, 40, 48, generator=g, dtype=torch.float64) * 0.3 + 0.35
+        rgb[..., 10:22, 28:40] = torch.tensor([0.9, 0.2, 0.15], dtype=torch.float64).view(1, 3, 1, 1)
+        low = LowLevelContext([], saliency=[2.0, 4.0])
+        m = low(normalize_lab(rgb_to_lab(rgb)))
+        assert m.features.shape == (1, 2, 5, 6) and low.out_channels == 2
+
+        lab = rgb2lab(rgb[0].permute(1, 2, 0).numpy())
+        light = np.stack([gaussian_filter(lab[..., c], SALIENCY_LIGHT_BLUR, mode="mirror", truncate=3) for c in range(3)], -1)
+        distance = np.linalg.norm(light - lab.mean(axis=(0, 1)), axis=-1)
+        for channel, radius in enumerate((2.0, 4.0)):
+            smoothed = gaussian_filter(distance, radius, mode="mirror", truncate=3)
+            expected = torch.nn.functional.avg_pool2d(torch.from_numpy(smoothed / smoothed.max())[None, None], STRIDE)
+            assert torch.allclose(m.features[0, channel], expected[0, 0], atol=2e-3)
+
+    def test_saliency_is_relative_to_the_photos_most_salient_region(self):
+        """The map is divided by its photo's maximum: a patch twice as far from the photo's mean colour
+        gives the same map, and an even shift of every colour changes nothing. The patch covers a quarter
+        of the photo, so the mean colour is a quarter of the way to it: the background is a third as far
+        from the mean as the patch, which reads 1, whatever its colour."""
+        from lumastyle.context import LowLevelContext
+
+        low = LowLevelContext([], saliency=[3.0])
+        maps = []
+        for strength in (0.2, 0.4):
+            lab_n = torch.zeros(1, 3, 64, 64)
+            lab_n[:, 1, 8:40, 24:56] = strength
+            maps.append(low(lab_n).features[0, 0])
+        assert torch.allclose(maps[0], maps[1], atol=1e-5)
+        assert torch.allclose(maps[0][2:4, 4:6], torch.tensor(1.0), atol=2e-3)
+        assert torch.allclose(maps[0][6:, :2], torch.tensor(1 / 3), atol=2e-3)
+        lab_n[:, 0] += 0.3
+        assert torch.allclose(low(lab_n).features[0, 0], maps[1], atol=1e-5)
+        with pytest.raises(ValueError, match="saliency radii must be positive and finite"):
+            LowLevelContext([], saliency=[math.inf])
 
     def test_infinite_radius_is_the_photos_mean_colour(self):
         from lumastyle.context import LowLevelContext

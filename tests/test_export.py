@@ -23,12 +23,13 @@ from lumastyle.model import LumaStyle
 def context_model(tmp_path_factory) -> Path:
     """A model with two-scale context and low-level context (with the contrast channels, as the CPU
     preset's, and photo-level context, linear in the colour matrix as configs/photo-context.yaml
-    makes it, and the per-photo correction of configs/photo-correction.yaml), its context capped at 48
-    pixels."""
+    makes it, the per-photo correction of configs/photo-correction.yaml, and the saliency context of
+    styles/render_popout_global.yaml), its context capped at 48 pixels."""
     return train(tmp_path_factory.mktemp("ctx"), "ctx", "--model.color_context.blur_radii", "[4.0, 16.0]",
                  "--model.color_context.contrast", "true", "--model.color_context.photo", "true",
                  "--model.color_context.linear", "true", "--model.context.long_side", "48",
-                 "--model.color_context.correction", "true", "--model.closed_form_start", "true")  # fmt: skip
+                 "--model.color_context.correction", "true", "--model.closed_form_start", "true",
+                 "--model.color_context.saliency", "[8.0]")  # fmt: skip
 
 
 @pytest.fixture(scope="module")

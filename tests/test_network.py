@@ -199,6 +199,22 @@ class TestLowLevelContext:
         with pytest.raises(LumastyleError, match=r"model\.color_context\.regions are superpixel sizes in pixels"):
             small_network(low_level_regions=(0.5,))
 
+    def test_saliency_channels_reach_the_head_and_the_cache_key(self):
+        from lumastyle.errors import LumastyleError
+
+        net = small_network(low_level=(2.0, 6.0), low_level_saliency=(8.0, 16.0), low_level_linear=True)
+        assert net.head.context_in[-1].in_channels == 8 and net.head.low_linear.in_channels == 8
+        assert net.exportable and not net.position_free  # a map that differs across the photo
+        rgb = torch.rand(1, 3, 30, 34)
+        assert net(rgb).shape == rgb.shape
+        plain = small_network(low_level=(2.0, 6.0), low_level_linear=True)
+        other = small_network(low_level=(2.0, 6.0), low_level_saliency=(8.0, 24.0), low_level_linear=True)
+        assert len({net.lower_fingerprint(), plain.lower_fingerprint(), other.lower_fingerprint()}) == 3
+        alone = small_network(low_level_saliency=(8.0,), low_level_linear=True)  # needs no blur radii
+        assert alone.low_level.out_channels == 1 and alone(rgb).shape == rgb.shape
+        with pytest.raises(LumastyleError, match=r"model\.color_context\.saliency are smoothing radii in pixels"):
+            small_network(low_level_saliency=(0.0,))
+
     def test_linear_path_needs_low_level_context(self):
         from lumastyle.errors import LumastyleError
 
