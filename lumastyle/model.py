@@ -377,6 +377,13 @@ class LumaStyle(L.LightningModule):
 
     def on_fit_start(self) -> None:
         data = self._datamodule()
+        if self.color_options.saliency and self._fit_caching() is None:
+            rank_zero_warn(
+                "model.color_context.saliency: the training crops do not read their whole photo's context from "
+                "the cache, so each crop's saliency is relative to the crop's own mean colour and maximum, not "
+                "its photo's as stylize computes it; train with a frozen, cached backbone "
+                "(--config configs/cpu-small.yaml) for crops that read their whole photo's"
+            )
         long_side = data.image_long_side if isinstance(data, TrainingPhotos) else None  # reads headers
         if long_side:
             self.trained_long_side = int(long_side)

@@ -418,6 +418,17 @@ class TestClosedFormStart:
         )
         assert torch.equal(resumed.network.head.out.bias, saved)
 
+    def test_saliency_on_crops_without_the_cache_is_a_warning(self, pairs_root):
+        """Without the context cache a crop's saliency is its own, not its photo's: said once at fit start."""
+        from lumastyle.data import PairDataModule
+
+        model = LumaStyle(**SMALL, color_context=ColorContextOptions(saliency=(4.0,), linear=True))
+        dm = PairDataModule(str(pairs_root), num_workers=0, crop_size=16)
+        with pytest.warns(UserWarning, match=r"model\.color_context\.saliency: the training crops do not read"):
+            quiet_trainer(Path(dm.root), max_steps=1, limit_val_batches=0, enable_checkpointing=False).fit(
+                model, dm
+            )
+
     def test_a_head_without_a_basis_starts_as_built_with_a_warning(self, pairs_root):
         """A preset asks for the closed-form start and the linear path; a head with neither trains anyway."""
         from lumastyle.data import PairDataModule
