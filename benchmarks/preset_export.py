@@ -1,12 +1,12 @@
 """Looks out as Lightroom presets (issue 27): a look learned from a Lightroom preset, exported back as
 .xmp, against the original preset on held-out photos.
 
-For each preset (the three example presets of ``examples/looks/`` and three drawn at random from fixed
+For each preset (the three example presets of ``examples/looks/`` and six drawn at random from fixed
 seeds, written to ``benchmarks/presets/``):
 
 1. train the CPU preset on the look: ``lumastyle fit --config styles/spring.yaml --config
-   configs/cpu-small.yaml --data.action PRESET.xmp --data.photos TRAIN`` (the README's command for
-   learning a look file), on the training photos of a fixed split of ../shared/photos (sorted by
+   configs/cpu-small.yaml --data.action PRESET.xmp --data.photos TRAIN`` (with ``--extra-config
+   configs/head/lut-blend.yaml``, the README's command for learning a look file), on the training photos of a fixed split of ../shared/photos (sorted by
    name, shuffled with ``--seed``; the first ``--train`` photos, a sixth of them validating, none
    testing), for ``--epochs`` epochs; the checkpoint with the lowest validation error is kept;
 2. ``lumastyle export CKPT --format xmp --reference TRAIN`` (the preset fitted to the model's output
@@ -27,8 +27,8 @@ seeds, written to ``benchmarks/presets/``):
     PYTHONPATH=. python benchmarks/preset_export.py --workdir /tmp/preset_export --reuse --direct   # and (e)
     PYTHONPATH=. python benchmarks/preset_export.py --presets warm_film --epochs 1 --train 4 --heldout 2   # a smoke test
 
-The defaults (12 training photos, 2 epochs, 8 held-out photos at long side 512) keep all six presets
-to about 25 minutes on 2 CPU cores: a photo's context takes ~6 s there, and every reference and
+The defaults (12 training photos, 2 epochs, 8 held-out photos at long side 512) keep six presets to
+about 25 minutes on 2 CPU cores (10 epochs add about 70 s a preset): a photo's context takes ~6 s there, and every reference and
 held-out photo needs one per preset (``--direct`` adds about a minute a preset).
 
 The random presets' seeds (:data:`RANDOM_SEEDS`) were fixed before any result was seen; :data:`LATER_SEEDS`

@@ -200,6 +200,10 @@ LEVEL_STATISTICS = slice(3 + len(PHOTO_PERCENTILES) + 3, 3 + len(PHOTO_PERCENTIL
 #: The light blur (sigma, pixels) before the frequency-tuned saliency's distance from the mean colour:
 #: Achanta et al. 2009 blur with a 5x5 binomial kernel, whose sigma is 1 pixel.
 SALIENCY_LIGHT_BLUR = 1.0
+#: The least maximum (CIELab units) a saliency map is divided by: a photo whose most salient region is
+#: closer than this to its mean colour (about a just-noticeable difference) is not normalised up to 1,
+#: so a flat photo's map is its rounding noise divided by this, near 0, on any backend and precision.
+SALIENCY_FLOOR = 1.0
 #: Linear light below this counts as this in the logarithms (a black photo's logs stay finite).
 LOG_LIGHT_FLOOR = 1e-4
 
@@ -272,9 +276,10 @@ class LowLevelContext(nn.Module):
             and Süsstrunk 2009): each pixel's CIELab distance, after a light blur
             (:data:`SALIENCY_LIGHT_BLUR`), from the photo's mean colour, smoothed at that radius and divided
             by its photo's maximum, one channel each. How far a region stands out from the whole photo,
-            relative to the photo's most salient region: a photo-wide normalisation no local blur shows,
-            so a pop-out whose strength follows the whole photo is one linear step away. Distances are in
-            CIELab units (not the normalised Lab the other channels use), as the paper computes them.
+            relative to the photo's most salient region (at least :data:`SALIENCY_FLOOR`): a photo-wide
+            normalisation no local blur shows, so a pop-out whose strength follows the whole photo is one
+            linear step away. Distances are in CIELab units (not the normalised Lab the other channels
+            use), as the paper computes them.
             The mean and the maximum are those of the image given: the whole photo for ``stylize``, the
             context cache and the closed-form start; a crop's own in training without the cache.
         regions: also, for each size (pixels), the mean Lab of each pixel's SLIC superpixel of about
@@ -338,14 +343,18 @@ class LowLevelContext(nn.Module):
         return blur(lab_n, radius)
 
     def _saliency(self, lab_n: Tensor) -> list[Tensor]:
-        """The frequency-tuned saliency maps of normalised Lab (B, 3, h, w), one (B, 1, h, w) per radius."""
-        lab = denormalize_lab(full_precision(lab_n))
-        mean = lab.mean(dim=(-2, -1), keepdim=True)
-        distance = (blur(lab, SALIENCY_LIGHT_BLUR) - mean).norm(dim=-3, keepdim=True)
-        maps = []
-        for radius in self.saliency:
-            smoothed = blur(distance, radius)
-            maps.append((smoothed / smoothed.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)).to(lab_n.dtype))
+        """The frequency-tuned saliency maps of normalised Lab (B, 3, h, w), one (B, 1, h, w) per radius;
+        float32 also under autocast (divided by its maximum, a bf16 map moves by up to 0.02), as the
+        cache and the closed-form start compute it."""
+        with torch.autocast(lab_n.device.type, enabled=False):
+            lab = denormalize_lab(full_precision(lab_n))
+            mean = lab.mean(dim=(-2, -1), keepdim=True)
+            distance = (blur(lab, SALIENCY_LIGHT_BLUR) - mean).norm(dim=-3, keepdim=True)
+            maps = []
+            for radius in self.saliency:
+                smoothed = blur(distance, radius)
+                peak = smoothed.amax(dim=(-2, -1), keepdim=True).clamp_min(SALIENCY_FLOOR)
+                maps.append((smoothed / peak).to(lab_n.dtype))
         return maps
 
     def _region_means(self, flat: Tensor, rgb: Tensor, size: float) -> Tensor:

@@ -322,8 +322,8 @@ def export_luts(
         raise LumastyleError(
             f"this model's colours depend on each pixel's surroundings (it has context), which a {lut.suffix} "
             "LUT cannot hold; give --reference PHOTO (or a folder of photos, one LUT each) to bake the LUT for "
-            "that photo's context, or train with --model.context.scales [] --model.color_context.blur_radii [] "
-            "for a LUT-exact model"
+            "that photo's context, or train with --model.context.scales [] and no model.color_context (blur_radii, "
+            "saliency, regions, photo) for a LUT-exact model"
         )
     written: list[Path] = []
     distances: list[tuple[float, str]] = []

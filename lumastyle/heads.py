@@ -180,7 +180,8 @@ class ColorTransformHead(ColorMapHead):
             raise LumastyleError(f"model.head hidden must be one or more positive widths, got {list(hidden)}")
         if low_level_linear and not low_level_channels:
             raise LumastyleError(
-                "model.head low_level_linear needs colour context: set model.color_context.blur_radii (say [4.0, 16.0])"
+                "model.head low_level_linear needs colour context: set model.color_context.blur_radii (say [4.0, 16.0]), "
+                "saliency or photo"
             )
         self.factorize = factorize
         self.pixel_in = nn.Conv2d(3, hidden[0], 1)

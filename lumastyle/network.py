@@ -32,6 +32,7 @@ from lumastyle.color import denormalize_lab, fit_color_map, lab_to_rgb, normaliz
 from lumastyle.context import (
     PHOTO_CHANNELS,
     PHOTO_PERCENTILES,
+    SALIENCY_FLOOR,
     SALIENCY_LIGHT_BLUR,
     ContextMap,
     ContextWindow,
@@ -427,7 +428,7 @@ class StyleNetwork(nn.Module):
         if self.low_level is not None and self.low_level.contrast:
             radii = (*radii, "contrast")
         if self.low_level is not None and self.low_level.saliency:
-            radii = (*radii, "saliency", SALIENCY_LIGHT_BLUR, *self.low_level.saliency)
+            radii = (*radii, "saliency", SALIENCY_LIGHT_BLUR, SALIENCY_FLOOR, *self.low_level.saliency)
         if self.low_level is not None and self.low_level.regions:
             low = self.low_level
             radii = (*radii, "regions", *low.regions, low.compactness, low.shifts)

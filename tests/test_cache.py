@@ -223,9 +223,10 @@ def test_no_cache_when_the_lower_backbone_trains(tmp_path):
     assert LumaStyle(backbone=frozen).context_caching() is not None  # null: cached when it applies
 
 
-def test_cpu_preset_fits_from_the_cache(tmp_path, pair_factory, monkeypatch, capfd):
+def test_cpu_preset_fits_from_the_cache(tmp_path, pair_factory, monkeypatch, capfd, recwarn):
     """configs/cpu-small.yaml: bundled pretrained conv1-conv5, frozen, cached; closed-form start. A
-    resumed run reuses the cache; the checkpoint stylizes with the weights' own normalisation."""
+    resumed run reuses the cache; the checkpoint stylizes with the weights' own normalisation. With
+    saliency context, the crops read their whole photo's from the cache: no warning that they do not."""
     monkeypatch.chdir(tmp_path)
     cache = tmp_path / "cache"
     monkeypatch.setenv("LUMASTYLE_CACHE", str(cache))
@@ -239,9 +240,11 @@ def test_cpu_preset_fits_from_the_cache(tmp_path, pair_factory, monkeypatch, cap
         "--data.batch_size", "4", "--data.crops_per_image", "2",
         "--model.backbone.top_channels", "8", "--model.context.pad", "8",
         "--trainer.max_epochs", "1", "--trainer.enable_model_summary", "false",
+        "--model.color_context.saliency", "[8.0]",
     ]  # fmt: skip
     main(argv)
     assert "caching context" in capfd.readouterr().err
+    assert not [w for w in recwarn if "color_context.saliency" in str(w.message)]
     files = sorted(cache.glob("*.pt"))
     assert files  # 3 training photos x 2 orientations + 1 validation photo
     first = torch.load(

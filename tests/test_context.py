@@ -240,6 +240,21 @@ class TestLowLevelContext:
         with pytest.raises(ValueError, match="saliency radii must be positive and finite"):
             LowLevelContext([], saliency=[math.inf])
 
+    def test_saliency_of_a_flat_photo_is_zero_and_bf16_changes_nothing(self):
+        """A photo with nothing salient gives a map near 0, not its rounding noise scaled up to 1; under
+        bf16 autocast (stylize's bf16 paths) the map is the float32 one, as the cache computes it."""
+        from lumastyle.color import normalize_lab, rgb_to_lab
+        from lumastyle.context import LowLevelContext
+
+        low = LowLevelContext([], saliency=[3.0, 8.0])
+        flat = normalize_lab(rgb_to_lab(torch.full((1, 3, 40, 48), 0.5)))
+        assert low(flat).features.abs().max() < 1e-3
+        g = torch.Generator().manual_seed(4)
+        lab_n = normalize_lab(rgb_to_lab(0.45 + 0.1 * torch.rand(1, 3, 40, 48, generator=g)))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            reduced = low(lab_n).features
+        assert torch.equal(reduced, low(lab_n).features)
+
     def test_infinite_radius_is_the_photos_mean_colour(self):
         from lumastyle.context import LowLevelContext
 

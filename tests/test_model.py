@@ -494,8 +494,8 @@ def test_saliency_context_learns_a_photo_wide_pop_out_in_closed_form():
     """The frequency-tuned pop-out (render_popout_global's look) on photos of coloured patches: how
     much a patch pops out is its distance from the photo's mean colour over the most salient patch's,
     a whole-photo normalisation that the blurs and their contrast channels do not show. The closed-form
-    start with the saliency channels does better on photos it did not fit than the same start with the
-    contrast channels instead."""
+    start with the saliency channels beside the contrast channels does better on photos it did not fit
+    than the same start without them."""
     from lumastyle.actions.local import popout
 
     g = torch.Generator().manual_seed(0)

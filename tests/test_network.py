@@ -212,6 +212,9 @@ class TestLowLevelContext:
         assert len({net.lower_fingerprint(), plain.lower_fingerprint(), other.lower_fingerprint()}) == 3
         alone = small_network(low_level_saliency=(8.0,), low_level_linear=True)  # needs no blur radii
         assert alone.low_level.out_channels == 1 and alone(rgb).shape == rgb.shape
+        # without a backbone, the map still differs across the photo: no LUT fast path
+        assert not StyleNetwork(scales=(), low_level_saliency=(8.0,)).position_free
+        assert StyleNetwork(scales=(), low_level=(float("inf"),)).position_free
         with pytest.raises(LumastyleError, match=r"model\.color_context\.saliency are smoothing radii in pixels"):
             small_network(low_level_saliency=(0.0,))
 
