@@ -124,14 +124,14 @@ class PhotoCorrection(nn.Module):
         log_gains = self.mlp((light - self.center) / self.scale).clamp(-MAX_LOG_GAIN, MAX_LOG_GAIN)
         # back from [-1, 1]: channels' 99th (:3) and 1st (3:6) percentiles, darkest's 1st (6), brightest's 99th (7)
         srgb = (statistics[..., LEVEL_STATISTICS] + 1) / 2
-        gained = relight(srgb[..., :6].reshape(-1, 2, 3, 1, 1), log_gains[:, None, :, None, None])[..., 0, 0]
-        white, black = gained.unbind(-2)
-        # the darkest (brightest) channel's percentile after the gains: each channel's gain tried on it
-        darkest = relight(srgb[..., 6:7, None, None].expand(-1, 3, 1, 1), log_gains[..., None, None])
-        brightest = relight(srgb[..., 7:8, None, None].expand(-1, 3, 1, 1), log_gains[..., None, None])
+        # (B, 4, 3) after the gains, in one relight: each channel's own percentiles under its gain, and
+        # the darkest (brightest) channel's under each channel's gain, of which the least (most) is kept
+        rows = torch.cat([srgb[..., :6].unflatten(-1, (2, 3)), srgb[..., 6:8, None].expand(-1, 2, 3)], dim=-2)
+        gained = relight(rows[..., None, None], log_gains[:, None, :, None, None])[..., 0, 0]
+        white, black, darkest, brightest = gained.unbind(-2)
         one = torch.ones_like(black)
-        blacks = torch.stack([black, darkest.amin(dim=-3)[..., 0].expand_as(black), one], dim=-1)
-        whites = torch.stack([1 - white, 1 - brightest.amax(dim=-3)[..., 0].expand_as(white), one], dim=-1)
+        blacks = torch.stack([black, darkest.amin(dim=-1, keepdim=True).expand_as(black), one], dim=-1)
+        whites = torch.stack([1 - white, 1 - brightest.amax(dim=-1, keepdim=True).expand_as(white), one], dim=-1)
         points = torch.cat([(self.levels[0] * blacks).sum(-1), (self.levels[1] * whites).sum(-1)], dim=-1)
         parameters = torch.cat([log_gains, points], dim=-1)
         return torch.maximum(torch.minimum(parameters, self.limit), -self.limit)
