@@ -10,13 +10,18 @@ divides by the channel means, auto exposure by the median luminance. In logarith
 MLP (one tanh layer: a clamp such as "at most one stop" is a bend a linear map cannot make). Levels (a
 black and a white point per channel in the sRGB values, as Photoshop's and Lightroom's are set) stretch
 a photo's contrast, and what sets them is where its darkest and brightest pixels lie: each black point
-is a learned mix of the photo's own dark percentiles (its channel's 1st, the darkest channel's 1st, a
-constant), each white point of its bright ones, taken after the gains (a percentile of a channel moves
-with that channel's gain). The mix is 18 numbers for all photos, so 15 training scenes fit it without
-learning the scenes (an MLP predicting the points from the statistics did: benchmarks/README.md, "Per-photo
-edits"). Everything is applied to every pixel before the head's colour map. The image-adaptive LUT
-papers' weight predictors and HDRNet's global path play this part there; "Exposure" (Hu et al.,
-SIGGRAPH 2018) predicts such global filters' parameters from the photo, as here.
+is a learned mix of the photo's own dark percentiles (its channel's 1st, the darkest channel's 1st, the
+least of the three channels' 1st, a constant), each white point of its bright ones, taken after the
+gains (a percentile of a channel moves with that channel's gain). A stretch that keeps colour (one
+black point for all channels, at a percentile of each pixel's darkest channel after the gains) lies
+between the second and the third, so the mix brackets it. The mix is 24 numbers for all photos, so 15
+training scenes fit it without learning the scenes (an MLP predicting the points from the statistics
+did: benchmarks/README.md, "Per-photo edits"). Last comes one tone curve per sRGB channel, the same
+for every photo (17 knots, piecewise linear): the fixed look's curves, which a quadratic colour map in
+Lab cannot bend (SepLUT, Yang et al. ECCV 2022, puts 1D LUTs before its 3D LUT for the same reason).
+Everything is applied to every pixel before the head's colour map. The image-adaptive LUT papers'
+weight predictors and HDRNet's global path play this part there; "Exposure" (Hu et al., SIGGRAPH
+2018) predicts such global filters' parameters from the photo, as here.
 
 Contract:
 - :meth:`PhotoCorrection.predict`: statistics (B, PHOTO_CHANNELS) -> parameters (B,
@@ -26,8 +31,10 @@ Contract:
   broadcasts (a map of constant parameters, as sampled context is) -> the corrected sRGB: linear R, G,
   B times the gains, clipped to [0, 1] (as a camera's light is), then each channel mapped from
   [black, white] to [0, 1] and clipped. Plain torch (exportable), float32 at least.
-- :func:`apply_correction`: the same on Lab; :func:`relight`: the gains alone, on sRGB (what a look's
-  relit training copies are decoded with, :class:`lumastyle.data.datasets.Relit`).
+- :func:`apply_correction`: the same on Lab, then a tone curve (:func:`tone_curve`; the correction's own
+  with :meth:`PhotoCorrection.apply`); :func:`relight`: the gains alone, on sRGB (what a look's relit
+  training copies are decoded with, :class:`lumastyle.data.datasets.Relit`).
+- :func:`upgrade_state`: a checkpoint written before the curve loads as it behaved.
 - :func:`fit_photo_correction`: the correction and one global colour map on the head's basis, fitted
   together by gradient descent on whole training photos (the image-adaptive part of the closed-form
   start; a least-squares solve cannot reach a gain or a black point inside the basis).
@@ -58,6 +65,8 @@ MAX_LOG_GAIN = 2.0
 CORRECTION_PARAMETERS = 9
 #: Black points and white points move at most this far from 0 and 1.
 MAX_LEVEL_SHIFT = 0.5
+#: Knots of the tone curve applied after the levels, the same for all photos.
+CURVE_KNOTS = 17
 
 
 def relight(rgb: Tensor, log_gains: Tensor) -> Tensor:
@@ -79,10 +88,26 @@ def correct(rgb: Tensor, parameters: Tensor) -> Tensor:
     return ((lit - black) / span).clamp(0, 1)
 
 
-def apply_correction(lab: Tensor, parameters: Tensor) -> Tensor:
+def tone_curve(rgb: Tensor, knots: Tensor) -> Tensor:
+    """sRGB (*, 3, H, W) -> each channel through its own piecewise-linear curve, ``knots`` (3, K) its
+    values at K evenly spaced inputs from 0 to 1, clipped to [0, 1]."""
+    k = knots.shape[-1]
+    position = rgb.clamp(0, 1) * (k - 1)
+    index = position.floor().clamp(max=k - 2)
+    t = position - index
+    index = index.long()
+    channels = []
+    for c in range(3):
+        i, knot = index[..., c, :, :], knots[c].to(rgb.dtype)
+        channels.append(knot[i] * (1 - t[..., c, :, :]) + knot[i + 1] * t[..., c, :, :])
+    return torch.stack(channels, dim=-3).clamp(0, 1)
+
+
+def apply_correction(lab: Tensor, parameters: Tensor, curve: Tensor | None = None) -> Tensor:
     """Lab (B, 3, H, W) -> Lab after :func:`correct` (parameters (B, CORRECTION_PARAMETERS, 1, 1) or any
-    shape that broadcasts to (B, CORRECTION_PARAMETERS, H, W))."""
-    return rgb_to_lab(correct(lab_to_rgb(lab.to(torch.promote_types(lab.dtype, torch.float32))), parameters))
+    shape that broadcasts to (B, CORRECTION_PARAMETERS, H, W)), then ``curve`` (:func:`tone_curve`)."""
+    rgb = correct(lab_to_rgb(lab.to(torch.promote_types(lab.dtype, torch.float32))), parameters)
+    return rgb_to_lab(rgb if curve is None else tone_curve(rgb, curve))
 
 
 class PhotoCorrection(nn.Module):
@@ -93,9 +118,10 @@ class PhotoCorrection(nn.Module):
 
     The logarithmic statistics are centred and scaled by :attr:`center` and :attr:`scale` (set from the
     training photos by :func:`fit_photo_correction`, saved with the weights) before the MLP;
-    :attr:`levels` (2, 3, 3) weighs, for the black and the white points of each channel, the photo's own
-    percentile, the darkest (brightest) channel's and a constant. It does not train with the rest of
-    the network: it is fitted once, before the first epoch.
+    :attr:`levels` (2, 3, 4) weighs, for the black and the white points of each channel, the photo's own
+    percentile, the darkest (brightest) channel's, the least (greatest) of the channels' own, and a
+    constant; :attr:`curve` (3, CURVE_KNOTS) is the tone curve after them. It does not train with the
+    rest of the network: it is fitted once, before the first epoch.
     """
 
     center: Tensor
@@ -112,7 +138,8 @@ class PhotoCorrection(nn.Module):
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
-        self.levels = nn.Parameter(torch.zeros(2, 3, 3))
+        self.levels = nn.Parameter(torch.zeros(2, 3, 4))
+        self.curve = nn.Parameter(torch.linspace(0, 1, CURVE_KNOTS).expand(3, -1).clone())
         # fitted once, before training, on the training photos and their relit copies
         # (fit_photo_correction); trained further on a few photos' crops it would learn them
         self.requires_grad_(False)
@@ -130,11 +157,19 @@ class PhotoCorrection(nn.Module):
         gained = relight(rows[..., None, None], log_gains[:, None, :, None, None])[..., 0, 0]
         white, black, darkest, brightest = gained.unbind(-2)
         one = torch.ones_like(black)
-        blacks = torch.stack([black, darkest.amin(dim=-1, keepdim=True).expand_as(black), one], dim=-1)
-        whites = torch.stack([1 - white, 1 - brightest.amax(dim=-1, keepdim=True).expand_as(white), one], dim=-1)
+        # a black point shared by the channels, at the darkest channel's percentile after the gains, lies
+        # between the darkest's percentile under the least gain and the least of the channels' own
+        least, most = black.amin(dim=-1, keepdim=True), white.amax(dim=-1, keepdim=True)
+        darkest, brightest = darkest.amin(dim=-1, keepdim=True), brightest.amax(dim=-1, keepdim=True)
+        blacks = torch.stack([black, darkest.expand_as(black), least.expand_as(black), one], dim=-1)
+        whites = torch.stack([1 - white, 1 - brightest.expand_as(white), 1 - most.expand_as(white), one], dim=-1)
         points = torch.cat([(self.levels[0] * blacks).sum(-1), (self.levels[1] * whites).sum(-1)], dim=-1)
         parameters = torch.cat([log_gains, points], dim=-1)
         return torch.maximum(torch.minimum(parameters, self.limit), -self.limit)
+
+    def correct_lab(self, lab: Tensor, parameters: Tensor) -> Tensor:
+        """:func:`apply_correction` with this correction's tone curve."""
+        return apply_correction(lab, parameters, self.curve)
 
     def standardize(self, statistics: Tensor) -> None:
         """Centre and scale the MLP's inputs on these (N, PHOTO_CHANNELS) statistics of training photos."""
@@ -142,6 +177,19 @@ class PhotoCorrection(nn.Module):
         self.center.copy_(light.mean(dim=0))
         spread = light.std(dim=0) if len(light) > 1 else torch.ones_like(self.scale)
         self.scale.copy_(torch.where(spread > 1e-3, spread, torch.ones_like(spread)))
+
+
+def upgrade_state(state: dict[str, Tensor], prefix: str) -> None:
+    """Make a state dict written before the levels read the channels' own extreme percentile and before
+    the tone curve (levels (2, 3, 3), no curve) load as it behaved: the new weights zero, the curve the
+    identity; ``prefix`` is the correction's (``network.correction.`` in a checkpoint). In place."""
+    levels = state.get(prefix + "levels")
+    if levels is None:
+        return
+    if levels.shape[-1] == 3:  # [own, darkest, constant] -> [own, darkest, channels' extreme, constant]
+        state[prefix + "levels"] = torch.cat([levels[..., :2], torch.zeros_like(levels[..., :1]), levels[..., 2:]], -1)
+    if prefix + "curve" not in state:
+        state[prefix + "curve"] = torch.linspace(0, 1, CURVE_KNOTS, dtype=levels.dtype).expand(3, -1).clone()
 
 
 def fit_photo_correction(
@@ -186,7 +234,7 @@ def fit_photo_correction(
             for i in chosen:
                 source, target, s = photos[i]
                 parameters = correction.predict(s[None])[..., None, None]
-                corrected = normalize_lab(apply_correction(denormalize_lab(source[None]), parameters)).double()
+                corrected = normalize_lab(correction.correct_lab(denormalize_lab(source[None]), parameters)).double()
                 out = apply_color_transform(colour.reshape(-1, 1, 1), basis(corrected))
                 loss = loss + (out - target[None].double()).square().sum(dim=-3).add(1e-12).sqrt().mean()
             loss = loss / len(chosen) + weight_decay * sum(p.square().sum() for p in correction.mlp.parameters() if p.ndim > 1)

@@ -44,6 +44,7 @@ from lumastyle.checkpoints import (
 )
 from lumastyle.color import lab_distance, lab_to_rgb, rgb_to_lab
 from lumastyle.context import ContextWindow
+from lumastyle.correction import upgrade_state
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead
 from lumastyle.inference import TILE_PIXELS, Precision, resolve_precision, stylize_tensor
@@ -412,7 +413,10 @@ class LumaStyle(L.LightningModule):
             if self.trainer.world_size > 1:  # the same fit on every process; made certain with one exchange
                 state = self.trainer.strategy.broadcast(correction.state_dict(), src=0)
                 correction.load_state_dict(state)
-            rank_zero_info("closed-form start: each photo's white balance, exposure and levels fitted on the training photos")
+            rank_zero_info(
+                "closed-form start: each photo's white balance, exposure and levels, and the look's tone "
+                "curves, fitted on the training photos"
+            )
         if fit.errors:
             photo = f", photo-level ridge {fit.photo_ridge:g}" if self.color_options.photo else ""
             rank_zero_info(
@@ -453,6 +457,7 @@ class LumaStyle(L.LightningModule):
         # weights go back in first
         trainer = self._trainer
         restore_bundled(checkpoint, trainer.ckpt_path if trainer is not None else None)
+        upgrade_state(checkpoint["state_dict"], "network.correction.")  # earlier corrections load as they were
         _check_fits(checkpoint["state_dict"], self.state_dict(), trainer.ckpt_path if trainer is not None else None)
         extra = checkpoint.get("lumastyle", {})
         self.trained_long_side = extra.get("trained_long_side")

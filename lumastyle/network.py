@@ -45,7 +45,6 @@ from lumastyle.context import (
 from lumastyle.correction import (
     CORRECTION_PARAMETERS,
     PhotoCorrection,
-    apply_correction,
     fit_photo_correction,
 )
 from lumastyle.errors import LumastyleError
@@ -225,8 +224,8 @@ class StyleNetwork(nn.Module):
     def _head(self, lab: Tensor, context: Sequence[Tensor]) -> Tensor:
         """New Lab for Lab (B, 3, h, W) from its sampled context: the photo's correction applied first."""
         parameters, context = self._split_correction(context)
-        if parameters is not None:
-            lab = apply_correction(lab, parameters)
+        if self.correction is not None and parameters is not None:
+            lab = self.correction.correct_lab(lab, parameters)
         return denormalize_lab(self.head(normalize_lab(lab), context))
 
     def head_coefficients(self, lab_n: Tensor, context: Sequence[Tensor]) -> Tensor | None:
@@ -234,8 +233,8 @@ class StyleNetwork(nn.Module):
         context, followed by the photo's correction when there is a :attr:`correction` (constant, so
         the fast path interpolates it exactly); None when the head cannot be split."""
         parameters, context = self._split_correction(context)
-        if parameters is not None:
-            lab_n = normalize_lab(apply_correction(denormalize_lab(lab_n), parameters))
+        if self.correction is not None and parameters is not None:
+            lab_n = normalize_lab(self.correction.correct_lab(denormalize_lab(lab_n), parameters))
         coefficients = self.head.coefficients(lab_n, context)
         if coefficients is None or parameters is None:
             return coefficients
@@ -244,7 +243,9 @@ class StyleNetwork(nn.Module):
     def apply_head_coefficients(self, lab_n: Tensor, coefficients: Tensor) -> Tensor:
         """Normalised Lab and :meth:`head_coefficients` (interpolated) -> transformed normalised Lab."""
         if self.correction is not None:
-            lab_n = normalize_lab(apply_correction(denormalize_lab(lab_n), coefficients[:, -CORRECTION_PARAMETERS:]))
+            lab_n = normalize_lab(
+                self.correction.correct_lab(denormalize_lab(lab_n), coefficients[:, -CORRECTION_PARAMETERS:])
+            )
             coefficients = coefficients[:, :-CORRECTION_PARAMETERS]
         return self.head.apply_coefficients(lab_n, coefficients)
 
@@ -295,7 +296,7 @@ class StyleNetwork(nn.Module):
                 statistics = photo_statistics(normalize_lab(lab[None])) if own is None else own
                 statistics = statistics.to(self.correction.center.device)
                 parameters = self.correction.predict(statistics)
-            lab = apply_correction(lab[None], parameters[..., None, None].to(lab))[0]
+            lab = self.correction.correct_lab(lab[None], parameters[..., None, None].to(lab))[0]
         return normalize_lab(lab), normalize_lab(rgb_to_lab(target)), context
 
     def fit_correction(
