@@ -32,7 +32,7 @@ Contract:
   B times the gains, clipped to [0, 1] (as a camera's light is), then each channel mapped from
   [black, white] to [0, 1] and clipped. Plain torch (exportable), float32 at least.
 - :func:`apply_correction`: the same on Lab, then a tone curve (:func:`tone_curve`; the correction's own
-  with :meth:`PhotoCorrection.apply`); :func:`relight`: the gains alone, on sRGB (what a look's relit
+  with :meth:`PhotoCorrection.correct_lab`); :func:`relight`: the gains alone, on sRGB (what a look's relit
   training copies are decoded with, :class:`lumastyle.data.datasets.Relit`).
 - :func:`upgrade_state`: a checkpoint written before the curve loads as it behaved.
 - :func:`fit_photo_correction`: the correction and one global colour map on the head's basis, fitted
@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 from torch import Tensor, nn
 
@@ -91,16 +92,14 @@ def correct(rgb: Tensor, parameters: Tensor) -> Tensor:
 def tone_curve(rgb: Tensor, knots: Tensor) -> Tensor:
     """sRGB (*, 3, H, W) -> each channel through its own piecewise-linear curve, ``knots`` (3, K) its
     values at K evenly spaced inputs from 0 to 1, clipped to [0, 1]."""
-    k = knots.shape[-1]
-    position = rgb.clamp(0, 1) * (k - 1)
-    index = position.floor().clamp(max=k - 2)
-    t = position - index
-    index = index.long()
-    channels = []
-    for c in range(3):
-        i, knot = index[..., c, :, :], knots[c].to(rgb.dtype)
-        channels.append(knot[i] * (1 - t[..., c, :, :]) + knot[i + 1] * t[..., c, :, :])
-    return torch.stack(channels, dim=-3).clamp(0, 1)
+    # the knots as a one-row image per channel, sampled by grid_sample (linear, the ends held): twice
+    # as fast on a CPU as gathering the knots by index, and exportable (ONNX GridSample)
+    shape = rgb.shape
+    channels = rgb.reshape(-1, *shape[-2:]) * 2 - 1  # (N*3, H, W) in grid_sample's [-1, 1]
+    grid = torch.stack([channels, torch.zeros_like(channels)], dim=-1)
+    table = knots.to(rgb.dtype).repeat(channels.shape[0] // 3, 1)[:, None, None, :]  # (N*3, 1, 1, K)
+    out = F.grid_sample(table, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.reshape(shape).clamp(0, 1)
 
 
 def apply_correction(lab: Tensor, parameters: Tensor, curve: Tensor | None = None) -> Tensor:
