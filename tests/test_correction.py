@@ -128,7 +128,7 @@ def test_the_fit_learns_a_looks_tone_curves_that_no_quadratic_map_bends():
 
 
 def test_an_earlier_corrections_state_loads_as_it_behaved():
-    """A state dict from before the levels' fourth weight and the curve (levels (2, 3, 3), no curve)
+    """A state dict from before the levels' third mix weight and the curve (levels (2, 3, 3), no curve)
     upgrades to the same correction: the new weight zero, the curve the identity."""
     torch.manual_seed(0)
     now = PhotoCorrection()
