@@ -127,6 +127,36 @@ def test_the_fit_learns_a_looks_tone_curves_that_no_quadratic_map_bends():
     assert (slope[:, CURVE_KNOTS // 2 - 2 : CURVE_KNOTS // 2 + 2].mean(-1) > 1.2).all(), slope
 
 
+def test_the_levels_mix_brackets_a_colour_keeping_black_point_after_the_gains():
+    """The black point of a stretch that keeps colour is the 1st percentile of each pixel's darkest
+    channel after the gains; the mix's second feature (the darkest channel's percentile under the least
+    gain) lies below it and its third (the least of the channels' own percentiles after the gains)
+    above it, and each weight reads its own feature."""
+    from lumastyle.context import LEVEL_STATISTICS
+
+    # no pixel at 0 or 1; R's darkest pixels lighter than G's, and R's gain the least
+    rgb = smooth_photo(24, 32, seed=5) * 0.6 + torch.tensor([0.3, 0.1, 0.15]).view(3, 1, 1)
+    log_gains = torch.tensor([0.7, 1.3, 1.1]).log()
+    correction = PhotoCorrection()
+    stats = photo_statistics(normalize_lab(rgb_to_lab(rgb[None])))
+    points = {}
+    with torch.no_grad():
+        correction.mlp[-1].bias.copy_(log_gains)  # every photo gets these gains
+        for feature in (1, 2):
+            correction.levels.zero_()
+            correction.levels[0, :, feature] = 1
+            points[feature] = correction.predict(stats)[0, 3:6]
+    lit = relight(rgb, tuple(log_gains.exp().tolist())).float()
+    lit_levels = (photo_statistics(normalize_lab(rgb_to_lab(lit[None])))[0, LEVEL_STATISTICS] + 1) / 2
+    truth = lit_levels[6]  # the lit photo's darkest channel's 1st percentile
+    # the third is the least of the lit photo's own channels' 1st percentiles
+    torch.testing.assert_close(points[2][0], lit_levels[3:6].min(), atol=2e-3, rtol=0)
+    for feature in (1, 2):
+        assert torch.allclose(points[feature], points[feature][0].expand(3))  # one point for all channels
+    assert points[1][0] - 1e-3 <= truth <= points[2][0] + 1e-3, (points, truth)
+    assert points[2][0] - points[1][0] > 0.01  # a bracket, not one value twice
+
+
 def test_an_earlier_corrections_state_loads_as_it_behaved():
     """A state dict from before the levels' third mix weight and the curve (levels (2, 3, 3), no curve)
     upgrades to the same correction: the new weight zero, the curve the identity."""
