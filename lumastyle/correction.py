@@ -89,6 +89,11 @@ def correct(rgb: Tensor, parameters: Tensor) -> Tensor:
     return ((lit - black) / span).clamp(0, 1)
 
 
+def identity_curve(dtype: torch.dtype = torch.float32) -> Tensor:
+    """The knots (3, CURVE_KNOTS) of :func:`tone_curve` that leave every channel as it is."""
+    return torch.linspace(0, 1, CURVE_KNOTS, dtype=dtype).expand(3, -1).clone()
+
+
 def tone_curve(rgb: Tensor, knots: Tensor) -> Tensor:
     """sRGB (*, 3, H, W) -> each channel through its own piecewise-linear curve, ``knots`` (3, K) its
     values at K evenly spaced inputs from 0 to 1, clipped to [0, 1]."""
@@ -138,7 +143,7 @@ class PhotoCorrection(nn.Module):
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.levels = nn.Parameter(torch.zeros(2, 3, 4))
-        self.curve = nn.Parameter(torch.linspace(0, 1, CURVE_KNOTS).expand(3, -1).clone())
+        self.curve = nn.Parameter(identity_curve())
         # fitted once, before training, on the training photos and their relit copies
         # (fit_photo_correction); trained further on a few photos' crops it would learn them
         self.requires_grad_(False)
@@ -188,7 +193,7 @@ def upgrade_state(state: dict[str, Tensor], prefix: str) -> None:
     if levels.shape[-1] == 3:  # [own, darkest, constant] -> [own, darkest, channels' extreme, constant]
         state[prefix + "levels"] = torch.cat([levels[..., :2], torch.zeros_like(levels[..., :1]), levels[..., 2:]], -1)
     if prefix + "curve" not in state:
-        state[prefix + "curve"] = torch.linspace(0, 1, CURVE_KNOTS, dtype=levels.dtype).expand(3, -1).clone()
+        state[prefix + "curve"] = identity_curve(levels.dtype)
 
 
 def fit_photo_correction(

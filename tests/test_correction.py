@@ -30,6 +30,7 @@ from lumastyle.correction import (
     PhotoCorrection,
     apply_correction,
     fit_photo_correction,
+    identity_curve,
     tone_curve,
     upgrade_state,
 )
@@ -447,7 +448,7 @@ def test_a_short_training_run_fits_the_correction_and_stylize_applies_it(tmp_pat
     now = torch.load(last, weights_only=False)
     state = now["state_dict"]
     state["network.correction.levels"][..., 2] = 0
-    state["network.correction.curve"] = torch.linspace(0, 1, CURVE_KNOTS).expand(3, -1).clone()
+    state["network.correction.curve"] = identity_curve()
     torch.save(now, tmp_path / "now.ckpt")
     state["network.correction.levels"] = state["network.correction.levels"][..., [0, 1, 3]]
     state.pop("network.correction.curve")
