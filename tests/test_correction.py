@@ -457,3 +457,32 @@ def test_a_short_training_run_fits_the_correction_and_stylize_applies_it(tmp_pat
         expected = LumaStyle.from_checkpoint(tmp_path / "now.ckpt").stylize(rgb)
         got = LumaStyle.from_checkpoint(tmp_path / "before_curve.ckpt").stylize(rgb)
     torch.testing.assert_close(got, expected, atol=0, rtol=0)
+
+
+def test_the_correction_preset_trains_the_head_at_a_tenth_of_the_cpu_presets_rate(tmp_path: Path, monkeypatch, capsys):
+    """configs/photo-correction.yaml after the CPU preset: the correction on, and the head's learning rate
+    1e-4 where the preset alone gives 1e-3 (at 1e-3 the head learns a per-photo look's few training
+    photos; benchmarks/README.md, "Per-photo edits")."""
+    import yaml
+
+    from lumastyle.cli import main
+
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+
+    def printed(*configs: str) -> dict:
+        argv = ["fit", "--config", str(repo / "styles" / "render_autolevels.yaml")]
+        for config in configs:
+            argv += ["--config", str(repo / "configs" / config)]
+        with pytest.raises(SystemExit) as info:  # jsonargparse's --print_config exits after printing
+            main([*argv, "--print_config"])
+        assert info.value.code in (0, None), capsys.readouterr().err
+        return yaml.safe_load(capsys.readouterr().out)
+
+    preset = printed("cpu-small.yaml")
+    corrected = printed("cpu-small.yaml", "photo-correction.yaml")
+    assert preset["optimizer"]["init_args"]["lr"] == pytest.approx(1e-3)
+    assert corrected["optimizer"]["init_args"]["lr"] == pytest.approx(1e-4)
+    assert corrected["optimizer"]["class_path"] == preset["optimizer"]["class_path"] == "torch.optim.Adam"
+    assert corrected["model"]["color_context"]["correction"] is True
+    assert corrected["model"]["closed_form_start"] is True
