@@ -411,14 +411,18 @@ def register_head(name: str) -> Callable[[type[Head]], type[Head]]:
 
 
 def get_head(name: str) -> type[Head]:
-    """The head class registered as ``name``; an unknown name lists the valid ones."""
-    try:
+    """The head class registered as ``name``: its short name, or its class's full path
+    (``lumastyle.heads.QuadraticHead``: how a config holds the default head when a style sets none);
+    an unknown name lists the valid ones."""
+    if name in HEADS:
         return HEADS[name]
-    except KeyError:
-        raise LumastyleError(
-            f"unknown head {name!r}; choose one of: {', '.join(sorted(HEADS))}, "
-            "or give a class: --model.head.class_path package.module.MyHead"
-        ) from None
+    for cls in HEADS.values():
+        if f"{cls.__module__}.{cls.__qualname__}" == name:
+            return cls
+    raise LumastyleError(
+        f"unknown head {name!r}; choose one of: {', '.join(sorted(HEADS))}, "
+        "or give a class: --model.head.class_path package.module.MyHead"
+    )
 
 
 def resolve_head(head: HeadFactory | str) -> HeadFactory:

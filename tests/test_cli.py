@@ -541,3 +541,15 @@ def test_stylize_takes_a_run_folder_as_report_does(quick_checkpoint, workdir, ph
     assert [Path(p).resolve() for p in loaded] == [best]
     line = run_error(["stylize", "--ckpt", "in", "--input", "in", "--output", "o"], capsys)
     assert "in has no version_*/checkpoints" in line
+
+
+def test_a_style_that_sets_no_head_trains_the_default_one(workdir, pair_factory):
+    """A style file may hold its data alone: the model's defaults fill the rest, the paper's head too."""
+    root = pair_factory(workdir / "pairs", n=4)
+    (workdir / "mine.yaml").write_text(f"data:\n  class_path: PairDataModule\n  init_args:\n    root: {root}\n")
+    assert TINY[:2] == ["--config", str(REPO / "styles" / "pairs.yaml")]  # the style, which sets a head
+    main(["fit", "--config", "mine.yaml", *TINY[2:], "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1"])
+    from lumastyle.model import LumaStyle
+
+    last = next(Path("runs").glob("*/version_0/checkpoints/last.ckpt"))
+    assert type(LumaStyle.from_checkpoint(last).network.head) is QuadraticHead

@@ -12,6 +12,7 @@ from lumastyle.heads import (
     AffineHead,
     ColorTransformHead,
     Head,
+    LUTBlendHead,
     QuadraticHead,
     build_head,
     get_head,
@@ -23,6 +24,14 @@ def test_short_names_of_the_papers_head_and_affine():
     assert get_head("quadratic") is QuadraticHead
     assert get_head("affine") is AffineHead
     assert isinstance(build_head("quadratic", 8, 2), QuadraticHead)
+
+
+def test_a_registered_head_by_its_full_path():
+    """A config that sets no head holds the default as the class's path (what jsonargparse writes)."""
+    assert get_head("lumastyle.heads.QuadraticHead") is QuadraticHead
+    assert get_head("lumastyle.heads.LUTBlendHead") is LUTBlendHead
+    with pytest.raises(LumastyleError, match="unknown head 'lumastyle.heads.CubicHead'"):
+        get_head("lumastyle.heads.CubicHead")
 
 
 def test_unknown_head_lists_valid_names():
