@@ -30,7 +30,7 @@ def test_a_registered_head_by_its_full_path():
     """A config that sets no head holds the default as the class's path (what jsonargparse writes)."""
     assert get_head("lumastyle.heads.QuadraticHead") is QuadraticHead
     assert get_head("lumastyle.heads.LUTBlendHead") is LUTBlendHead
-    with pytest.raises(LumastyleError, match="unknown head 'lumastyle.heads.CubicHead'"):
+    with pytest.raises(LumastyleError, match=r"unknown head 'lumastyle\.heads\.CubicHead'"):
         get_head("lumastyle.heads.CubicHead")
 
 
