@@ -24,6 +24,7 @@ from tables import (  # benchmarks/tables.py, beside this
     mean_distance,
     model_predictor,
     per_photo_oracle,
+    style_file,
     whole_pairs,
 )
 
@@ -31,7 +32,6 @@ from lumastyle.data.actions import LookDataModule
 from lumastyle.model import LumaStyle
 from lumastyle.options import ColorContextOptions, ContextOptions
 
-REPO = Path(__file__).resolve().parents[1]
 #: name -> the model's colour context options (the CPU preset's is the fourth; the last is
 #: what render_watercolor.yaml adds to it)
 CONTEXTS = {
@@ -66,8 +66,7 @@ CONTEXTS = {
 
 def look_data(style: str, long_side: int) -> LookDataModule:
     """A style's LookDataModule: ``style`` is a name in styles/ or a style file's path."""
-    path = Path(style) if style.endswith(".yaml") else REPO / "styles" / f"{style}.yaml"
-    data = yaml.safe_load(path.read_text())["data"]["init_args"]
+    data = yaml.safe_load(style_file(style).read_text())["data"]["init_args"]
     dm = LookDataModule(**{**data, "num_workers": 0, "long_side": long_side})
     dm.setup()
     return dm

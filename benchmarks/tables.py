@@ -128,12 +128,21 @@ def model_predictor(model: LumaStyle):
     return predict
 
 
+def style_file(style: str) -> Path:
+    """A style's file: a name in styles/, or a style file's path (benchmarks/unseen/*.yaml)."""
+    return Path(style).resolve() if style.endswith(".yaml") else REPO / "styles" / f"{style}.yaml"
+
+
+def style_name(style: str) -> str:
+    return Path(style).stem
+
+
 def train(style: str, workdir: Path, epochs: int, extra: list[str], uniform: Path | None = None) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     args = [
         "fit",
         "--config",
-        str(REPO / "styles" / f"{style}.yaml"),
+        str(style_file(style)),
         "--config",
         str(REPO / "configs" / "cpu-small.yaml"),
     ]
@@ -191,7 +200,8 @@ def contact_sheet(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--styles", nargs="+", default=None, choices=[*PAPER, *UNIFORM])
+    parser.add_argument("--styles", nargs="+", default=None,
+                        help=f"styles ({', '.join([*PAPER, *UNIFORM])}) or style files (benchmarks/unseen/*.yaml)")  # fmt: skip
     parser.add_argument(
         "--uniform",
         type=Path,
@@ -229,13 +239,17 @@ def main() -> None:
         ]
     if any(style in UNIFORM for style in args.styles) and args.uniform is None:
         raise SystemExit("error: the Uniform styles need --uniform ROOT")
+    unknown = [s for s in args.styles if s not in PAPER and s not in UNIFORM and not style_file(s).is_file()]
+    if unknown:
+        names = ", ".join([*PAPER, *UNIFORM])
+        raise SystemExit(f"error: --styles: no style {unknown[0]!r}; give one of {names} or a style file")
     rows = []
     for style in args.styles:
         start = time.time()
         if not args.reuse:
             with contextlib.redirect_stdout(sys.stderr):
-                train(style, args.workdir / style, args.epochs, args.extra_config, args.uniform)
-        ckpt = newest_checkpoint(args.workdir / style, args.checkpoint)
+                train(style, args.workdir / style_name(style), args.epochs, args.extra_config, args.uniform)
+        ckpt = newest_checkpoint(args.workdir / style_name(style), args.checkpoint)
         dm = run_data(ckpt)
         train_pairs, val_pairs, test_pairs = (whole_pairs(dm, s) for s in ("train", "val", "test"))
         baseline = mean_distance(test_pairs)
@@ -248,10 +262,11 @@ def main() -> None:
         if args.sheet:
             args.sheet.mkdir(parents=True, exist_ok=True)
             columns = {"global quadratic fit": global_map, "lumastyle": model}
-            contact_sheet(args.sheet / f"{style}.jpg", test_pairs[:4], columns)
+            contact_sheet(args.sheet / f"{style_name(style)}.jpg", test_pairs[:4], columns)
+        paper = {**PAPER, **UNIFORM}.get(style, ("-", None, None))
         rows.append(
             {
-                "style": style,
+                "style": style_name(style),
                 "train/val/test photos": f"{len(train_pairs)}/{len(val_pairs)}/{len(test_pairs)}",
                 "input vs target": round(baseline, 2),
                 "global quadratic fit": round(global_fit, 2),
@@ -260,9 +275,9 @@ def main() -> None:
                 "epoch": torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["epoch"],
                 "lumastyle / global fit": round(model_err / global_fit, 2),
                 "lumastyle / oracle": round(model_err / oracle, 2),
-                "paper table": {**PAPER, **UNIFORM}[style][0],
-                "paper input vs target": {**PAPER, **UNIFORM}[style][1],
-                "paper model": {**PAPER, **UNIFORM}[style][2],
+                "paper table": paper[0],
+                "paper input vs target": paper[1],
+                "paper model": paper[2],
                 "seconds": round(time.time() - start),
             }
         )
