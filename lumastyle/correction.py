@@ -175,6 +175,10 @@ class PhotoCorrection(nn.Module):
         """:func:`apply_correction` with this correction's tone curve."""
         return apply_correction(lab, parameters, self.curve)
 
+    def correct_normalized(self, lab_n: Tensor, parameters: Tensor) -> Tensor:
+        """:meth:`correct_lab` on normalised Lab (what the head's colour basis reads), normalised back."""
+        return normalize_lab(self.correct_lab(denormalize_lab(lab_n), parameters))
+
     def standardize(self, statistics: Tensor) -> None:
         """Centre and scale the MLP's inputs on these (N, PHOTO_CHANNELS) statistics of training photos."""
         light = statistics[..., PHOTO_CHANNELS - LOG_LIGHT_CHANNELS :].float()
@@ -238,7 +242,7 @@ def fit_photo_correction(
             for i in chosen:
                 source, target, s = photos[i]
                 parameters = correction.predict(s[None])[..., None, None]
-                corrected = normalize_lab(correction.correct_lab(denormalize_lab(source[None]), parameters)).double()
+                corrected = correction.correct_normalized(source[None], parameters).double()
                 out = apply_color_transform(colour.reshape(-1, 1, 1), basis(corrected))
                 loss = loss + (out - target[None].double()).square().sum(dim=-3).add(1e-12).sqrt().mean()
             loss = loss / len(chosen) + weight_decay * sum(p.square().sum() for p in correction.mlp.parameters() if p.ndim > 1)

@@ -234,7 +234,7 @@ class StyleNetwork(nn.Module):
         the fast path interpolates it exactly); None when the head cannot be split."""
         parameters, context = self._split_correction(context)
         if self.correction is not None and parameters is not None:
-            lab_n = normalize_lab(self.correction.correct_lab(denormalize_lab(lab_n), parameters))
+            lab_n = self.correction.correct_normalized(lab_n, parameters)
         coefficients = self.head.coefficients(lab_n, context)
         if coefficients is None or parameters is None:
             return coefficients
@@ -243,9 +243,7 @@ class StyleNetwork(nn.Module):
     def apply_head_coefficients(self, lab_n: Tensor, coefficients: Tensor) -> Tensor:
         """Normalised Lab and :meth:`head_coefficients` (interpolated) -> transformed normalised Lab."""
         if self.correction is not None:
-            lab_n = normalize_lab(
-                self.correction.correct_lab(denormalize_lab(lab_n), coefficients[:, -CORRECTION_PARAMETERS:])
-            )
+            lab_n = self.correction.correct_normalized(lab_n, coefficients[:, -CORRECTION_PARAMETERS:])
             coefficients = coefficients[:, :-CORRECTION_PARAMETERS]
         return self.head.apply_coefficients(lab_n, coefficients)
 
