@@ -110,7 +110,10 @@ def stylize_tensor(
     lut_points: int = LUT_POINTS,
     strength: float = 1.0,
 ) -> Tensor:
-    """Stylize sRGB ``rgb`` (3, H, W) or (B, 3, H, W) in [0, 1]: the image a user gets, float32 in [0, 1].
+    """Stylize sRGB ``rgb`` (3, H, W) or (B, 3, H, W) in [0, 1]: the image a user gets, float32 in [0, 1];
+    or 8-bit ``rgb`` (uint8 levels) -> 8-bit, rounded as :func:`lumastyle.io.write_image` writes (the same
+    levels as the float photo's output written; the fast path's LUT then reads every 8-bit colour from
+    one table, :func:`lut_8bit`).
 
     Args:
         network: the network (its device is used; its mode is left as it is).
@@ -129,24 +132,34 @@ def stylize_tensor(
     single = rgb.ndim == 3
     batch = rgb.unsqueeze(0) if single else rgb
     b, _, h, w = batch.shape
-    out = torch.empty(b, 3, h, w, dtype=torch.float32, device=batch.device)
+    eight_bit = batch.dtype == torch.uint8
+    out = torch.empty(b, 3, h, w, dtype=torch.uint8 if eight_bit else torch.float32, device=batch.device)
     step = max(1, tile_pixels // max(1, w * b))
     whole = _AUTOCAST.get(precision)
     context_dtype = torch.bfloat16 if precision == "bf16-context" else whole
-    small = context_copy(batch, context_long_side)
+    # a colour-only network reads no context copy (so an 8-bit photo is never made float whole)
+    small = None if network.colour_only else context_copy(_as_float(batch), context_long_side)
     with torch.autocast(batch.device.type, dtype=context_dtype, enabled=context_dtype is not None):
-        maps = network.encode_context(small)
+        maps = [] if small is None else network.encode_context(small)
     with torch.autocast(batch.device.type, dtype=whole, enabled=whole is not None):
         if fast and network.position_free and h * w > lut_points**3:  # else the lattice costs more than the photo
-            lut = _shared_lut(network, maps, lut_points, b, batch.device, strength, whole)
+            # an 8-bit photo reads a table of every 8-bit colour where it is baked once (one map for every
+            # photo) or costs less than the photo's pixels
+            table = eight_bit and (network.colour_only or h * w >= 1 << 24)
+            lut = _shared_lut(network, maps, lut_points, b, batch.device, strength, whole, table)
             for r0 in range(0, h, step):
                 band = slice(r0, min(h, r0 + step))
-                out[..., band, :] = apply_lut(lut, batch[..., band, :])
+                if table:
+                    out[..., band, :] = apply_lut_8bit(lut, batch[..., band, :])
+                else:
+                    styled = apply_lut(lut, _as_float(batch[..., band, :]))
+                    out[..., band, :] = to_8bit(styled) if eight_bit else styled
             return out[0] if single else out
-        grid = slice_grid(network, small, maps, (h, w)) if fast else None
+        grid = slice_grid(network, small, maps, (h, w)) if fast and small is not None else None
         for r0 in range(0, h, step):
             rows = (r0, min(h, r0 + step))
-            lab = rgb_to_lab(batch[..., rows[0] : rows[1], :])
+            tile = _as_float(batch[..., rows[0] : rows[1], :])
+            lab = rgb_to_lab(tile)
             if grid is None:
                 new = network.transform(lab, maps, (h, w), rows)
             else:
@@ -155,9 +168,19 @@ def stylize_tensor(
                 new = denormalize_lab(network.apply_head_coefficients(lab_n, coefficients))
             styled = lab_to_rgb(new)
             if strength != 1:
-                styled = blend_strength(batch[..., rows[0] : rows[1], :], styled, strength)
-            out[..., rows[0] : rows[1], :] = styled
+                styled = blend_strength(tile, styled, strength)
+            out[..., rows[0] : rows[1], :] = to_8bit(styled) if eight_bit else styled
     return out[0] if single else out
+
+
+def _as_float(rgb: Tensor) -> Tensor:
+    """sRGB as float: an 8-bit photo's levels / 255 (as :func:`lumastyle.io.read_photo` reads them)."""
+    return rgb.float().div_(255) if rgb.dtype == torch.uint8 else rgb
+
+
+def to_8bit(rgb: Tensor) -> Tensor:
+    """sRGB in [0, 1] -> 8-bit levels, clipped and rounded as :func:`lumastyle.io.write_image` writes them."""
+    return rgb.float().clamp(0, 1).mul_(255).round_().to(torch.uint8)
 
 
 # -- the fast path --------------------------------------------------------------------------------
@@ -185,9 +208,9 @@ def bake_lut(
     return new.reshape(-1, 3, points, points, points).expand(batch, -1, -1, -1, -1)
 
 
-#: The last LUT of each colour-only network with no photo-level context (one map for every photo),
+#: The last LUT (float, and as the 8-bit table) of each colour-only network (one map for every photo),
 #: with what it was baked from: a catalogue bakes it once, not once a photo (0.13 s a photo on a CPU).
-_LUTS: weakref.WeakKeyDictionary[StyleNetwork, tuple[tuple, Tensor]] = weakref.WeakKeyDictionary()
+_LUTS: weakref.WeakKeyDictionary[StyleNetwork, dict[bool, tuple[tuple, Tensor]]] = weakref.WeakKeyDictionary()
 
 
 def _shared_lut(
@@ -198,21 +221,57 @@ def _shared_lut(
     device: torch.device,
     strength: float,
     autocast: torch.dtype | None,
+    eight_bit: bool = False,
 ) -> Tensor:
-    """:func:`bake_lut`, kept for the next photo when ``maps`` is empty (the network's map is the same
-    for every photo). The key holds every parameter's and buffer's version counter, so a weight changed
-    in place (a training step, ``load_state_dict``) bakes it again."""
+    """:func:`bake_lut` (with ``eight_bit``, expanded by :func:`lut_8bit`), kept for the next photo when
+    ``maps`` is empty (the network's map is the same for every photo). The key holds every parameter's
+    and buffer's version counter, so a weight changed in place (a training step, ``load_state_dict``)
+    bakes it again."""
     if maps:
-        return bake_lut(network, maps, points, batch, device, strength)
+        lut = bake_lut(network, maps, points, batch, device, strength)
+        return lut_8bit(lut) if eight_bit else lut
     tensors = [*network.parameters(), *network.buffers()]
     key = (points, device, strength, autocast, tuple((id(t), t._version) for t in tensors))
-    kept = _LUTS.get(network)
-    if kept is None or kept[0] != key:
-        kept = (key, bake_lut(network, maps, points, 1, device, strength))
-        _LUTS[network] = kept
-    return kept[1].expand(batch, -1, -1, -1, -1)
+    kept = _LUTS.setdefault(network, {})  # the LUT and its 8-bit table (a catalogue can hold both kinds)
+    if eight_bit not in kept or kept[eight_bit][0] != key:
+        lut = bake_lut(network, maps, points, 1, device, strength)
+        kept[eight_bit] = (key, lut_8bit(lut) if eight_bit else lut)
+    table = kept[eight_bit][1]
+    return table.expand(batch, *table.shape[1:])
 
 
+def lut_8bit(lut: Tensor) -> Tensor:
+    """:func:`bake_lut`'s tables (B, 3, P, P, P) at every 8-bit colour, as :func:`apply_lut_8bit` reads them:
+    (B, 2^24) int32, the entry at ``blue << 16 | green << 8 | red`` holding the output's 8-bit red,
+    green and blue as its first three bytes in memory (the fourth is 0).
+
+    Trilinear interpolation at the 256 levels of each channel is linear interpolation along each axis in
+    turn, each level's position on the lattice being exactly where :func:`apply_lut` reads it, so each
+    entry is that function's output at that colour, rounded as :func:`to_8bit` rounds it.
+    """
+    b = lut.shape[0]
+    x = lut.float().flatten(0, 1)  # (B*3, blue, green, red)
+
+    def along_last(t: Tensor) -> Tensor:  # the last axis from P lattice points to 256 levels
+        return F.interpolate(t.flatten(1, -2), size=256, mode="linear", align_corners=True).unflatten(1, t.shape[1:-1])
+
+    x = along_last(x.permute(0, 2, 3, 1))  # (., green, red, blue 256)
+    x = along_last(x.permute(0, 2, 3, 1))  # (., red, blue, green 256)
+    x = along_last(x.permute(0, 2, 3, 1))  # (., blue, green, red 256): in the table's order
+    levels = to_8bit(x).reshape(b, 3, -1).transpose(1, 2)  # (B, 2^24, 3)
+    packed = torch.cat([levels, levels.new_zeros(b, levels.shape[1], 1)], dim=-1)
+    return packed.view(torch.int32)[..., 0]
+
+
+def apply_lut_8bit(table: Tensor, rgb: Tensor) -> Tensor:
+    """8-bit sRGB ``rgb`` (B, 3, h, W) through :func:`lut_8bit`'s tables (B, 2^24): one lookup a pixel,
+    the 8-bit output :func:`apply_lut` gives rounded (by hand: no library maps packed 8-bit colours)."""
+    b, _, h, w = rgb.shape
+    channels = rgb.to(torch.int32)
+    index = channels[:, 2] << 16 | channels[:, 1] << 8 | channels[:, 0]
+    index += torch.arange(b, dtype=torch.int32, device=rgb.device).view(b, 1, 1) << 24  # each photo's table
+    found = table.reshape(-1).index_select(0, index.reshape(-1))
+    return found.view(torch.uint8).view(b, h, w, 4)[..., :3].permute(0, 3, 1, 2)
 def apply_lut(lut: Tensor, rgb: Tensor) -> Tensor:
     """Trilinear interpolation of :func:`bake_lut`'s tables (B, 3, P, P, P) at sRGB ``rgb`` (B, 3, h, W).
 

@@ -308,7 +308,8 @@ class Photo:
     """A photo as :func:`read_photo` returns it.
 
     Attributes:
-        image: float32 (3, H, W) sRGB in [0, 1], upright ((4, H, W) with alpha last when asked for).
+        image: float32 (3, H, W) sRGB in [0, 1], upright ((4, H, W) with alpha last when asked for);
+            uint8 levels for an 8-bit photo read with ``levels`` (:func:`read_photo`).
         bit_depth: 8, 16 or 32 (float), as stored.
         profile: the embedded RGB ICC profile the pixels were converted from (None: the photo has
             none, or one of another colour space, and was read as sRGB); :func:`write_image` converts
@@ -346,12 +347,17 @@ def _decode(
     return array, profile, meta
 
 
-def read_photo(path: str | os.PathLike, alpha: bool = False, max_pixels: int | None = None) -> Photo:
+def read_photo(
+    path: str | os.PathLike, alpha: bool = False, max_pixels: int | None = None, levels: bool = False
+) -> Photo:
     """Decode a photo to sRGB (:class:`Photo`), with its profile and metadata for the output.
 
-    As :func:`read_image`, which returns this photo's ``image`` and ``bit_depth``.
+    As :func:`read_image`, which returns this photo's ``image`` and ``bit_depth``. With ``levels``, an
+    8-bit photo whose pixels are sRGB as stored (no profile, or an sRGB one) keeps its 8-bit levels: the
+    image is uint8 (what :func:`lumastyle.inference.stylize_tensor` and :func:`write_image` take as they
+    are, so a JPEG in and out is never made float whole).
     """
-    return _read(Path(path), alpha, max_pixels, info=True)
+    return _read(Path(path), alpha, max_pixels, info=True, levels=levels)
 
 
 def read_image(
@@ -370,7 +376,7 @@ def read_image(
     return photo.image, photo.bit_depth
 
 
-def _read(path: Path, alpha: bool, max_pixels: int | None, info: bool) -> Photo:
+def _read(path: Path, alpha: bool, max_pixels: int | None, info: bool, levels: bool = False) -> Photo:
     if not path.is_file():
         raise BadFileError(path, "no such file; check the path")
     if path.stat().st_size == 0:
@@ -386,10 +392,15 @@ def _read(path: Path, alpha: bool, max_pixels: int | None, info: bool) -> Photo:
         raise BadFileError(path, f"cannot read this image ({reason}); replace or remove the file") from None
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise BadFileError(path, "the image is empty (0 pixels); replace or remove the file")
+    converter = profiles.converter(profile) if profile else None
+    converted = converter is not None and not converter.srgb
+    if levels and array.dtype == np.uint8 and not converted:
+        image = torch.empty(array.shape[2], *array.shape[:2], dtype=torch.uint8)
+        image.numpy()[...] = np.moveaxis(array, 2, 0)  # one copy into channels first (the array is read-only)
+        return Photo(image, 8, profile if converter is not None else None, meta)
     image, depth = _normalise(array, path)
     del array
-    converter = profiles.converter(profile) if profile else None
-    if converter is not None and not converter.srgb:
+    if converter is not None and converted:
         image[:3] = converter.to_srgb(image[:3])
     return Photo(image, depth, profile if converter is not None else None, meta)
 
@@ -514,7 +525,8 @@ def write_image(
     profile: bytes | None = None,
     metadata: Metadata | None = None,
 ) -> Path:
-    """Write a (3, H, W) sRGB tensor in [0, 1] atomically as PNG, TIFF or JPEG (by suffix).
+    """Write a (3, H, W) sRGB tensor in [0, 1] (or of uint8 levels) atomically as PNG, TIFF or JPEG (by
+    suffix).
 
     ``profile`` (an RGB ICC profile, as :class:`Photo` holds it): the pixels are converted from sRGB
     to it and it is embedded (:mod:`lumastyle.profiles`); None writes sRGB with no profile.
@@ -538,12 +550,17 @@ def write_image(
     if image.shape[0] == 4 and suffix not in LOSSLESS_SUFFIXES:
         image = image[:3]  # JPEG has no alpha
     converter = profiles.converter(profile) if profile else None
+    sixteen = bit_depth >= 16 and suffix in LOSSLESS_SUFFIXES
+    if image.dtype == torch.uint8 and (sixteen or (converter is not None and not converter.srgb)):
+        image = image.float() / 255  # 8-bit levels are written as they are, unless converted or widened
     if converter is not None and not converter.srgb:
         image = torch.cat([converter.from_srgb(image[:3].detach().float().clamp(0, 1).cpu()), image[3:].cpu()])
     icc = profile if converter is not None else None
-    hwc = image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-    sixteen = bit_depth >= 16 and suffix in LOSSLESS_SUFFIXES
-    array = np.round(hwc * (65535.0 if sixteen else 255.0)).astype(np.uint16 if sixteen else np.uint8)
+    if image.dtype == torch.uint8:
+        array = np.ascontiguousarray(image.detach().permute(1, 2, 0).cpu().numpy())
+    else:
+        hwc = image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        array = np.round(hwc * (65535.0 if sixteen else 255.0)).astype(np.uint16 if sixteen else np.uint8)
     meta = for_output(metadata, array.shape[1], array.shape[0]) if metadata else Metadata()
     pillow: dict = {"icc_profile": icc} if icc else {}
     try:

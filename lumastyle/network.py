@@ -397,6 +397,12 @@ class StyleNetwork(nn.Module):
         return self.low_level is None or not self.low_level.regions
 
     @property
+    def colour_only(self) -> bool:
+        """Whether the output at a pixel depends on its colour alone and on nothing of the photo: no
+        context of any kind, so one colour map serves every photo."""
+        return self.context is None and self.low_level is None
+
+    @property
     def position_free(self) -> bool:
         """Whether the output at a pixel depends on its colour alone: no backbone context and no local
         colour context (photo-level statistics and photo-wide means, radius inf, are the same at every

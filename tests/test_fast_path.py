@@ -12,7 +12,16 @@ from conftest import smooth_photo
 from lumastyle import inference
 from lumastyle.color import lab_distance, rgb_to_lab
 from lumastyle.heads import LUTBlendHead, QuadraticHead
-from lumastyle.inference import apply_lut, bake_lut, resolve_precision, slice_coefficients, stylize_tensor
+from lumastyle.inference import (
+    apply_lut,
+    apply_lut_8bit,
+    bake_lut,
+    lut_8bit,
+    resolve_precision,
+    slice_coefficients,
+    stylize_tensor,
+    to_8bit,
+)
 from lumastyle.network import StyleNetwork
 
 SMALL = {"backbone_width": 1 / 16, "context_pad": 8}
@@ -43,6 +52,58 @@ def test_apply_lut_is_trilinear_interpolation():
     identity = torch.stack([r, g, b]).unsqueeze(0)
     assert torch.allclose(apply_lut(identity, rgb[:1]), rgb[:1], atol=1e-6)
 
+
+
+def test_the_8bit_table_is_apply_lut_at_every_8bit_colour():
+    """lut_8bit's table read by apply_lut_8bit gives apply_lut's output rounded to 8 bits (a level off
+    at most, where float rounding lands on a half), each photo from its own table; the identity is exact."""
+    torch.manual_seed(0)
+    axis = torch.linspace(0, 1, 9)
+    b, g, r = torch.meshgrid(axis, axis, axis, indexing="ij")
+    identity = torch.stack([r, g, b]).unsqueeze(0)
+    levels = torch.randint(0, 256, (2, 3, 40, 50), dtype=torch.uint8)
+    levels[0, :, 0, :4] = torch.tensor([[0, 255, 255, 0], [0, 255, 0, 128], [0, 255, 128, 255]])
+    assert torch.equal(apply_lut_8bit(lut_8bit(identity), levels[:1]), levels[:1])
+    lut = torch.rand(2, 3, 9, 9, 9)
+    out = apply_lut_8bit(lut_8bit(lut), levels)
+    expected = to_8bit(apply_lut(lut, levels.float() / 255))
+    difference = (out.int() - expected.int()).abs()
+    assert out.dtype == torch.uint8 and difference.max() <= 1 and (difference == 0).float().mean() > 0.99
+    assert torch.equal(apply_lut_8bit(lut_8bit(lut[1:]), levels[1:]), out[1:])  # the second photo's own table
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "cap", "fast"),
+    [({}, None, False), ({}, 32, True), ({"scales": (), "photo_context": True, "low_level_linear": True}, None, True)],
+)
+def test_an_8bit_photo_stylizes_to_the_levels_its_float_photo_is_written_as(kwargs, cap, fast):
+    """stylize_tensor on uint8 levels gives exactly what the same photo as floats gives, rounded as the
+    writer rounds it: on the exact path, the sliced one and a per-photo LUT, at strength 1 and 0.5."""
+    net = network(**kwargs)
+    if "photo_context" in kwargs:
+        net.head.low_linear.weight.data.normal_(0, 0.05)
+    levels = to_8bit(torch.stack([smooth_photo(60, 90, seed=5), smooth_photo(60, 90, seed=6)]))
+    for strength in (1.0, 0.5):
+        out = stylize_tensor(net, levels, cap, fast=fast, lut_points=9, strength=strength)
+        floats = stylize_tensor(net, levels.float() / 255, cap, fast=fast, lut_points=9, strength=strength)
+        assert out.dtype == torch.uint8 and torch.equal(out, to_8bit(floats))
+        assert (out.float() - levels.float()).abs().mean() > 2  # the look does something
+
+
+def test_a_colour_only_network_reads_8bit_photos_from_one_table(monkeypatch):
+    """A colour-only network's 8-bit photos read one table of every 8-bit colour, built once for a
+    catalogue: within a level of the float fast path, never made float (no context copy)."""
+    net = network(scales=())
+    built = []
+    monkeypatch.setattr(inference, "lut_8bit", lambda lut: built.append(1) or lut_8bit(lut))
+    levels = to_8bit(smooth_photo(80, 100, seed=1))
+    out = stylize_tensor(net, levels, fast=True, lut_points=9)
+    floats = stylize_tensor(net, levels.float() / 255, fast=True, lut_points=9)
+    assert out.dtype == torch.uint8 and ((out.int() - to_8bit(floats).int()).abs().max() <= 1)
+    assert torch.equal(stylize_tensor(net, levels.flip(-1), fast=True, lut_points=9), out.flip(-1))
+    assert len(built) == 1
+    monkeypatch.setattr(inference, "context_copy", lambda *a: pytest.fail("a context copy was made"))
+    stylize_tensor(net, levels, fast=True, lut_points=9)
 
 @pytest.mark.parametrize(
     ("kwargs", "free"),

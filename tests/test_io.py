@@ -234,3 +234,18 @@ def test_corrupt_16bit_png_is_one_line_not_a_crash(tmp_path: Path):
     (tmp_path / "deep.png").write_bytes(bytes(data))
     with pytest.raises(LumastyleError, match=r"deep\.png: cannot read this image"):
         read_image(tmp_path / "deep.png")
+
+
+@pytest.mark.parametrize(("name", "depth"), [("a.png", 8), ("a.png", 16), ("a.tif", 8), ("a.tif", 16), ("a.jpg", 8)])
+def test_eight_bit_levels_write_as_the_same_levels_as_floats(tmp_path: Path, name, depth):
+    """A uint8 image (stylize's 8-bit path) writes the pixels its float image / 255 writes, with alpha;
+    16 bits widen each level exactly (x 257)."""
+    torch.manual_seed(0)
+    levels = torch.randint(0, 256, (4, 20, 30), dtype=torch.uint8)
+    write_image(tmp_path / f"u{name}", levels, bit_depth=depth)
+    write_image(tmp_path / f"f{name}", levels.float() / 255, bit_depth=depth)
+    from_levels, depth_read = read_image(tmp_path / f"u{name}", alpha=True)
+    assert depth_read == depth
+    assert torch.equal(from_levels, read_image(tmp_path / f"f{name}", alpha=True)[0])
+    if name != "a.jpg":  # lossless: the levels themselves
+        assert torch.equal(from_levels, levels.float() / 255)

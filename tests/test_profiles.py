@@ -189,3 +189,20 @@ def test_an_srgb_profile_and_a_gray_one_leave_the_pixels_as_they_are(tmp_path):
     read = read_photo(tmp_path / "other.png")
     assert read.profile is None
     assert torch.equal(read.image, torch.from_numpy(photo).float().permute(2, 0, 1) / 255)
+
+
+def test_eight_bit_levels_are_kept_only_where_no_profile_converts_them(tagged, tmp_path):
+    """read_photo(levels=True) keeps an 8-bit sRGB photo's levels (an sRGB profile too) and reads one
+    its profile converts (Adobe RGB) as float, converted; 16-bit photos stay float."""
+    src, _ = tagged
+    photo = np.uint8(np.round(colourful() * 255))
+    Image.fromarray(photo).save(tmp_path / "srgb.png", icc_profile=icc("sRGB.icc"))
+    for path in (tmp_path / "srgb.png", src / "srgb.png"):
+        read = read_photo(path, levels=True)
+        assert read.image.dtype == torch.uint8 and read.bit_depth == 8
+        assert torch.equal(read.image.float() / 255, read_photo(path).image)
+    assert read_photo(tmp_path / "srgb.png", levels=True).profile == icc("sRGB.icc")
+    for name in ("adobe.jpg", "prophoto.tif"):
+        read = read_photo(src / name, levels=True)
+        assert read.image.dtype == torch.float32
+        assert torch.equal(read.image, read_photo(src / name).image)
