@@ -1,8 +1,8 @@
 """Checkpoints that survive a kill: atomic writes, and the random state that makes a resume exact.
 
-- **Atomic**: a checkpoint is written to a hidden temporary file beside its final name, flushed to
-  disk, then renamed onto the name in one step (:func:`lumastyle.io.atomic_path`). A process killed
-  while saving (SIGKILL, a full disk, a lost node) leaves the previous checkpoint of that name whole;
+- **Atomic** (:mod:`lumastyle.checkpoint_io`, Lightning's side; this module imports no Lightning, so
+  ``stylize`` loads checkpoints without it): a checkpoint is written to a hidden temporary file beside
+  its final name, flushed to disk, then renamed onto the name in one step. A process killed while saving (SIGKILL, a full disk, a lost node) leaves the previous checkpoint of that name whole;
   a failed write is one line (:class:`LumastyleError`) naming the file. Lightning's own save writes
   the final file in place, so a kill during it leaves a truncated checkpoint that resumes nowhere.
 - **Versioned**: lumastyle's own section of a checkpoint (``checkpoint["lumastyle"]``,
@@ -31,23 +31,17 @@
 
 from __future__ import annotations
 
-import io
 import os
 import random
-from glob import escape as glob_escape
-from pathlib import Path
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from lightning.pytorch import Trainer
-from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.utilities import rank_zero_warn
 
 from lumastyle.backbone import BUNDLED_WEIGHTS, DilatedVGG16, bundled_features
 from lumastyle.errors import LumastyleError
-from lumastyle.io import atomic_path
 
 #: Version of the extra state lumastyle stores in checkpoints (``checkpoint["lumastyle"]``): 3 may leave
 #: out bundled backbone weights (:func:`leave_out_bundled`).
@@ -56,39 +50,6 @@ CHECKPOINT_FORMAT = 3
 OLDEST_FORMAT = 2
 #: ``checkpoint["lumastyle"]`` key of the reference to the bundled weights a checkpoint leaves out.
 BUNDLED_REFERENCE = "bundled_backbone"
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO, except that a local checkpoint appears whole or not at all."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        if "://" in str(path) and not str(path).startswith("file://"):
-            return super().save_checkpoint(checkpoint, path, storage_options)  # remote storage: fsspec's
-        path = Path(path)
-        try:
-            buffer = io.BytesIO()  # serialised first, so a failed write is an OSError with its reason
-            torch.save(checkpoint, buffer)
-            with atomic_path(path, keep_suffix=False) as tmp, open(tmp, "wb") as f:
-                f.write(buffer.getbuffer())
-                f.flush()
-                os.fsync(f.fileno())
-            # what a save killed earlier left of this name (checkpoints are rewritten under one name
-            # every epoch; photos are not, so io.atomic_path leaves this to the callers that repeat)
-            for stale in path.parent.glob(f".{glob_escape(path.stem)}.*.part"):
-                stale.unlink(missing_ok=True)
-        except OSError as err:
-            raise LumastyleError(
-                f"{path}: cannot write the checkpoint ({err.strerror or err}); free space or choose another "
-                "--trainer.default_root_dir (the previous checkpoint is kept)"
-            ) from None
-
-
-def use_atomic_checkpoints(trainer: Trainer) -> None:
-    """Make ``trainer`` write its checkpoints with :class:`AtomicCheckpointIO` (unless a plugin chose
-    another kind of IO)."""
-    strategy = trainer.strategy
-    if type(strategy.checkpoint_io) is TorchCheckpointIO:
-        strategy.checkpoint_io = AtomicCheckpointIO()
 
 
 def random_state() -> dict[str, Any]:
@@ -156,11 +117,12 @@ def restore_random_state(extra: dict[str, Any], rank: int, world_size: int, path
         saved = [extra["random_state"]] if extra.get("random_state") is not None else []
     if not saved:
         return
-    if len(saved) != world_size:
-        rank_zero_warn(
+    if len(saved) != world_size and rank == 0:  # one line for the run
+        warnings.warn(
             f"{path or 'the checkpoint'}: written by {len(saved)} process(es), resumed by {world_size}: the "
             "photos are split among the processes differently, so this run will not reach the weights an "
-            "uninterrupted one would (resume with the same number of devices and nodes for that)"
+            "uninterrupted one would (resume with the same number of devices and nodes for that)",
+            stacklevel=2,
         )
     if rank < len(saved):
         set_random_state(saved[rank])

@@ -48,8 +48,8 @@ from lumastyle.correction import upgrade_state
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead
 from lumastyle.inference import TILE_PIXELS, Precision, resolve_precision, stylize_tensor
+from lumastyle.loading import CheckpointMismatch, TrainedNetwork, build_network, check_fits, context_cap
 from lumastyle.metrics import StyleMetrics
-from lumastyle.network import StyleNetwork
 from lumastyle.optim import (
     LinearWarmup,
     default_optimizer,
@@ -171,24 +171,7 @@ class LumaStyle(L.LightningModule):
             color_context=dataclasses.asdict(color_context),
         )
         _plain_hparams(self.hparams)  # checkpoints then load with torch.load(weights_only=True)
-        self.network = StyleNetwork(
-            head=head,
-            backbone_width=backbone.width,
-            backbone_weights=backbone.weights,
-            backbone_input_norm=backbone.input_norm,
-            freeze=backbone.freeze,
-            scales=context.scales,
-            share_backbone=backbone.share,
-            context_pad=context.pad,
-            low_level=color_context.blur_radii,
-            top_channels=backbone.top_channels,
-            low_level_linear=color_context.linear,
-            low_level_contrast=color_context.contrast,
-            low_level_regions=color_context.regions,
-            photo_context=color_context.photo,
-            photo_correction=color_context.correction,
-            low_level_saliency=color_context.saliency,
-        )
+        self.network = build_network(head, backbone, context, color_context)
         self.set_optimisation(optimizer, lr_scheduler)
         #: long side of the training photos (the scale the context learned); saved in checkpoints
         self.trained_long_side: int | None = None
@@ -214,8 +197,12 @@ class LumaStyle(L.LightningModule):
     def context_long_side(self, requested: int | None = None) -> int | None:
         """The context cap inference uses: ``requested``, else ``model.context.long_side``, else the
         training scale stored in the checkpoint."""
-        cap = requested or self.context_options.long_side or self.trained_long_side
-        return int(cap) if cap else None
+        return context_cap(requested, self.context_options.long_side, self.trained_long_side)
+
+    def trained_network(self) -> TrainedNetwork:
+        """The network with what inference needs beside it (what :func:`lumastyle.loading.load_network`
+        gives without Lightning)."""
+        return TrainedNetwork(self.network, self.context_options.long_side, self.trained_long_side)
 
     def stylize(
         self,
@@ -458,7 +445,7 @@ class LumaStyle(L.LightningModule):
         trainer = self._trainer
         restore_bundled(checkpoint, trainer.ckpt_path if trainer is not None else None)
         upgrade_state(checkpoint["state_dict"], "network.correction.")  # earlier corrections load as they were
-        _check_fits(checkpoint["state_dict"], self.state_dict(), trainer.ckpt_path if trainer is not None else None)
+        check_fits(checkpoint["state_dict"], self.state_dict(), trainer.ckpt_path if trainer is not None else None)
         extra = checkpoint.get("lumastyle", {})
         self.trained_long_side = extra.get("trained_long_side")
         if trainer is not None and trainer.state.fn == "fit":
@@ -484,35 +471,6 @@ class LumaStyle(L.LightningModule):
         except CheckpointMismatch as mismatch:
             raise LumastyleError(f"{path}: {mismatch}") from None
         return model.eval()
-
-
-class CheckpointMismatch(LumastyleError):
-    """A checkpoint's weights do not fit the model its own configuration builds (raised before
-    Lightning's loading would, with a traceback)."""
-
-
-def _check_fits(saved: dict[str, Any], built: dict[str, Tensor], path: object | None) -> None:
-    """Raise :class:`CheckpointMismatch` in one line when the saved state dict's keys or shapes differ
-    from the model's: a checkpoint with photo-level context written when
-    :func:`lumastyle.context.photo_statistics` gave fewer numbers (12, then 22; now 27), one whose
-    correction had no levels, or a run resumed with a config that changes the model
-    (``configs/photo-correction.yaml`` added, say)."""
-    problem = ""
-    for key, tensor in built.items():
-        if key not in saved:
-            problem = f"{key} is not in it"
-        elif tuple(saved[key].shape) != tuple(tensor.shape):
-            problem = f"{key} is {tuple(saved[key].shape)} there and {tuple(tensor.shape)} here"
-        if problem:
-            break
-    if problem:
-        where = f"{path}: " if path is not None else ""
-        raise CheckpointMismatch(
-            f"{where}its weights do not fit the model its configuration builds in this lumastyle ({problem}: "
-            "written by an earlier lumastyle, whose photo-level context had fewer statistics or whose correction "
-            "had no levels, or resumed with a config that changes the model); train it again, or resume with the "
-            "config it was trained with"
-        )
 
 
 def _plain_hparams(hparams: Any) -> None:

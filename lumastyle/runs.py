@@ -7,7 +7,9 @@ and the folder loggers of one run (CSV, TensorBoard) share one ``version_N`` (:f
 the interrupted epoch dropped (:func:`resume_last`); ``test`` and ``predict`` of a run's checkpoint
 write into that run's version folder (:func:`into_checkpoint_run`). These edit the parsed config
 before LightningCLI builds anything (:class:`lumastyle.cli.LumaStyleCLI`). :func:`find_checkpoint`
-is the checkpoint a run folder stands for (``stylize --ckpt``, ``report``).
+is the checkpoint a run folder stands for (``stylize --ckpt``, ``report``). Importing this module
+imports no Lightning (``stylize`` starts without it); the functions that edit a training config
+import what of Lightning they use.
 """
 
 from __future__ import annotations
@@ -21,12 +23,9 @@ from pathlib import Path
 
 import yaml
 from jsonargparse import Namespace
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from lumastyle.checkpoints import check_checkpoint
-from lumastyle.data.base import StyleDataModule
 from lumastyle.errors import LumastyleError
-from lumastyle.loggers import trim_metrics
 
 
 def _loggers(config: Namespace) -> list[Namespace]:
@@ -129,6 +128,8 @@ def config_files(args: Sequence[str]) -> list[Path]:
 def run_name(config: Namespace, config_files: Sequence[Path] = ()) -> str:
     """The run folder's name: what the DataModule suggests (the look file, the pairs folder), else the
     stem of the style file (the first ``--config`` that sets ``data``), else ``lumastyle``."""
+    from lumastyle.data.base import StyleDataModule  # (Lightning's: imported by the commands that train)
+
     data_config = config.get("data")
     if isinstance(data_config, Namespace) and data_config.get("class_path"):
         module, _, name = data_config.class_path.rpartition(".")
@@ -162,6 +163,10 @@ def name_loggers(config: Namespace, config_files: Sequence[Path]) -> None:
 def resume_last(config: Namespace) -> None:
     """``--ckpt_path last``: the newest last.ckpt of this run (save_dir/name/version_*), resumed in its
     own folder, with the metrics of the interrupted epoch dropped (it is trained again)."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only  # (as in run_name)
+
+    from lumastyle.loggers import trim_metrics
+
     loggers = [
         lg for lg in folder_loggers(config) if lg.init_args.get("save_dir") and lg.init_args.get("name")
     ]

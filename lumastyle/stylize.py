@@ -30,8 +30,8 @@ from lumastyle.io import (
     write_image,
 )
 from lumastyle.io import max_pixels as pixel_limit
+from lumastyle.loading import LightningLoads, TrainedNetwork, load_network
 from lumastyle.metadata import Metadata
-from lumastyle.model import LumaStyle
 from lumastyle.profiles import OUTPUT_PROFILES, srgb_profile
 from lumastyle.runs import find_checkpoint
 
@@ -141,7 +141,7 @@ def stylize(
     check_strength(strength)  # and a bad --strength, before the checkpoint is loaded
     todo, existing = plan_outputs(photos, out_dir, format, skip_existing)
     dev = _resolve_device(device)
-    model = LumaStyle.from_checkpoint(find_checkpoint(ckpt), map_location=dev)
+    model = trained_network(find_checkpoint(ckpt), dev)
     run_precision = resolve_precision(precision, dev)
     if batch_size is None:
         batch_size = 4 if dev.type == "cuda" else 1
@@ -198,6 +198,17 @@ def stylize(
     return stream.written
 
 
+def trained_network(ckpt: Path, device: torch.device) -> TrainedNetwork:
+    """The checkpoint's network, loaded without Lightning (:func:`lumastyle.loading.load_network`), or
+    through :class:`lumastyle.model.LumaStyle` for a checkpoint that needs it."""
+    try:
+        return load_network(ckpt, device)
+    except LightningLoads:
+        from lumastyle.model import LumaStyle  # only such a checkpoint pays for importing Lightning
+
+        return LumaStyle.from_checkpoint(ckpt, map_location=device).trained_network()
+
+
 #: The most pixels stylized in one batch (photos of one size): 4 photos of 12 MP.
 BATCH_PIXELS = 48_000_000
 
@@ -230,10 +241,12 @@ def _batches(
 
 
 def _same_size(loaded: list) -> list[list]:
-    """``loaded`` (photo, output, image, depth) split where the decoded size changes (headers can lie)."""
+    """``loaded`` (photo, output, image, depth) split where the decoded size (headers can lie) or the
+    pixels' type (8-bit levels or float) changes."""
     groups: list[list] = []
     for item in loaded:
-        if groups and groups[-1][0][2].shape[-2:] == item[2].shape[-2:]:
+        last = groups[-1][0][2] if groups else None
+        if last is not None and (last.shape[-2:], last.dtype) == (item[2].shape[-2:], item[2].dtype):
             groups[-1].append(item)
         else:
             groups.append([item])
@@ -415,7 +428,8 @@ class _Stream:
                 if self._stop.is_set():
                     return
                 try:
-                    read = read_photo(photo, alpha=True, max_pixels=self._max_pixels)
+                    # an 8-bit sRGB photo stays 8-bit levels to its output (stylize_tensor, write_image)
+                    read = read_photo(photo, alpha=True, max_pixels=self._max_pixels, levels=True)
                     self._info[out] = (read.profile, read.metadata)
                     loaded.append((photo, out, read.image, read.bit_depth))
                     del read

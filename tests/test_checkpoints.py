@@ -1,4 +1,4 @@
-"""lumastyle.checkpoints.AtomicCheckpointIO: the checkpoint's bytes reach the disk (fsync) before the
+"""lumastyle.checkpoint_io.AtomicCheckpointIO: the checkpoint's bytes reach the disk (fsync) before the
 rename makes them its name, so a power cut after the rename cannot leave an empty or partial file
 under the checkpoint's name."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from lumastyle.checkpoints import AtomicCheckpointIO
+from lumastyle.checkpoint_io import AtomicCheckpointIO
 
 
 def test_the_temporary_file_is_fsynced_before_the_rename(tmp_path: Path, monkeypatch, tally):

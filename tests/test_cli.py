@@ -408,12 +408,12 @@ def test_stylize_batches_photos_of_one_size_with_the_same_pixels(
     for k in range(4):
         write_image(workdir / "in" / f"a{k}.png", photo(30, 44, seed=k))
     write_image(workdir / "in" / "b.png", photo(44, 30, seed=9))
-    from lumastyle.model import LumaStyle
+    from lumastyle.loading import TrainedNetwork
 
     sizes = []
-    real = LumaStyle.stylize
+    real = TrainedNetwork.stylize
     monkeypatch.setattr(
-        LumaStyle, "stylize", lambda self, rgb, *a, **k: sizes.append(tuple(rgb.shape)) or real(self, rgb, *a, **k)
+        TrainedNetwork, "stylize", lambda self, rgb, *a, **k: sizes.append(tuple(rgb.shape)) or real(self, rgb, *a, **k)
     )
     stylize = ["stylize", "--ckpt", str(quick_checkpoint), "--input", "in"]
     main([*stylize, "--output", "batched", "--batch_size", "3"])
@@ -530,11 +530,11 @@ def test_stylize_takes_a_run_folder_as_report_does(quick_checkpoint, workdir, ph
     os.utime(old, (1, 1))  # version_0 is the older run
     assert find_checkpoint("runs/mine").resolve() == find_checkpoint("runs/mine/version_1").resolve() == best
     assert find_checkpoint("runs/mine/version_0").resolve() == old / "last.ckpt"
-    from lumastyle.model import LumaStyle
+    from lumastyle import stylize as stylize_module
 
     loaded = []
-    real = LumaStyle.from_checkpoint.__func__
-    monkeypatch.setattr(LumaStyle, "from_checkpoint", classmethod(lambda cls, p, **k: loaded.append(p) or real(cls, p, **k)))
+    real = stylize_module.load_network
+    monkeypatch.setattr(stylize_module, "load_network", lambda p, device: loaded.append(p) or real(p, device))
     write_image(workdir / "in" / "a.png", photo(20, 28, seed=1))
     main(["stylize", "--ckpt", "runs/mine", "--input", "in/a.png", "--output", "by_folder"])
     assert capsys.readouterr().out.strip() == "wrote by_folder/a.png"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import smooth_photo, toy_style
 from decoder_samples import EXIF, XMP, exif_bytes, srgb_profile, write_dng, write_heic
 from PIL import Image, ImageCms
@@ -280,10 +281,13 @@ def _smooth_rgb(h: int, w: int, seed: int) -> np.ndarray:
 @wired
 def test_stylize_writes_a_heic_and_a_raw_with_their_metadata(quick_checkpoint, tmp_path, monkeypatch):
     from lumastyle.cli import main
-    from lumastyle.model import LumaStyle
+    from lumastyle.loading import TrainedNetwork
+
+    def brighter(self, rgb, *args, **kwargs):  # an 8-bit photo comes as its levels
+        return (rgb.float() / 255 if rgb.dtype == torch.uint8 else rgb).clamp(0, 1) ** 0.8
 
     # a fixed colour change stands for the network: this is about reading and writing
-    monkeypatch.setattr(LumaStyle, "stylize", lambda self, rgb, *args, **kwargs: rgb.clamp(0, 1) ** 0.8)
+    monkeypatch.setattr(TrainedNetwork, "stylize", brighter)
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     write_heic(src / "a.HEIC", _smooth_rgb(24, 32, seed=1), exif=exif_bytes(orientation=6))

@@ -12,6 +12,7 @@ from conftest import smooth_photo
 from skimage import color as skcolor
 from torch.autograd import gradcheck
 
+from lumastyle import stylize as stylize_module
 from lumastyle.actions.cube import identity_lut, read_cube
 from lumastyle.cli import main
 from lumastyle.color import blend_strength, lab_distance, lab_to_rgb, rgb_to_lab
@@ -222,6 +223,7 @@ def test_stylize_refuses_a_strength_outside_zero_to_two(checkpoint, photo_file, 
         raise AssertionError("the checkpoint was loaded before --strength was checked")
 
     monkeypatch.setattr(LumaStyle, "from_checkpoint", not_loaded)
+    monkeypatch.setattr(stylize_module, "load_network", not_loaded)
     with pytest.raises(SystemExit) as exit_:
         main(["stylize", "--ckpt", str(checkpoint), "--input", str(path), "--output", str(tmp_path / "o"),
               "--strength", "2.5"])  # fmt: skip

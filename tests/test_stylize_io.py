@@ -20,6 +20,7 @@ import lumastyle.stylize as stylize_module
 from lumastyle.cli import main
 from lumastyle.errors import BadFileError
 from lumastyle.io import read_image, write_image
+from lumastyle.loading import TrainedNetwork
 from lumastyle.model import LumaStyle
 
 
@@ -59,9 +60,14 @@ def within(seconds: float, fn: Callable[..., Any], *args: Any) -> BaseException 
 
 @pytest.fixture
 def cheap_network(monkeypatch):
-    """``LumaStyle.stylize`` as a fixed colour change: the tests of formats, flags and errors need the
-    command's reading, writing and threads, not the network's time (the other tests run it)."""
-    monkeypatch.setattr(LumaStyle, "stylize", lambda self, rgb, *args, **kwargs: rgb.clamp(0, 1) ** 0.8)
+    """The loaded network's ``stylize`` as a fixed colour change: the tests of formats, flags and errors
+    need the command's reading, writing and threads, not the network's time (the other tests run it)."""
+    monkeypatch.setattr(TrainedNetwork, "stylize", lambda self, rgb, *args, **kwargs: brighter(rgb))
+
+
+def brighter(rgb: torch.Tensor) -> torch.Tensor:
+    """A fixed colour change for the network (an 8-bit photo comes as its levels)."""
+    return (rgb.float() / 255 if rgb.dtype == torch.uint8 else rgb).clamp(0, 1) ** 0.8
 
 
 def fmt(path: Path) -> str:
@@ -183,7 +189,7 @@ def test_a_folder_streams_through_with_the_pixels_of_the_network(
     real_read, real_write, real_stylize = (
         stylize_module.read_photo,
         stylize_module.write_image,
-        LumaStyle.stylize,
+        TrainedNetwork.stylize,
     )
 
     def reading(path, *args, **kwargs):
@@ -214,7 +220,7 @@ def test_a_folder_streams_through_with_the_pixels_of_the_network(
 
     monkeypatch.setattr(stylize_module, "read_photo", reading)
     monkeypatch.setattr(stylize_module, "write_image", writing)
-    monkeypatch.setattr(LumaStyle, "stylize", computing)
+    monkeypatch.setattr(TrainedNetwork, "stylize", computing)
     run(quick_checkpoint, src, tmp_path / "out", "--batch_size", "2")
     assert seen == [{"next decoded": True, "two ahead": False}, {"written meanwhile": True}]
     assert names(tmp_path / "out") == ["a0.png", "a1.png", "a2.png", "a3.png", "b.png"]
@@ -224,7 +230,7 @@ def test_a_folder_streams_through_with_the_pixels_of_the_network(
     err = capsys.readouterr().err
     assert "5/5" in err and "s/photo" in err  # the bar: one update a photo, seconds a photo
 
-    monkeypatch.setattr(LumaStyle, "stylize", real_stylize)
+    monkeypatch.setattr(TrainedNetwork, "stylize", real_stylize)
     model = LumaStyle.from_checkpoint(quick_checkpoint)
     expected = model.stylize(read_image(src / "b.png")[0][None], None, "32", fast=True)[0]  # what the loop did
     pixels = np.round(expected.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
@@ -251,10 +257,10 @@ def test_a_failed_write_stops_the_run_at_once_in_one_line(quick_checkpoint, tmp_
 
     def counting(self, rgb, *args, **kwargs):
         computed.append(threading.current_thread())
-        return rgb.clamp(0, 1) ** 0.8  # the network's time is not tested here
+        return brighter(rgb)  # the network's time is not tested here
 
     monkeypatch.setattr(stylize_module, "write_image", full_disk)
-    monkeypatch.setattr(LumaStyle, "stylize", counting)
+    monkeypatch.setattr(TrainedNetwork, "stylize", counting)
     capsys.readouterr()
     start = time.perf_counter()
     err = within(60, run, quick_checkpoint, src, dst, "--batch_size", "1")
@@ -289,10 +295,10 @@ def test_ctrl_c_stops_both_threads_and_leaves_nothing_partial(quick_checkpoint, 
         calls.append(threading.current_thread())
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return rgb.clamp(0, 1) ** 0.8  # the network's time is not tested here
+        return brighter(rgb)  # the network's time is not tested here
 
     monkeypatch.setattr(stylize_module, "write_image", writing)
-    monkeypatch.setattr(LumaStyle, "stylize", interrupted)
+    monkeypatch.setattr(TrainedNetwork, "stylize", interrupted)
     err = within(60, stylize_module.stylize, str(quick_checkpoint), str(src), str(dst), None, "cpu", "32", 1)
     assert isinstance(err, KeyboardInterrupt)
     assert not [t for t in threading.enumerate() if t.name.startswith("lumastyle-")]  # both stopped
@@ -327,6 +333,6 @@ def test_a_cpu_stylizes_one_photo_at_a_time_by_default(quick_checkpoint, tmp_pat
     for k in range(3):
         write_image(src / f"a{k}.png", torch.rand(3, 12, 16))
     sizes = []
-    monkeypatch.setattr(LumaStyle, "stylize", lambda self, rgb, *a, **k: sizes.append(rgb.shape[0]) or rgb[:, :3])
+    monkeypatch.setattr(TrainedNetwork, "stylize", lambda self, rgb, *a, **k: sizes.append(rgb.shape[0]) or rgb[:, :3])
     run(quick_checkpoint, src, tmp_path / "out")
     assert sizes == [1, 1, 1]
