@@ -18,7 +18,8 @@ Measured in the same run:
   the checkpoint) from the per-photo cost: per photo = (t_N - t_1) / (N - 1), start-up = t_1 - per
   photo. ``--repeats`` runs of each: the median, and the range.
 - **the parts of one photo**, in a fresh process (the first photo; the median of ``--repeats`` after a
-  warm-up): decode (:func:`lumastyle.io.read_image`), the network (``model.stylize`` with the
+  warm-up), as the command does them: decode (:func:`lumastyle.io.read_photo`: an 8-bit JPEG as its
+  levels), the network loaded as the command loads it (``stylize`` with the
   command's ``--fast``, ``--precision`` and ``--context_long_side``) split into the context (the
   context copy and ``encode_context``, as benchmarks/bench_stylize.py times it) and the per-pixel rest,
   and encode (:func:`lumastyle.io.write_image` to a JPEG at the command's ``--quality``). Decode and
@@ -186,11 +187,11 @@ def parts(ckpt: str, photo: Path, stylize_args: str, repeats: int) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from lumastyle.inference import context_copy, resolve_precision
-    from lumastyle.io import read_image, write_image
-    from lumastyle.model import LumaStyle
+    from lumastyle.io import read_photo, write_image
+    from lumastyle.stylize import trained_network
 
     options = command_options(stylize_args)
-    model = LumaStyle.from_checkpoint(ckpt)
+    model = trained_network(Path(ckpt), torch.device("cpu"))  # as the command loads it
     precision = resolve_precision(options["precision"], torch.device("cpu"))
     fast = {"fast": options["fast"]} if "fast" in inspect.signature(model.stylize).parameters else {}
 
@@ -200,10 +201,11 @@ def parts(ckpt: str, photo: Path, stylize_args: str, repeats: int) -> dict:
     decode, whole, context, encode = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         network(torch.rand(3, 240, 320))  # warm-up: the first call of each part pays for lazy set-up
-        write_image(Path(tmp) / photo.name, read_image(photo)[0], quality=options["quality"])
+        write_image(Path(tmp) / photo.name, read_photo(photo, levels=True).image, quality=options["quality"])
         for _ in range(repeats):
             start = time.perf_counter()
-            rgb, depth = read_image(photo)
+            read = read_photo(photo, levels=True)  # as the command reads it: an 8-bit JPEG as its levels
+            rgb, depth = read.image, read.bit_depth
             decode.append(time.perf_counter() - start)
             start = time.perf_counter()
             result = network(rgb)
@@ -214,13 +216,16 @@ def parts(ckpt: str, photo: Path, stylize_args: str, repeats: int) -> dict:
     del result
     dtype = torch.float16 if precision == "16" else torch.bfloat16
     with torch.no_grad(), torch.autocast("cpu", dtype=dtype, enabled=precision != "32"):
-        for _ in range(repeats):
+        floats = rgb.float() / 255 if rgb.dtype == torch.uint8 else rgb
+        for _ in range(repeats):  # a colour-only network computes no context (no context copy either)
             start = time.perf_counter()
-            small = context_copy(rgb[None], model.context_long_side(options["context_long_side"]))
-            model.network.encode_context(small)
+            if not model.network.colour_only:
+                small = context_copy(floats[None], model.context_long_side(options["context_long_side"]))
+                model.network.encode_context(small)
             context.append(time.perf_counter() - start)
         with FlopCounterMode(display=False) as counter:
-            model.network.encode_context(small)
+            if not model.network.colour_only:
+                model.network.encode_context(small)
         context_flops = counter.get_total_flops()
     with FlopCounterMode(display=False) as counter:
         written = _written_bytes(lambda: network(rgb))  # both counted in one run of the network

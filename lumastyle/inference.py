@@ -20,7 +20,9 @@ validation/test metrics and the benchmarks all take, so they give the same pixel
     local colour context; photo-level statistics allowed, being the same at every pixel) is baked into
     a ``lut_points``-point 3D LUT of each photo's colour map, applied by trilinear interpolation in
     sRGB: no Lab conversion and no head at full resolution (:func:`bake_lut`, :func:`apply_lut`); a
-    photo with fewer pixels than the lattice takes the exact path, which is then cheaper;
+    photo with fewer pixels than the lattice takes the exact path, which is then cheaper. An 8-bit photo
+    of a colour-only network (one map for every photo) reads a table of every 8-bit colour instead, one
+    lookup a pixel (:func:`lut_8bit`, :func:`apply_lut_8bit`; what the LUT gives, rounded);
   * otherwise the head is split (:meth:`lumastyle.heads.Head.coefficients`) as HDRNet slices its
     bilateral grid: its coefficients (the 3x10 matrices) are predicted at the pixels of the context
     copy, from that copy's colours and context, and interpolated bilinearly at every pixel of the
@@ -29,6 +31,10 @@ validation/test metrics and the benchmarks all take, so they give the same pixel
 
   Neither is exact: the benchmarks state their mean and 99th-percentile ΔE76 from the exact path on
   real photos.
+- **8-bit photos** (uint8 levels, as :func:`lumastyle.io.read_photo` reads an 8-bit sRGB photo for
+  ``stylize``) give 8-bit outputs, rounded as :func:`lumastyle.io.write_image` rounds a float image:
+  the same levels as the float photo's output written, without making the whole photo float (each
+  tile is, on the paths that need it).
 - **Strength** (``strength``, ``stylize --strength``): the look's amount, as Lightroom's profile Amount:
   the output moved that far from the photo in CIELab (:func:`lumastyle.color.blend_strength`; 0 the
   photo, 1 the look, up to :data:`MAX_STRENGTH` to exaggerate it). 1 skips the blend (the output is
@@ -253,14 +259,20 @@ def lut_8bit(lut: Tensor) -> Tensor:
     x = lut.float().flatten(0, 1)  # (B*3, blue, green, red)
 
     def along_last(t: Tensor) -> Tensor:  # the last axis from P lattice points to 256 levels
-        return F.interpolate(t.flatten(1, -2), size=256, mode="linear", align_corners=True).unflatten(1, t.shape[1:-1])
+        flat = F.interpolate(t.flatten(1, -2), size=256, mode="linear", align_corners=True)
+        return flat.unflatten(1, t.shape[1:-1])
 
     x = along_last(x.permute(0, 2, 3, 1))  # (., green, red, blue 256)
-    x = along_last(x.permute(0, 2, 3, 1))  # (., red, blue, green 256)
-    x = along_last(x.permute(0, 2, 3, 1))  # (., blue, green, red 256): in the table's order
-    levels = to_8bit(x).reshape(b, 3, -1).transpose(1, 2)  # (B, 2^24, 3)
-    packed = torch.cat([levels, levels.new_zeros(b, levels.shape[1], 1)], dim=-1)
-    return packed.view(torch.int32)[..., 0]
+    x = along_last(x.permute(0, 2, 3, 1)).permute(0, 2, 3, 1)  # (., blue 256, green 256, red)
+    table = torch.zeros(b, 256, 256, 256, 4, dtype=torch.uint8, device=lut.device)  # (blue, green, red, RGB0)
+    for b0 in range(0, 256, _BLUE_ROWS):  # red last, a few blue levels at a time (bounded memory)
+        rows = to_8bit(along_last(x[:, b0 : b0 + _BLUE_ROWS]))  # (B*3, rows, green, red)
+        table[:, b0 : b0 + _BLUE_ROWS, ..., :3] = rows.unflatten(0, (b, 3)).permute(0, 2, 3, 4, 1)
+    return table.view(torch.int32).reshape(b, -1)
+
+
+#: Blue levels of :func:`lut_8bit`'s table interpolated at once (32: 25 MB of float32 for one photo).
+_BLUE_ROWS = 32
 
 
 def apply_lut_8bit(table: Tensor, rgb: Tensor) -> Tensor:
@@ -272,6 +284,8 @@ def apply_lut_8bit(table: Tensor, rgb: Tensor) -> Tensor:
     index += torch.arange(b, dtype=torch.int32, device=rgb.device).view(b, 1, 1) << 24  # each photo's table
     found = table.reshape(-1).index_select(0, index.reshape(-1))
     return found.view(torch.uint8).view(b, h, w, 4)[..., :3].permute(0, 3, 1, 2)
+
+
 def apply_lut(lut: Tensor, rgb: Tensor) -> Tensor:
     """Trilinear interpolation of :func:`bake_lut`'s tables (B, 3, P, P, P) at sRGB ``rgb`` (B, 3, h, W).
 

@@ -80,13 +80,6 @@ def build_network(
     )
 
 
-def context_cap(requested: int | None, option: int | None, trained: int | None) -> int | None:
-    """The context cap inference uses: ``requested``, else the model's ``context.long_side``
-    (``option``), else the training scale the checkpoint stores (``trained``)."""
-    cap = requested or option or trained
-    return int(cap) if cap else None
-
-
 @dataclasses.dataclass
 class TrainedNetwork:
     """A checkpoint's network (eval mode), with what inference needs beside it."""
@@ -98,8 +91,10 @@ class TrainedNetwork:
     trained_long_side: int | None
 
     def context_long_side(self, requested: int | None = None) -> int | None:
-        """As :meth:`lumastyle.model.LumaStyle.context_long_side` (:func:`context_cap`)."""
-        return context_cap(requested, self.long_side, self.trained_long_side)
+        """The context cap inference uses: ``requested``, else ``model.context.long_side``, else the
+        training scale stored in the checkpoint."""
+        cap = requested or self.long_side or self.trained_long_side
+        return int(cap) if cap else None
 
     def stylize(
         self,
@@ -110,7 +105,10 @@ class TrainedNetwork:
         fast: bool = False,
         strength: float = 1.0,
     ) -> Tensor:
-        """As :meth:`lumastyle.model.LumaStyle.stylize`: :func:`lumastyle.inference.stylize_tensor`."""
+        """A photo (3, H, W) or batch as ``lumastyle stylize`` renders it
+        (:func:`lumastyle.inference.stylize_tensor`; ``fast``: its fast path, what ``stylize`` and
+        ``predict`` take by default; ``strength``: the look's amount, 0 the photo, 1 the look, up to 2
+        to exaggerate it)."""
         return stylize_tensor(
             self.network, rgb, self.context_long_side(context_long_side), tile_pixels, precision, fast,
             strength=strength,

@@ -47,8 +47,8 @@ from lumastyle.context import ContextWindow
 from lumastyle.correction import upgrade_state
 from lumastyle.errors import LumastyleError
 from lumastyle.heads import ColorMapHead, HeadFactory, QuadraticHead
-from lumastyle.inference import TILE_PIXELS, Precision, resolve_precision, stylize_tensor
-from lumastyle.loading import CheckpointMismatch, TrainedNetwork, build_network, check_fits, context_cap
+from lumastyle.inference import TILE_PIXELS, Precision, resolve_precision
+from lumastyle.loading import CheckpointMismatch, TrainedNetwork, build_network, check_fits
 from lumastyle.metrics import StyleMetrics
 from lumastyle.optim import (
     LinearWarmup,
@@ -197,7 +197,7 @@ class LumaStyle(L.LightningModule):
     def context_long_side(self, requested: int | None = None) -> int | None:
         """The context cap inference uses: ``requested``, else ``model.context.long_side``, else the
         training scale stored in the checkpoint."""
-        return context_cap(requested, self.context_options.long_side, self.trained_long_side)
+        return self.trained_network().context_long_side(requested)
 
     def trained_network(self) -> TrainedNetwork:
         """The network with what inference needs beside it (what :func:`lumastyle.loading.load_network`
@@ -216,10 +216,7 @@ class LumaStyle(L.LightningModule):
         """A photo (3, H, W) or batch as ``lumastyle stylize`` renders it (see :mod:`lumastyle.inference`;
         ``fast``: its fast path, what ``stylize`` and ``predict`` take by default; ``strength``: the
         look's amount, 0 the photo, 1 the look, up to 2 to exaggerate it)."""
-        return stylize_tensor(
-            self.network, rgb, self.context_long_side(context_long_side), tile_pixels, precision, fast,
-            strength=strength,
-        )
+        return self.trained_network().stylize(rgb, context_long_side, precision, tile_pixels, fast, strength)
 
     # -- training ------------------------------------------------------------------------------
 
