@@ -2,9 +2,10 @@
 
 - **Atomic** (:mod:`lumastyle.checkpoint_io`, Lightning's side; this module imports no Lightning, so
   ``stylize`` loads checkpoints without it): a checkpoint is written to a hidden temporary file beside
-  its final name, flushed to disk, then renamed onto the name in one step. A process killed while saving (SIGKILL, a full disk, a lost node) leaves the previous checkpoint of that name whole;
-  a failed write is one line (:class:`LumastyleError`) naming the file. Lightning's own save writes
-  the final file in place, so a kill during it leaves a truncated checkpoint that resumes nowhere.
+  its final name, flushed to disk, then renamed onto the name in one step. A process killed while
+  saving (SIGKILL, a full disk, a lost node) leaves the previous checkpoint of that name whole; a failed
+  write is one line (:class:`LumastyleError`) naming the file. Lightning's own save writes the final
+  file in place, so a kill during it leaves a truncated checkpoint that resumes nowhere.
 - **Versioned**: lumastyle's own section of a checkpoint (``checkpoint["lumastyle"]``,
   :func:`extra_state`) carries :data:`CHECKPOINT_FORMAT`; :func:`check_checkpoint` refuses a file that
   is not a lumastyle checkpoint, or of another format, in one line before anything is built from it.

@@ -6,7 +6,7 @@ and the folder loggers of one run (CSV, TensorBoard) share one ``version_N`` (:f
 ``--ckpt_path last`` resumes the newest ``last.ckpt`` of the run in its own folder, with the metrics of
 the interrupted epoch dropped (:func:`resume_last`); ``test`` and ``predict`` of a run's checkpoint
 write into that run's version folder (:func:`into_checkpoint_run`). These edit the parsed config
-before LightningCLI builds anything (:class:`lumastyle.cli.LumaStyleCLI`). :func:`find_checkpoint`
+before LightningCLI builds anything (:class:`lumastyle.training_cli.LumaStyleCLI`). :func:`find_checkpoint`
 is the checkpoint a run folder stands for (``stylize --ckpt``, ``report``). Importing this module
 imports no Lightning (``stylize`` starts without it); the functions that edit a training config
 import what of Lightning they use.

@@ -78,6 +78,10 @@ def stylize(
     are carried into the output, with the orientation reset (the pixels are upright) and the
     Software tag naming lumastyle (:mod:`lumastyle.profiles`, :mod:`lumastyle.metadata`).
 
+    An 8-bit sRGB photo (most JPEGs) is read, stylized and written as its 8-bit levels: the bytes its
+    float image would give, without making the whole photo float (:mod:`lumastyle.inference`). The
+    checkpoint is loaded without Lightning (:func:`trained_network`).
+
     A folder streams through: a reader thread decodes the next batch of photos while the network runs
     on this one, and a writer thread encodes and writes finished ones, at most one batch ahead and two
     behind, so memory stays bounded for any number of photos. An error in either thread (a failed

@@ -336,3 +336,18 @@ def test_a_cpu_stylizes_one_photo_at_a_time_by_default(quick_checkpoint, tmp_pat
     monkeypatch.setattr(TrainedNetwork, "stylize", lambda self, rgb, *a, **k: sizes.append(rgb.shape[0]) or rgb[:, :3])
     run(quick_checkpoint, src, tmp_path / "out")
     assert sizes == [1, 1, 1]
+
+
+def test_8bit_and_16bit_photos_of_one_size_each_keep_their_depth_and_pixels(quick_checkpoint, tmp_path):
+    """An 8-bit photo goes through the network as its levels and a 16-bit one as floats: photos of one
+    size but of the two kinds are batched apart, and each output is the one the photo gets alone."""
+    src = tmp_path / "in"
+    write_image(src / "a.png", smooth_photo(24, 32, seed=1), bit_depth=8)
+    write_image(src / "b.png", smooth_photo(24, 32, seed=2), bit_depth=16)
+    run(quick_checkpoint, src, tmp_path / "together", "--batch_size", "2")
+    for name in ("a.png", "b.png"):
+        alone = tmp_path / f"alone_{name}"
+        run(quick_checkpoint, src / name, alone)
+        image, depth = read_image(tmp_path / "together" / name)
+        assert depth == (8 if name == "a.png" else 16)
+        assert torch.equal(image, read_image(alone / name)[0]), name
