@@ -141,6 +141,8 @@ class _Recorder(nn.Module):
     """Stands in for the network: records the context copy it is given (and returns it, so an
     exported program's output has the context copy's size)."""
 
+    colour_only = False  # it has context: stylize_tensor makes the context copy it records
+
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[tuple[int, int]] = []
