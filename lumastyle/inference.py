@@ -281,8 +281,12 @@ def apply_lut_8bit(table: Tensor, rgb: Tensor) -> Tensor:
     b, _, h, w = rgb.shape
     channels = rgb.to(torch.int32)
     index = channels[:, 2] << 16 | channels[:, 1] << 8 | channels[:, 0]
-    index += torch.arange(b, dtype=torch.int32, device=rgb.device).view(b, 1, 1) << 24  # each photo's table
-    found = table.reshape(-1).index_select(0, index.reshape(-1))
+    if table.stride(0) == 0 or b == 1:  # one table for every photo (expanded): read it, never copied
+        flat = table[0]
+    else:  # each photo its own table, one after another
+        flat = table.reshape(-1)
+        index += torch.arange(b, dtype=torch.int32, device=rgb.device).view(b, 1, 1) << 24
+    found = flat.index_select(0, index.reshape(-1))
     return found.view(torch.uint8).view(b, h, w, 4)[..., :3].permute(0, 3, 1, 2)
 
 

@@ -101,6 +101,8 @@ def test_a_colour_only_network_reads_8bit_photos_from_one_table(monkeypatch):
     floats = stylize_tensor(net, levels.float() / 255, fast=True, lut_points=9)
     assert out.dtype == torch.uint8 and ((out.int() - to_8bit(floats).int()).abs().max() <= 1)
     assert torch.equal(stylize_tensor(net, levels.flip(-1), fast=True, lut_points=9), out.flip(-1))
+    both = stylize_tensor(net, torch.stack([levels, levels.flip(-1)]), fast=True, lut_points=9)  # a batch
+    assert torch.equal(both[0], out) and torch.equal(both[1], out.flip(-1))
     assert len(built) == 1
     monkeypatch.setattr(inference, "context_copy", lambda *a: pytest.fail("a context copy was made"))
     stylize_tensor(net, levels, fast=True, lut_points=9)
