@@ -240,7 +240,11 @@ def _shared_lut(
     key = (points, device, strength, autocast, tuple((id(t), t._version) for t in tensors))
     kept = _LUTS.setdefault(network, {})  # the LUT and its 8-bit table (a catalogue can hold both kinds)
     if eight_bit not in kept or kept[eight_bit][0] != key:
-        lut = bake_lut(network, maps, points, 1, device, strength)
+        float_lut = kept.get(False)  # the 8-bit table is made from the float LUT when it is kept already
+        if float_lut is not None and float_lut[0] == key:
+            lut = float_lut[1]
+        else:
+            lut = bake_lut(network, maps, points, 1, device, strength)
         kept[eight_bit] = (key, lut_8bit(lut) if eight_bit else lut)
     table = kept[eight_bit][1]
     return table.expand(batch, *table.shape[1:])

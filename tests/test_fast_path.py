@@ -94,11 +94,13 @@ def test_a_colour_only_network_reads_8bit_photos_from_one_table(monkeypatch):
     """A colour-only network's 8-bit photos read one table of every 8-bit colour, built once for a
     catalogue: within a level of the float fast path, never made float (no context copy)."""
     net = network(scales=())
-    built = []
+    built, baked = [], []
     monkeypatch.setattr(inference, "lut_8bit", lambda lut: built.append(1) or lut_8bit(lut))
+    monkeypatch.setattr(inference, "bake_lut", lambda *a, **k: baked.append(1) or bake_lut(*a, **k))
     levels = to_8bit(smooth_photo(80, 100, seed=1))
-    out = stylize_tensor(net, levels, fast=True, lut_points=9)
     floats = stylize_tensor(net, levels.float() / 255, fast=True, lut_points=9)
+    out = stylize_tensor(net, levels, fast=True, lut_points=9)
+    assert len(baked) == 1  # the 8-bit table is made from the float LUT already kept
     assert out.dtype == torch.uint8 and ((out.int() - to_8bit(floats).int()).abs().max() <= 1)
     assert torch.equal(stylize_tensor(net, levels.flip(-1), fast=True, lut_points=9), out.flip(-1))
     both = stylize_tensor(net, torch.stack([levels, levels.flip(-1)]), fast=True, lut_points=9)  # a batch
