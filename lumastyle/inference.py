@@ -153,12 +153,13 @@ def stylize_tensor(
             # photo) or costs less than the photo's pixels
             table = eight_bit and (network.colour_only or h * w >= 1 << 24)
             lut = _shared_lut(network, maps, lut_points, b, batch.device, strength, whole, table)
+            atlas = None if table else lut_atlas(lut)  # once for every band of rows
             for r0 in range(0, h, step):
                 band = slice(r0, min(h, r0 + step))
                 if table:
                     out[..., band, :] = apply_lut_8bit(lut, batch[..., band, :])
                 else:
-                    styled = apply_lut(lut, _as_float(batch[..., band, :]))
+                    styled = apply_lut(lut, _as_float(batch[..., band, :]), atlas)
                     out[..., band, :] = to_8bit(styled) if eight_bit else styled
             return out[0] if single else out
         grid = slice_grid(network, small, maps, (h, w)) if fast and small is not None else None
@@ -294,17 +295,25 @@ def apply_lut_8bit(table: Tensor, rgb: Tensor) -> Tensor:
     return found.view(torch.uint8).view(b, h, w, 4)[..., :3].permute(0, 3, 1, 2)
 
 
-def apply_lut(lut: Tensor, rgb: Tensor) -> Tensor:
-    """Trilinear interpolation of :func:`bake_lut`'s tables (B, 3, P, P, P) at sRGB ``rgb`` (B, 3, h, W).
+def lut_atlas(lut: Tensor) -> Tensor:
+    """:func:`bake_lut`'s tables (B, 3, P, P, P) as :func:`apply_lut` reads them: the P blue slices side
+    by side, each padded by one column (B, 3, P green, P * (P + 1))."""
+    b, _, p = lut.shape[:3]
+    atlas = torch.cat([lut, lut[..., -1:]], dim=-1)  # (B, 3, P blue, P green, P + 1 red)
+    return atlas.permute(0, 1, 3, 2, 4).reshape(b, 3, p, p * (p + 1))  # green rows, blue-major columns
+
+
+def apply_lut(lut: Tensor, rgb: Tensor, atlas: Tensor | None = None) -> Tensor:
+    """Trilinear interpolation of :func:`bake_lut`'s tables (B, 3, P, P, P) at sRGB ``rgb`` (B, 3, h, W)
+    (``atlas``: :func:`lut_atlas` of ``lut``, made once for a photo's bands of rows; else made here).
 
     Written by hand: torch's one LUT sampler, a 3D ``grid_sample``, is ~6x slower on a CPU than its 2D
     path, so each of the two blue slices around a pixel is read with one 2D ``grid_sample`` from an
     atlas of the P blue slices side by side (each padded by one column, so a slice's bilinear reads
     never cross into the next), and the two are blended by the pixel's blue position.
     """
-    b, _, p = lut.shape[:3]
-    atlas = torch.cat([lut, lut[..., -1:]], dim=-1)  # (B, 3, P blue, P green, P + 1 red)
-    atlas = atlas.permute(0, 1, 3, 2, 4).reshape(b, 3, p, p * (p + 1))  # green rows, blue-major columns
+    p = lut.shape[2]
+    atlas = lut_atlas(lut) if atlas is None else atlas
     x = rgb.float().clamp(0, 1) * (p - 1)
     blue = x[:, 2]
     lo = blue.floor().clamp(max=p - 2)
