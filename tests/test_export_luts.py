@@ -101,6 +101,16 @@ def tool(name: str, package: str) -> str:
     return found
 
 
+def imagemagick_convert() -> str:
+    """A ``convert`` on PATH that is ImageMagick's (another program of that name, as on machines whose
+    ``convert`` is something else, skips the test as a missing ImageMagick does)."""
+    found = tool("convert", "imagemagick")
+    version = subprocess.run([found, "-version"], capture_output=True, timeout=60)
+    if b"ImageMagick" not in version.stdout:
+        pytest.skip(f"{found} is not ImageMagick's convert (Debian package imagemagick)")
+    return found
+
+
 def run(command: list[str]) -> bytes:
     done = subprocess.run(command, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
@@ -137,7 +147,7 @@ def through_opencolorio(lut: Path, rgb: torch.Tensor) -> torch.Tensor:
 
 def through_imagemagick(hald: Path, photo: Path) -> torch.Tensor:
     """ImageMagick's -hald-clut (the Q16 build), the output read back at 16 bits a sample."""
-    magick = shutil.which("convert-im6.q16") or shutil.which("magick") or tool("convert", "imagemagick")
+    magick = shutil.which("convert-im6.q16") or shutil.which("magick") or imagemagick_convert()
     out = run([magick, str(photo), str(hald), "-hald-clut", "-depth", "16", "-endian", "LSB", "rgb:-"])
     return from_16_bit(out, "<")
 
