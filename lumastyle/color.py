@@ -3,7 +3,9 @@ the Lab blend of a look's amount (:func:`blend_strength`).
 
 Conversions are delegated to kornia.color and always run in float32, even under autocast: the cube
 roots and powers in Lab lose too much precision in bf16/fp16. Results are float32 (float64 input stays
-float64, for gradcheck).
+float64, for gradcheck). 8-bit sRGB (uint8 levels, what ``stylize`` reads from a JPEG) converts to Lab
+and back without a power at every sample (:func:`levels_to_lab`, :func:`lab_to_levels`: kornia's
+values, tabulated at the 256 levels).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import NamedTuple
 
 import torch
 from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
-from kornia.color import linear_rgb_to_rgb, xyz_to_rgb
+from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb, rgb_to_xyz, xyz_to_rgb
 from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
 from torch import Tensor, nn
 
@@ -98,20 +100,106 @@ def prophoto_to_xyz(rgb: Tensor) -> Tensor:
     return _channel_matrix(adapt @ to_xyz, x)
 
 
+#: CIELab's f(t) = t^(1/3) above this (6/29)^3, and its slope 1/(3 (6/29)^2) below, both rounded as kornia
+#: and scikit-image round them (so :func:`xyz_to_lab` of sRGB's XYZ gives kornia's Lab to the bit)
+_LAB_EPSILON, _LAB_SLOPE, _LAB_F_EPSILON = 0.008856, 7.787, 0.2068966
+
+
 def xyz_to_lab(xyz: Tensor) -> Tensor:
     """CIE XYZ -> CIELab, both relative to the D65 white (*, 3, H, W).
 
     Written by hand: kornia offers XYZ only through sRGB, which would clip colours outside its gamut;
-    tested against scikit-image's ``xyz2lab``.
+    tested against scikit-image's ``xyz2lab`` (and against kornia's ``rgb_to_lab`` through sRGB's XYZ,
+    which it equals: the same steps and constants).
     """
     check_image(xyz, "xyz")
     xyz = full_precision(xyz)
     white = torch.tensor(D65_WHITE, dtype=xyz.dtype, device=xyz.device).view(3, 1, 1)
-    t = xyz / white
-    delta = 6.0 / 29.0
-    f = torch.where(t > delta**3, t.clamp_min(delta**3) ** (1.0 / 3.0), t / (3 * delta**2) + 4.0 / 29.0)
+    t = torch.div(xyz, white)
+    f = torch.where(t > _LAB_EPSILON, t.clamp(min=_LAB_EPSILON).pow(1 / 3.0), _LAB_SLOPE * t + 4.0 / 29.0)
     fx, fy, fz = f.unbind(-3)
     return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+
+
+def lab_to_xyz(lab: Tensor) -> Tensor:
+    """CIELab -> CIE XYZ relative to the D65 white (*, 3, H, W): kornia's ``lab_to_rgb`` before its XYZ ->
+    sRGB step (the same steps and constants, so its output to the bit), written out because kornia
+    does not expose it (:func:`lab_to_levels` needs linear RGB)."""
+    check_image(lab, "lab")
+    L, a, b = full_precision(lab).unbind(-3)
+    fy = (L + 16.0) / 116.0
+    f = torch.stack([(a / 500.0) + fy, fy, (fy - (b / 200.0)).clamp(min=0.0)], dim=-3)
+    xyz = torch.where(f > _LAB_F_EPSILON, torch.pow(f, 3.0), (f - 4.0 / 29.0) / _LAB_SLOPE)
+    return xyz * torch.tensor(D65_WHITE, dtype=xyz.dtype, device=xyz.device).view(3, 1, 1)
+
+
+# -- 8-bit sRGB (a JPEG's levels) in and out ----------------------------------------------------------
+# By hand around kornia's own functions: kornia converts float images only. Its sRGB decoding is
+# evaluated once at the 256 levels and read by index, and the encoding of linear light to a level is a
+# search among the 255 decoded midpoints between levels, so neither runs a power at every sample
+# (a 12 MP photo's two conversions: benchmarks/README.md, issue 28).
+
+
+def _levels_decoded(values: Tensor) -> Tensor:
+    """kornia's sRGB decoding of a 1D tensor of sRGB values (float32)."""
+    return rgb_to_linear_rgb(values.view(1, -1, 1).expand(3, -1, 1))[0, :, 0].contiguous()
+
+
+#: Bins of :func:`linear_to_levels`' coarse table over linear [0, 1]: narrower than the closest two
+#: midpoints (levels 0-1 and 1-2, 1 / (255 * 12.92) apart), so a bin holds at most one.
+_LEVEL_BINS = 4096
+
+
+class _LevelTables(NamedTuple):
+    decode: Tensor  #: (256,) linear value of each level
+    midpoints: Tensor  #: (256,) linear value halfway (in sRGB) to the next level; inf after the last
+    coarse: Tensor  #: (_LEVEL_BINS + 1,) int32: the level of each bin's lower edge
+
+
+_TABLES: dict[torch.device, _LevelTables] = {}
+
+
+def _level_tables(device: torch.device) -> _LevelTables:
+    if device not in _TABLES:
+        levels = torch.arange(256, dtype=torch.float32, device=device)
+        midpoints = _levels_decoded((levels[1:] - 0.5) / 255)
+        edges = torch.arange(_LEVEL_BINS + 1, dtype=torch.float32, device=device) / _LEVEL_BINS
+        _TABLES[device] = _LevelTables(
+            _levels_decoded(levels / 255),
+            torch.cat([midpoints, midpoints.new_tensor([math.inf])]),
+            torch.bucketize(edges, midpoints, right=True).to(torch.int32),
+        )
+    return _TABLES[device]
+
+
+def levels_to_lab(levels: Tensor) -> Tensor:
+    """8-bit sRGB levels (uint8, (*, 3, H, W)) -> CIELab (float32): :func:`rgb_to_lab` of ``levels / 255``
+    (the same values: kornia's decoding read from a table of the 256 levels, then its XYZ and Lab)."""
+    check_image(levels, "levels")
+    decode = _level_tables(levels.device).decode
+    linear = decode.index_select(0, levels.reshape(-1).to(torch.int32)).view(levels.shape)
+    with torch.autocast(levels.device.type, enabled=False):
+        return xyz_to_lab(rgb_to_xyz(linear))
+
+
+def linear_to_levels(linear: Tensor) -> Tensor:
+    """Linear RGB (*, 3, H, W) -> 8-bit sRGB levels (uint8): the nearest level of its sRGB value clipped
+    to [0, 1], found as the number of midpoints between levels at or below it (a coarse table gives
+    the level at the bin's edge, one comparison the rest). That is ``round(255 * srgb)`` but at
+    values within float32 rounding of a midpoint (about one sample in 10^5), which may go either way."""
+    tables = _level_tables(linear.device)
+    x = torch.nan_to_num_(full_precision(linear).clamp(0.0, 1.0), 0.0)  # a NaN as the float path writes it
+    level = tables.coarse.index_select(0, (x * _LEVEL_BINS).to(torch.int32).reshape(-1)).view(x.shape)
+    above = tables.midpoints.index_select(0, level.reshape(-1)).view(x.shape)
+    return level.add_(x >= above).to(torch.uint8)
+
+
+def lab_to_levels(lab: Tensor) -> Tensor:
+    """CIELab (*, 3, H, W) -> 8-bit sRGB levels (uint8): :func:`lab_to_rgb` clipped and rounded to 8 bits
+    (:func:`linear_to_levels`; the level rounding gives at a midpoint may differ by one)."""
+    check_image(lab, "lab")
+    with torch.autocast(lab.device.type, enabled=False):
+        return linear_to_levels(xyz_to_rgb(lab_to_xyz(lab)))
 
 
 def prophoto_to_srgb(rgb: Tensor) -> Tensor:

@@ -33,8 +33,11 @@ validation/test metrics and the benchmarks all take, so they give the same pixel
   real photos.
 - **8-bit photos** (uint8 levels, as :func:`lumastyle.io.read_photo` reads an 8-bit sRGB photo for
   ``stylize``) give 8-bit outputs, rounded as :func:`lumastyle.io.write_image` rounds a float image:
-  the same levels as the float photo's output written, without making the whole photo float (each
-  tile is, on the paths that need it).
+  the same levels as the float photo's output written, without making the whole photo float. The
+  head's paths convert each tile from its levels to Lab and back by table
+  (:func:`lumastyle.color.levels_to_lab`, :func:`lumastyle.color.lab_to_levels`: no power a sample;
+  the same Lab, and the same levels but where a value lies within float32 rounding of the midpoint
+  between two, about one sample in 10^5, which may round either way).
 - **Strength** (``strength``, ``stylize --strength``): the look's amount, as Lightroom's profile Amount:
   the output moved that far from the photo in CIELab (:func:`lumastyle.color.blend_strength`; 0 the
   photo, 1 the look, up to :data:`MAX_STRENGTH` to exaggerate it). 1 skips the blend (the output is
@@ -52,7 +55,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lumastyle.color import blend_strength, denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
+from lumastyle.color import (
+    blend_strength,
+    denormalize_lab,
+    lab_to_levels,
+    lab_to_rgb,
+    levels_to_lab,
+    normalize_lab,
+    rgb_to_lab,
+)
 from lumastyle.context import ContextMap, sample_context, taps
 from lumastyle.errors import LumastyleError
 from lumastyle.geometry import fit_long_side, image_hw
@@ -118,8 +129,8 @@ def stylize_tensor(
 ) -> Tensor:
     """Stylize sRGB ``rgb`` (3, H, W) or (B, 3, H, W) in [0, 1]: the image a user gets, float32 in [0, 1];
     or 8-bit ``rgb`` (uint8 levels) -> 8-bit, rounded as :func:`lumastyle.io.write_image` writes (the same
-    levels as the float photo's output written; the fast path's LUT then reads every 8-bit colour from
-    one table, :func:`lut_8bit`).
+    levels as the float photo's output written, but at a float32 tie between two levels; the fast path's
+    LUT then reads every 8-bit colour from one table, :func:`lut_8bit`).
 
     Args:
         network: the network (its device is used; its mode is left as it is).
@@ -165,18 +176,21 @@ def stylize_tensor(
         grid = slice_grid(network, small, maps, (h, w)) if fast and small is not None else None
         for r0 in range(0, h, step):
             rows = (r0, min(h, r0 + step))
-            tile = _as_float(batch[..., rows[0] : rows[1], :])
-            lab = rgb_to_lab(tile)
+            tile = batch[..., rows[0] : rows[1], :]
+            # an 8-bit tile converts from and to its levels by table (the same Lab; the same levels but
+            # at a float32 tie between two, about one sample in 10^5: lumastyle.color)
+            lab = levels_to_lab(tile) if eight_bit else rgb_to_lab(tile)
             if grid is None:
                 new = network.transform(lab, maps, (h, w), rows)
             else:
                 lab_n = normalize_lab(lab)
                 coefficients = slice_coefficients(grid, (h, w), rows)
                 new = denormalize_lab(network.apply_head_coefficients(lab_n, coefficients))
-            styled = lab_to_rgb(new)
             if strength != 1:
-                styled = blend_strength(tile, styled, strength)
-            out[..., rows[0] : rows[1], :] = to_8bit(styled) if eight_bit else styled
+                styled = blend_strength(_as_float(tile), lab_to_rgb(new), strength)
+                out[..., rows[0] : rows[1], :] = to_8bit(styled) if eight_bit else styled
+            else:
+                out[..., rows[0] : rows[1], :] = lab_to_levels(new) if eight_bit else lab_to_rgb(new)
     return out[0] if single else out
 
 

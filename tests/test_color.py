@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kornia.color import rgb_to_linear_rgb
 from skimage import color as skcolor
 from torch.autograd import gradcheck
 
@@ -17,7 +18,10 @@ from lumastyle.color import (
     fit_color_map,
     fit_local_color_map,
     lab_distance,
+    lab_to_levels,
     lab_to_rgb,
+    levels_to_lab,
+    linear_to_levels,
     normalize_lab,
     prophoto_to_srgb,
     prophoto_to_xyz,
@@ -25,6 +29,7 @@ from lumastyle.color import (
     rgb_to_lab,
     xyz_to_lab,
 )
+from lumastyle.inference import to_8bit
 
 
 class TestRgbToLab:
@@ -112,6 +117,51 @@ class TestLabToRgb:
     def test_module(self):
         lab = rgb_to_lab(torch.rand(1, 3, 4, 4))
         assert torch.equal(LabToRGB()(lab), lab_to_rgb(lab))
+
+
+def every_8bit_colour() -> torch.Tensor:
+    """All 2^24 8-bit sRGB colours, (3, 4096, 4096) uint8."""
+    index = torch.arange(1 << 24, dtype=torch.int32)
+    return torch.stack([index & 255, (index >> 8) & 255, index >> 16]).to(torch.uint8).view(3, 4096, 4096)
+
+
+class TestEightBit:
+    """8-bit sRGB levels to Lab and back by table (what stylize does to a JPEG's tiles)."""
+
+    def test_levels_to_lab_is_rgb_to_lab_of_every_8bit_colour(self):
+        levels = every_8bit_colour()
+        lab = levels_to_lab(levels)
+        assert lab.dtype == torch.float32 and lab.shape == levels.shape
+        assert (lab - rgb_to_lab(levels.float() / 255)).abs().max() < 1e-4  # 0 where kornia's pow is the same
+
+    def test_every_8bit_colour_comes_back_to_its_levels(self):
+        levels = every_8bit_colour()
+        assert torch.equal(lab_to_levels(levels_to_lab(levels)), levels)
+
+    def test_lab_to_levels_rounds_as_the_float_path_is_written(self):
+        """Inside and far outside sRGB (clipped), the levels of lab_to_rgb rounded as the writer rounds:
+        the same but at a float32 tie between two levels (a few samples in 10^6), one level off there."""
+        g = torch.Generator().manual_seed(0)
+        lab = torch.randn(2, 3, 500, 1000, generator=g) * torch.tensor([40.0, 80, 80]).view(3, 1, 1)
+        lab += torch.tensor([50.0, 0, 0]).view(3, 1, 1)
+        got, expected = lab_to_levels(lab), to_8bit(lab_to_rgb(lab))
+        assert got.dtype == torch.uint8 and got.shape == lab.shape
+        off = (got.int() - expected.int()).abs()
+        assert off.max() <= 1 and (off > 0).float().mean() < 1e-5
+
+    def test_linear_to_levels_at_the_midpoints(self):
+        """A value just below the linear value of a midpoint between two levels takes the lower one, the
+        midpoint itself the upper; the ends clip and a NaN writes 0, as the float path writes them."""
+        between = ((torch.arange(1, 256) - 0.5) / 255).view(1, -1, 1).expand(3, -1, -1)
+        midpoint = rgb_to_linear_rgb(between)[0, :, 0]
+        below = torch.nextafter(midpoint, torch.zeros(()))
+        above = torch.nextafter(midpoint, torch.ones(()))
+        levels = torch.arange(1, 256)
+        as_image = lambda x: x.view(1, -1, 1).expand(3, -1, -1)  # noqa: E731
+        assert torch.equal(linear_to_levels(as_image(below))[0, :, 0].long(), levels - 1)
+        assert torch.equal(linear_to_levels(as_image(above))[0, :, 0].long(), levels)
+        ends = torch.tensor([-0.5, 0.0, 1.0, 7.0, float("nan")])
+        assert linear_to_levels(as_image(ends))[0, :, 0].tolist() == [0, 0, 255, 255, 0]
 
 
 class TestNormalizeLab:
