@@ -222,7 +222,9 @@ def fit_photo_correction(
         matrix: the global map to start from (3, K), the least-squares one on the uncorrected photos.
         steps, batch, lr, weight_decay: Adam on the mean per-pixel Lab distance of ``batch`` photos
             drawn at random each step, with an L2 penalty ``weight_decay`` on the MLP's weights.
-        seed: the draws' seed (the fit is the same on every process).
+        seed: the seed of the MLP's hidden layer (drawn again here, as ``nn.Linear`` draws it) and of
+            the batches: the fit is the same on every process, and whatever else the model drew first
+            (a fit ends in different places from different draws: benchmarks/README.md, "Per-photo edits").
     """
     if not photos:
         raise ValueError("no training photos")
@@ -230,11 +232,16 @@ def fit_photo_correction(
     photos = [(a.to(device), b.to(device), s.to(device)) for a, b, s in photos]
     stats = torch.stack([s for _, _, s in photos]).float()
     correction.standardize(stats)
+    generator = torch.Generator().manual_seed(seed)
+    hidden = correction.mlp[0]
+    assert isinstance(hidden, nn.Linear)
+    bound = hidden.in_features**-0.5  # nn.Linear's default: uniform within 1 / sqrt(fan_in)
+    for p in (hidden.weight, hidden.bias):
+        p.data.copy_(torch.empty(p.shape).uniform_(-bound, bound, generator=generator))
     colour = matrix.detach().to(device, torch.float64).clone().requires_grad_(True)
     params = list(correction.parameters())
     correction.requires_grad_(True)
     optimizer = torch.optim.Adam([*params, colour], lr=lr)
-    generator = torch.Generator().manual_seed(seed)
     with torch.enable_grad():
         for _ in range(steps):
             chosen = torch.randperm(len(photos), generator=generator)[:batch].tolist()

@@ -11,8 +11,9 @@ validation/test metrics and the benchmarks all take, so they give the same pixel
 - **Precision**: ``bf16`` (or ``16``) runs the backbone and head under autocast; the colour layer,
   the sampling positions and the output stay float32. ``bf16-context`` runs only the context (the
   backbone, at the context copy's size) in bfloat16 and every per-pixel step in float32: what
-  ``--precision auto`` takes on a CPU with native bfloat16 (avx512_bf16 or AMX; the context then runs
-  ~1.8x faster, benchmarks/README.md).
+  ``--precision auto`` takes on a CPU with native bfloat16 (avx512_bf16 or AMX) where a convolution
+  timed once a process runs faster in it (on an AMD EPYC the context then ran 1.9x faster; an Intel
+  Xeon with avx512_bf16 but no AMX ran it 1.4x slower: benchmarks/README.md).
 - **Fast path** (``fast=True``, what ``lumastyle stylize`` and ``predict`` take by default; the exact
   path is ``--fast false``), chosen by measurement (benchmarks/README.md, issue 28):
 
@@ -48,6 +49,9 @@ validation/test metrics and the benchmarks all take, so they give the same pixel
 
 from __future__ import annotations
 
+import functools
+import math
+import time
 import weakref
 from typing import Literal
 
@@ -106,14 +110,40 @@ def cpu_has_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+#: How much faster than float32 a CPU must run :func:`cpu_bf16_speedup`'s convolution in bfloat16 for
+#: ``--precision auto`` to run the context in bfloat16 (a margin over the timing's noise).
+BF16_MIN_SPEEDUP = 1.2
+
+
+@functools.cache
+def cpu_bf16_speedup() -> float:
+    """float32 time / bfloat16 time of a convolution like the context's (256 channels, 3x3, on a 36x48
+    map; alternating, the best of 3 each after a warm-up: ~0.1 s, once a process). A CPU that reports
+    bf16 is not always faster in it: measured, the context ran 1.9x faster in bf16 on an AMD EPYC
+    (Zen 4) and 0.5-0.7x as fast on an Intel Xeon with avx512_bf16 but no AMX (benchmarks/README.md)."""
+    x = torch.randn(1, 256, 36, 48)
+    weight = torch.randn(256, 256, 3, 3) / 48
+    best = {torch.float32: math.inf, torch.bfloat16: math.inf}
+    with torch.no_grad():
+        for round_ in range(4):  # round 0 warms each up (oneDNN builds its kernels) and is not kept
+            for dtype in best:
+                start = time.perf_counter()
+                F.conv2d(x.to(dtype), weight.to(dtype), padding=1)
+                if round_:
+                    best[dtype] = min(best[dtype], time.perf_counter() - start)
+    return best[torch.float32] / best[torch.bfloat16]
+
+
 def resolve_precision(precision: Literal["auto"] | Precision, device: torch.device) -> Precision:
     """``auto``: bf16 on a GPU that supports it; on a CPU, the context alone in bf16 where the CPU has it
-    (:func:`cpu_has_bf16`; there the per-pixel part would be slower in bf16), else 32."""
+    (:func:`cpu_has_bf16`; there the per-pixel part would be slower in bf16) and runs a convolution at
+    least :data:`BF16_MIN_SPEEDUP` times faster in it (:func:`cpu_bf16_speedup`), else 32."""
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "32"
-    return "bf16-context" if device.type == "cpu" and cpu_has_bf16() else "32"
+    faster = device.type == "cpu" and cpu_has_bf16() and cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
+    return "bf16-context" if faster else "32"
 
 
 @torch.no_grad()

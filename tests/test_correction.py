@@ -253,6 +253,24 @@ def fit_and_measure(train: list[Pair], test: list[Pair], steps: int) -> tuple[fl
     return corrected, global_only, correction
 
 
+def test_the_fit_starts_from_its_own_seed_whatever_was_drawn_before():
+    """Two corrections built after different draws of torch's global generator fit to the same
+    parameters and map (the hidden layer is drawn from the fit's seed); another seed fits elsewhere."""
+    pairs = [(scene(s), scene(s).pow(0.8)) for s in range(4)]
+    photos = [terms(*p) for p in pairs]
+    start = fit_color_map((a, b) for a, b, _ in photos)
+
+    def fit(global_seed: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        torch.manual_seed(global_seed)
+        correction = PhotoCorrection()
+        matrix = fit_photo_correction(correction, photos, quadratic_basis, start, steps=5, seed=seed)
+        return correction.state_dict(), matrix
+
+    (first, m1), (second, m2), (other, m3) = fit(1), fit(2), fit(1, seed=1)
+    assert all(torch.equal(first[k], second[k]) for k in first) and torch.equal(m1, m2)
+    assert not torch.equal(first["mlp.0.weight"], other["mlp.0.weight"]) and not torch.equal(m1, m3)
+
+
 def test_the_fit_recovers_each_photos_contrast_stretch_on_photos_it_has_not_seen():
     """Inputs are scenes faded by their own black and white points (a lifted, hazy black; a dull
     white, per channel: a cast in the extremes); targets are each scene stretched from its 1st and
