@@ -98,7 +98,8 @@ def stylize(
         precision: ``32``, ``bf16`` (autocast; the colour layer stays float32), ``bf16-context`` (the
             context network alone in bf16), or ``auto``: bf16 on a
             GPU that supports it; on a CPU, the context alone in bf16 where the CPU computes in bf16
-            natively (avx512_bf16, AMX), else 32 (:func:`lumastyle.inference.resolve_precision`).
+            natively (avx512_bf16, AMX) and a convolution timed at start-up runs faster in it, else 32
+            (:func:`lumastyle.inference.resolve_precision`).
         batch_size: photos of the same size stylized together (default: 4 on a GPU, which keeps busy;
             1 on a CPU, which gains nothing from batches and holds less: a 12 MP photo is 144 MB in
             float32, and the reader and writer threads hold batches of their own; at most
