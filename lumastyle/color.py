@@ -196,7 +196,8 @@ def linear_to_levels(linear: Tensor) -> Tensor:
 
 def lab_to_levels(lab: Tensor) -> Tensor:
     """CIELab (*, 3, H, W) -> 8-bit sRGB levels (uint8): :func:`lab_to_rgb` clipped and rounded to 8 bits
-    (:func:`linear_to_levels`; the level rounding gives at a midpoint may differ by one)."""
+    (:func:`linear_to_levels`: one level off it where a value lies within float32 rounding of a
+    midpoint between two levels)."""
     check_image(lab, "lab")
     with torch.autocast(lab.device.type, enabled=False):
         return linear_to_levels(xyz_to_rgb(lab_to_xyz(lab)))

@@ -121,14 +121,14 @@ def cpu_bf16_speedup() -> float:
     map; alternating, the best of 3 each after a warm-up: ~0.1 s, once a process). A CPU that reports
     bf16 is not always faster in it: measured, the context ran 1.9x faster in bf16 on an AMD EPYC
     (Zen 4) and 0.5-0.7x as fast on an Intel Xeon with avx512_bf16 but no AMX (benchmarks/README.md)."""
-    x = torch.randn(1, 256, 36, 48)
-    weight = torch.randn(256, 256, 3, 3) / 48
-    best = {torch.float32: math.inf, torch.bfloat16: math.inf}
+    x, weight = torch.randn(1, 256, 36, 48), torch.randn(256, 256, 3, 3) / 48
+    inputs = {dtype: (x.to(dtype), weight.to(dtype)) for dtype in (torch.float32, torch.bfloat16)}
+    best = dict.fromkeys(inputs, math.inf)
     with torch.no_grad():
         for round_ in range(4):  # round 0 warms each up (oneDNN builds its kernels) and is not kept
-            for dtype in best:
+            for dtype, (image, kernel) in inputs.items():
                 start = time.perf_counter()
-                F.conv2d(x.to(dtype), weight.to(dtype), padding=1)
+                F.conv2d(image, kernel, padding=1)
                 if round_:
                     best[dtype] = min(best[dtype], time.perf_counter() - start)
     return best[torch.float32] / best[torch.bfloat16]
